@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+
+export type Database = BetterSqlite3.Database;
+
+type DatabaseCtor = typeof BetterSqlite3;
+
+let nativeBinding: string | object | undefined;
+let ctor: DatabaseCtor | undefined;
+
+// The bundle defines import.meta.url (scripts/build.mjs), so this works in ESM and in the CJS build.
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Finds better-sqlite3's native addon. Inside the single-executable build it is a SEA asset,
+ * written once to a private file and dlopen'ed; next to a bundled dist/islet it is a sibling
+ * file; in development node_modules resolves it.
+ */
+function resolveNativeBinding(): string | object | undefined {
+  nativeBinding ??= findNativeBinding();
+  return nativeBinding;
+}
+
+function findNativeBinding(): string | object | undefined {
+  const fromEnv = process.env.ISLET_SQLITE_ADDON;
+  if (fromEnv) return fromEnv;
+  try {
+    const sea = requireHere('node:sea') as {
+      isSea(): boolean;
+      getRawAsset(name: string): ArrayBuffer;
+    };
+    if (sea.isSea()) {
+      const bytes = Buffer.from(sea.getRawAsset('better_sqlite3.node'));
+      const digest = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+      const dir = join(process.getuid?.() === 0 ? '/var/lib/islet/.native' : tmpdir(), `islet-${digest}`);
+      const file = join(dir, 'better_sqlite3.node');
+      if (!existsSync(file)) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const tmp = `${file}.${process.pid}.tmp`;
+        writeFileSync(tmp, bytes, { mode: 0o500 });
+        // rename is atomic: parallel CNI calls extracting at once all end with a whole file
+        (requireHere('node:fs') as typeof import('node:fs')).renameSync(tmp, file);
+      }
+      const mod = { exports: {} as object };
+      process.dlopen(mod, file);
+      return mod.exports;
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_BUILTIN_MODULE') throw err;
+  }
+  const script = process.argv[1] ? safeRealpath(process.argv[1]) : undefined;
+  if (script) {
+    const sibling = join(dirname(script), 'better_sqlite3.node');
+    if (existsSync(sibling)) return sibling;
+  }
+  return undefined;
+}
+
+function safeRealpath(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function loadCtor(): DatabaseCtor {
+  if (!ctor) ctor = requireHere('better-sqlite3') as DatabaseCtor;
+  return ctor;
+}
+
+export interface OpenOptions {
+  /** Milliseconds a writer waits for the lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+}
+
+/**
+ * Opens (creating if needed, mode 0600) a SQLite database tuned for an edge box that loses
+ * power: WAL, synchronous=FULL, a busy timeout so parallel processes queue instead of failing.
+ */
+export function openDatabase(path: string, opts: OpenOptions = {}): Database {
+  const Database = loadCtor();
+  if (!opts.readonly) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (!existsSync(path)) {
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
+  }
+  const binding = resolveNativeBinding();
+  const db = new Database(path, {
+    readonly: opts.readonly ?? false,
+    fileMustExist: opts.readonly ?? false,
+    ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
+  });
+  db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+  }
+  return db;
+}
