@@ -129,3 +129,87 @@ export interface UpstreamPool {
 export class UpstreamUnavailableError extends Error {
   override name = 'UpstreamUnavailableError';
 }
+
+/**
+ * A view: what one identity listed — (identity, gvr, namespace, selectors) — with the list's
+ * resourceVersion and whether the store holds all of it. Offline LISTs are answered only from a
+ * complete view that covers the request.
+ */
+export interface ViewKey {
+  identity: string; // Identity.id
+  gvr: Gvr;
+  namespace: string; // '' = all namespaces / cluster-scoped
+  labelSelector: string;
+  fieldSelector: string;
+}
+
+export interface ViewState extends ViewKey {
+  complete: boolean;
+  listResourceVersion: string;
+  /** e.g. {apiVersion: 'v1', kind: 'PodList'} as upstream answered. */
+  listKind: string;
+  listApiVersion: string;
+  updatedAt: number;
+}
+
+/**
+ * The durable object cache (owned by proxy/cache/store.ts). Each object is stored once per
+ * (gvr, namespace, name) whatever the views that hold it.
+ */
+export interface CacheStoreApi {
+  getObject(gvr: Gvr, namespace: string, name: string): KubeObject | undefined;
+  upsertObject(gvr: Gvr, obj: KubeObject): void;
+  deleteObject(gvr: Gvr, namespace: string, name: string, resourceVersion?: string): void;
+  /** ADDED/MODIFIED upsert, DELETED removes, BOOKMARK advances the gvr's resourceVersion. */
+  applyWatchEvent(gvr: Gvr, ev: WatchEvent): void;
+  /**
+   * A complete upstream LIST for a view: upserts its items, removes objects in the view's scope that
+   * the list no longer has, marks the view complete at list.metadata.resourceVersion. One transaction.
+   */
+  applyList(view: ViewKey, list: KubeList): void;
+  markViewIncomplete(view: ViewKey): void;
+  /** A complete view of this identity whose scope covers the request, if any. */
+  findCoveringView(view: ViewKey): ViewState | undefined;
+  /** Objects of a gvr in a namespace ('' = all) that match the selectors, in (namespace, name) order. */
+  listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
+  /** Newest resourceVersion the store holds for the gvr ('' if none). */
+  resourceVersion(gvr: Gvr): string;
+  /** Non-resource answers kept verbatim (discovery, /version): key is path + Accept variant. */
+  putRaw(key: string, contentType: string, body: Buffer): void;
+  getRaw(key: string): { contentType: string; body: Buffer } | undefined;
+  close(): void;
+}
+
+/** Shared upstream watches and local watchers (owned by proxy/watch/). */
+export interface WatchHubApi {
+  /** Serves a WATCH request from the event log (online and offline); ends the response itself. */
+  serve(
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+    info: RequestInfo,
+    identity: Identity,
+  ): void;
+  /** A change the node itself made while offline (e.g. a queued status write): store + watchers. */
+  emitLocal(gvr: Gvr, ev: WatchEvent): void;
+  close(): Promise<void>;
+}
+
+/** The offline write policy (owned by proxy/writes/). */
+export interface WritePolicyApi {
+  /**
+   * Answers a write while offline: lease renew locally (while kubelet is alive), node/pod status and
+   * Events queued durably with a truthful local result, 503 Status for everything else.
+   */
+  handleOffline(
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+    info: RequestInfo,
+    identity: Identity,
+    body: Buffer,
+  ): Promise<void>;
+  /** Sees online writes pass by (e.g. kubelet's lease renewals prove it is alive). */
+  observeOnline(info: RequestInfo, identity: Identity, body: Buffer, statusCode: number): void;
+  /** Replays the queue upstream in order after reconnect. */
+  replay(): Promise<void>;
+  close(): void;
+}
