@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync, wr
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type BetterSqlite3 from 'better-sqlite3';
+import BetterSqlite3 from 'better-sqlite3';
 
 export type Database = BetterSqlite3.Database;
 
@@ -68,8 +68,10 @@ function safeRealpath(p: string): string | undefined {
   }
 }
 
+// A static import so esbuild bundles better-sqlite3's JavaScript: inside the single executable
+// require() reaches built-in modules only, and an installed /opt/cni/bin/islet has no node_modules.
 function loadCtor(): DatabaseCtor {
-  if (!ctor) ctor = requireHere('better-sqlite3') as DatabaseCtor;
+  if (!ctor) ctor = BetterSqlite3;
   return ctor;
 }
 

@@ -170,14 +170,43 @@ export interface CacheStoreApi {
   markViewIncomplete(view: ViewKey): void;
   /** A complete view of this identity whose scope covers the request, if any. */
   findCoveringView(view: ViewKey): ViewState | undefined;
-  /** Objects of a gvr in a namespace ('' = all) that match the selectors, in (namespace, name) order. */
+  /** Objects of a gvr in a namespace ('' = all) that match the selectors, in "namespace/name" order. */
   listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
   /** Newest resourceVersion the store holds for the gvr ('' if none). */
   resourceVersion(gvr: Gvr): string;
   /** Non-resource answers kept verbatim (discovery, /version): key is path + Accept variant. */
   putRaw(key: string, contentType: string, body: Buffer): void;
   getRaw(key: string): { contentType: string; body: Buffer } | undefined;
+  /** Marks every view of the gvr incomplete (a dropped watch event may have touched any of them). */
+  markGvrIncomplete(gvr: Gvr): void;
+  /**
+   * Deletions of the gvr with a resourceVersion newer than `resourceVersion`, oldest first. Only
+   * trustworthy from historyFloor(gvr) on: older deletions may have been pruned or never seen.
+   */
+  tombstonesSince(gvr: Gvr, resourceVersion: string): Tombstone[];
+  /** Objects of the gvr whose resourceVersion is newer than `resourceVersion`, oldest first. */
+  objectsNewerThan(gvr: Gvr, resourceVersion: string): KubeObject[];
+  /**
+   * The oldest resourceVersion from which objectsNewerThan + tombstonesSince reconstruct every
+   * change the store saw for the gvr ('' = cannot reconstruct: no complete list yet or events lost).
+   */
+  historyFloor(gvr: Gvr): string;
+  /** Records that an identity read this object upstream, so it may read it offline too. */
+  grant(identity: string, gvr: Gvr, namespace: string, name: string): void;
+  /** Whether the identity may read the object offline: a grant, or one of its views holds it. */
+  mayRead(identity: string, gvr: Gvr, obj: KubeObject): boolean;
   close(): void;
+}
+
+/** A deleted object remembered so watchers resuming from an older resourceVersion see DELETED. */
+export interface Tombstone {
+  namespace: string;
+  name: string;
+  uid: string;
+  /** The deletion's resourceVersion (for objects gone from a relist: the list's). */
+  resourceVersion: string;
+  /** The last state known, with metadata.resourceVersion set to the deletion's. */
+  object: KubeObject;
 }
 
 /** Shared upstream watches and local watchers (owned by proxy/watch/). */
@@ -209,6 +238,18 @@ export interface WritePolicyApi {
   ): Promise<void>;
   /** Sees online writes pass by (e.g. kubelet's lease renewals prove it is alive). */
   observeOnline(info: RequestInfo, identity: Identity, body: Buffer, statusCode: number): void;
+  /**
+   * Called before an online write is passed through; true = it answered the request itself (a
+   * lease update carrying a locally-bumped resourceVersion is re-applied to the upstream lease,
+   * so it does not fail with 409). A write to an object with queued writes waits for their replay.
+   */
+  handleOnline?(
+    req: import('node:http').IncomingMessage,
+    res: import('node:http').ServerResponse,
+    info: RequestInfo,
+    identity: Identity,
+    body: Buffer,
+  ): Promise<boolean>;
   /** Replays the queue upstream in order after reconnect. */
   replay(): Promise<void>;
   close(): void;

@@ -1,0 +1,183 @@
+/**
+ * Checks of what is on the node's disk: the plugin binary, the CNI wiring, the delegate IPAM,
+ * kubelet's kubeconfig and the proxy's static pod.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { activeConfigName, inspectCniConfig, patchCniConfig } from '../installer/conflist.js';
+import type { HostRoot } from '../installer/host-fs.js';
+import { currentServer } from '../installer/kubeconfig.js';
+import type { Finding } from './report.js';
+
+export interface HostPaths {
+  binDir: string;
+  cniConfDir: string;
+  kubeletKubeconfig: string;
+  manifestsDir: string;
+  proxyUrl: string;
+}
+
+function executable(host: HostRoot, path: string): boolean {
+  const st = host.stat(path);
+  return st !== undefined && !st.isDirectory && (st.mode & 0o111) !== 0;
+}
+
+export function checkPluginBinary(host: HostRoot, p: HostPaths): Finding {
+  const path = join(p.binDir, 'islet');
+  const st = host.stat(path);
+  if (!st) {
+    return { id: 'plugin-binary', status: 'fail', summary: `${path} is missing`, hint: 'run islet install' };
+  }
+  if (!executable(host, path)) {
+    return {
+      id: 'plugin-binary',
+      status: 'fail',
+      summary: `${path} is not an executable file (mode ${st.mode.toString(8)})`,
+      hint: 'the container runtime cannot run it; run islet install again',
+    };
+  }
+  return { id: 'plugin-binary', status: 'ok', summary: `${path} present and executable`, data: { path } };
+}
+
+/** The active CNI configuration's wiring, and whether the binaries it names exist. */
+export function checkCni(host: HostRoot, p: HostPaths): Finding[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(host.at(p.cniConfDir));
+  } catch {
+    // reported below as "no configuration"
+  }
+  const active = activeConfigName(names);
+  if (!active) {
+    return [
+      {
+        id: 'cni-config',
+        status: 'fail',
+        summary: `no CNI configuration in ${p.cniConfDir}`,
+        hint: 'the network plugin has not written one yet; run islet install after it has',
+      },
+    ];
+  }
+  const path = join(p.cniConfDir, active);
+  const text = host.read(path)!.toString('utf8');
+  let wiring: ReturnType<typeof inspectCniConfig>;
+  try {
+    wiring = inspectCniConfig(active, text);
+  } catch (err) {
+    return [
+      {
+        id: 'cni-config',
+        status: 'fail',
+        summary: (err as Error).message,
+        hint: 'the runtime cannot use it either',
+      },
+    ];
+  }
+  const data = { file: path, ...wiring };
+  const findings: Finding[] = [];
+  if (wiring.wrapper && wiring.recorder) {
+    findings.push({
+      id: 'cni-config',
+      status: 'ok',
+      summary: `${path}: islet wraps the ${wiring.delegateType} IPAM of ${wiring.mainPluginType} and records last`,
+      data,
+    });
+  } else {
+    const outcome = patchCniConfig(active, text);
+    const missing = [!wiring.wrapper && 'IPAM wrapper', !wiring.recorder && 'recorder']
+      .filter(Boolean)
+      .join(' and ');
+    findings.push(
+      outcome.kind === 'unsupported'
+        ? {
+            id: 'cni-config',
+            status: 'warn',
+            summary: `${path}: islet is not in this network (${outcome.reason})`,
+            hint: 'pods keep their IPs only as far as this network plugin itself allows; the proxy still works',
+            data,
+          }
+        : {
+            id: 'cni-config',
+            status: 'fail',
+            summary: `${path}: islet ${missing} missing`,
+            hint: 'run islet install (a network plugin that rewrites its configuration on start undoes the patch)',
+            data,
+          },
+    );
+  }
+  for (const type of new Set([wiring.mainPluginType, wiring.delegateType])) {
+    if (!type || type === 'islet') continue;
+    const bin = join(p.binDir, type);
+    const id = type === wiring.delegateType ? 'delegate-binary' : 'main-plugin-binary';
+    findings.push(
+      executable(host, bin)
+        ? { id, status: 'ok', summary: `${bin} present`, data: { path: bin } }
+        : {
+            id,
+            status: 'fail',
+            summary: `${bin} is missing or not executable`,
+            hint: `every pod ADD fails until the ${type} plugin is installed in ${p.binDir}`,
+            data: { path: bin },
+          },
+    );
+  }
+  return findings;
+}
+
+export function checkKubeletKubeconfig(host: HostRoot, p: HostPaths): Finding {
+  const raw = host.read(p.kubeletKubeconfig);
+  if (!raw) {
+    return { id: 'kubelet-kubeconfig', status: 'fail', summary: `${p.kubeletKubeconfig} is missing` };
+  }
+  let server: string;
+  try {
+    server = currentServer(p.kubeletKubeconfig, raw.toString('utf8'));
+  } catch (err) {
+    return { id: 'kubelet-kubeconfig', status: 'fail', summary: (err as Error).message };
+  }
+  if (server !== p.proxyUrl) {
+    return {
+      id: 'kubelet-kubeconfig',
+      status: 'fail',
+      summary: `${p.kubeletKubeconfig} points at ${server}, not the proxy ${p.proxyUrl}`,
+      hint: 'after an offline reboot kubelet cannot list its pods; run islet install and restart kubelet',
+      data: { server },
+    };
+  }
+  return {
+    id: 'kubelet-kubeconfig',
+    status: 'ok',
+    summary: `kubelet talks to the proxy (${server})`,
+    hint: 'kubelet reads its kubeconfig at start: restart it once after install',
+    data: { server },
+  };
+}
+
+export function checkStaticPod(host: HostRoot, p: HostPaths): Finding {
+  const path = join(p.manifestsDir, 'islet-proxy.yaml');
+  const raw = host.read(path);
+  if (!raw) {
+    return {
+      id: 'static-pod',
+      status: 'fail',
+      summary: `${path} is missing`,
+      hint: 'without it kubelet cannot start the proxy after an offline reboot; run islet install',
+    };
+  }
+  let pod: { kind?: unknown; spec?: { containers?: { command?: unknown }[] } };
+  try {
+    pod = parseYaml(raw.toString('utf8'));
+  } catch (err) {
+    return {
+      id: 'static-pod',
+      status: 'fail',
+      summary: `${path}: not valid YAML: ${(err as Error).message}`,
+    };
+  }
+  const command = pod?.spec?.containers?.[0]?.command;
+  if (pod?.kind !== 'Pod' || !Array.isArray(command) || !command.includes('proxy')) {
+    return { id: 'static-pod', status: 'fail', summary: `${path} is not the islet proxy pod` };
+  }
+  return { id: 'static-pod', status: 'ok', summary: `${path} present`, data: { path } };
+}

@@ -1,0 +1,139 @@
+/**
+ * `islet doctor`: checks and explains this node's readiness to run offline, like
+ * `keadm debug check`. Exit code 0 when nothing failed, 1 when something did, 2 on bad usage.
+ */
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
+import { HostRoot } from '../installer/host-fs.js';
+import {
+  checkCni,
+  checkKubeletKubeconfig,
+  checkPluginBinary,
+  checkStaticPod,
+  type HostPaths,
+} from './host-checks.js';
+import { type Finding, makeReport, type Report, renderText } from './report.js';
+import { checkLinkState, checkProxy, checkSnapshotDb } from './state-checks.js';
+
+const HELP = `Usage: islet doctor [flags]
+
+Checks this node's readiness to keep running offline and explains each finding: the plugin binary,
+the CNI configuration (islet as IPAM wrapper and recorder), the delegate IPAM binary, the snapshot
+database (integrity and counts), the proxy (admin /healthz), the link-state file, what the cache
+holds per resource, kubelet's kubeconfig and the proxy's static pod.
+Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
+
+  --root DIR            host root file system                           (default /)
+  --json                print the report as JSON
+  --admin URL           proxy admin endpoint                (default http://127.0.0.1:10267)
+  --proxy-url URL       where kubelet should be pointed     (default http://127.0.0.1:10261)
+  --bin-dir DIR         CNI binary directory                    (default /opt/cni/bin)
+  --cni-conf-dir DIR    CNI configuration directory            (default /etc/cni/net.d)
+  --kubeconfig FILE     kubelet's kubeconfig        (default /etc/kubernetes/kubelet.conf)
+  --manifests-dir DIR   static pod directory           (default /etc/kubernetes/manifests)
+  --snapshot-db FILE    the plugin's database             (default /var/lib/islet/ipam.db)
+  --link-state FILE     link-state file                    (default /run/islet/link.json)
+  --watch SECONDS       check again every SECONDS, printing each report (runs until killed)
+  --help                this text
+`;
+
+const FLAGS: FlagSpec = {
+  root: { type: 'string', default: '/' },
+  json: { type: 'boolean', default: false },
+  admin: { type: 'string', default: 'http://127.0.0.1:10267' },
+  'proxy-url': { type: 'string', default: 'http://127.0.0.1:10261' },
+  'bin-dir': { type: 'string', default: '/opt/cni/bin' },
+  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
+  kubeconfig: { type: 'string', default: '/etc/kubernetes/kubelet.conf' },
+  'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
+  'snapshot-db': { type: 'string', default: '/var/lib/islet/ipam.db' },
+  'link-state': { type: 'string', default: '/run/islet/link.json' },
+  watch: { type: 'string' },
+  help: { type: 'boolean', default: false },
+};
+
+export interface DoctorOptions extends HostPaths {
+  root: string;
+  adminUrl: string;
+  snapshotDb: string;
+  linkState: string;
+}
+
+export async function diagnose(o: DoctorOptions): Promise<Report> {
+  const host = new HostRoot(o.root);
+  const link = checkLinkState(host, o.linkState);
+  const linkOnline = link.status === 'ok' ? true : link.status === 'warn' ? false : undefined;
+  const findings: Finding[] = [
+    checkPluginBinary(host, o),
+    ...checkCni(host, o),
+    checkSnapshotDb(host, o.snapshotDb),
+    ...(await checkProxy(o.adminUrl, linkOnline)),
+    link,
+    checkKubeletKubeconfig(host, o),
+    checkStaticPod(host, o),
+  ];
+  return makeReport(o.root, findings);
+}
+
+function absolute(flags: Record<string, unknown>, name: string): string {
+  const v = flags[name] as string;
+  if (!v.startsWith('/'))
+    throw new UsageError(`--${name} must be an absolute path as the node sees it, not "${v}"`);
+  return v;
+}
+
+function url(flags: Record<string, unknown>, name: string): string {
+  const v = flags[name] as string;
+  try {
+    const u = new URL(v);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new UsageError(`--${name}: "${v}" is not an http(s) URL`);
+  }
+  return v.replace(/\/+$/, '');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: DoctorOptions;
+  let json: boolean;
+  let watchSeconds: number | undefined;
+  try {
+    const { flags, rest } = parseFlags(argv, FLAGS);
+    if (flags.help) {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    json = flags.json as boolean;
+    if (flags.watch !== undefined) {
+      watchSeconds = Number(flags.watch);
+      if (!Number.isInteger(watchSeconds) || watchSeconds < 1) {
+        throw new UsageError(`--watch takes a whole number of seconds, not "${flags.watch}"`);
+      }
+    }
+    options = {
+      root: resolve(flags.root as string),
+      adminUrl: url(flags, 'admin'),
+      proxyUrl: url(flags, 'proxy-url'),
+      binDir: absolute(flags, 'bin-dir'),
+      cniConfDir: absolute(flags, 'cni-conf-dir'),
+      kubeletKubeconfig: absolute(flags, 'kubeconfig'),
+      manifestsDir: absolute(flags, 'manifests-dir'),
+      snapshotDb: absolute(flags, 'snapshot-db'),
+      linkState: absolute(flags, 'link-state'),
+    };
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`islet doctor: ${err.message}\n`);
+    return 2;
+  }
+  for (;;) {
+    const report = await diagnose(options);
+    process.stdout.write(
+      json ? `${JSON.stringify(report, null, watchSeconds ? 0 : 2)}\n` : renderText(report),
+    );
+    if (watchSeconds === undefined) return report.healthy ? 0 : 1;
+    await sleep(watchSeconds * 1000);
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * `islet install`: computes every change from the host's current state (so a rerun after a crash
+ * simply finishes the job), then applies them one step at a time: record the original in the
+ * backup store, change the file atomically. Running it twice changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { BackupStore } from './backup-store.js';
+import { ASIDE_SUFFIX, activeConfigName, patchCniConfig } from './conflist.js';
+import type { HostRoot } from './host-fs.js';
+import { isRedirected, redirectKubeconfig, referencedFiles, upstreamKubeconfig } from './kubeconfig.js';
+import { renderStaticPod } from './static-pod.js';
+
+export interface InstallOptions {
+  /** Bytes of the islet binary to install. */
+  binary: Buffer;
+  binDir: string;
+  cniConfDir: string;
+  kubeletKubeconfig: string;
+  manifestsDir: string;
+  upstreamKubeconfig: string;
+  image: string;
+  listen: string;
+  admin: string;
+  cache: string;
+  linkState: string;
+  pluginOptions: Record<string, unknown>;
+  proxyArgs: string[];
+  skipCni: boolean;
+  skipKubelet: boolean;
+}
+
+export type StepName =
+  | 'binary'
+  | 'upstream-kubeconfig'
+  | 'static-pod'
+  | 'kubelet-kubeconfig'
+  | 'cni-config'
+  | 'cni-aside';
+
+export const STEP_NAMES: StepName[] = [
+  'binary',
+  'upstream-kubeconfig',
+  'static-pod',
+  'kubelet-kubeconfig',
+  'cni-config',
+  'cni-aside',
+];
+
+/** One file change. `after` undefined with `renameTo` set: the file moves aside. */
+export interface Change {
+  step: StepName;
+  path: string;
+  before: Buffer | undefined;
+  after: Buffer | undefined;
+  mode: number;
+  renameTo?: string;
+}
+
+export interface Plan {
+  changes: Change[];
+  /** Things a person should know: what was left alone and why, what to do next. */
+  notes: string[];
+}
+
+export class InstallError extends Error {}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function fileChange(
+  host: HostRoot,
+  step: StepName,
+  path: string,
+  after: Buffer,
+  mode: number,
+): Change | undefined {
+  const before = host.read(path);
+  const st = host.stat(path);
+  if (before?.equals(after) && st?.mode === mode) return undefined;
+  return { step, path, before, after, mode };
+}
+
+function planCni(host: HostRoot, o: InstallOptions, plan: Plan): void {
+  let names: string[];
+  try {
+    names = readdirSync(host.at(o.cniConfDir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    names = [];
+  }
+  const active = activeConfigName(names);
+  if (!active) {
+    plan.notes.push(
+      `CNI: no configuration in ${o.cniConfDir} yet; run islet install again once the network plugin has written one`,
+    );
+    return;
+  }
+  const path = join(o.cniConfDir, active);
+  const text = host.read(path)!.toString('utf8');
+  const outcome = patchCniConfig(active, text, { pluginOptions: o.pluginOptions });
+  if (outcome.kind === 'already') {
+    plan.notes.push(`CNI: ${path} already uses islet`);
+    return;
+  }
+  if (outcome.kind === 'unsupported') {
+    plan.notes.push(`CNI: ${path} left untouched: ${outcome.reason}. The proxy is installed all the same.`);
+    return;
+  }
+  const target = join(o.cniConfDir, outcome.fileName);
+  const mode = host.stat(path)?.mode ?? 0o644;
+  const write = fileChange(host, 'cni-config', target, Buffer.from(outcome.text), mode);
+  if (write) plan.changes.push(write);
+  if (outcome.asideOf) {
+    const aside = join(o.cniConfDir, outcome.asideOf + ASIDE_SUFFIX);
+    plan.changes.push({
+      step: 'cni-aside',
+      path,
+      before: Buffer.from(text),
+      after: undefined,
+      mode,
+      renameTo: aside,
+    });
+    plan.notes.push(`CNI: ${path} upgraded to ${target}; the original is kept as ${aside}`);
+  } else plan.notes.push(`CNI: ${path} now wraps its IPAM with islet and records with islet last`);
+}
+
+/** The original kubelet kubeconfig: the file itself, or (once redirected) its backup. */
+function originalKubeconfig(host: HostRoot, o: InstallOptions, store: BackupStore): string {
+  const current = host.read(o.kubeletKubeconfig);
+  if (current === undefined)
+    throw new InstallError(`kubelet kubeconfig ${o.kubeletKubeconfig} does not exist`);
+  const text = current.toString('utf8');
+  if (!isRedirected(o.kubeletKubeconfig, text, proxyUrl(o))) return text;
+  const saved = store.original(o.kubeletKubeconfig);
+  if (saved) return saved.toString('utf8');
+  const upstream = host.read(o.upstreamKubeconfig);
+  if (upstream) return upstream.toString('utf8');
+  throw new InstallError(
+    `${o.kubeletKubeconfig} already points at ${proxyUrl(o)} and neither a backup nor ${o.upstreamKubeconfig} holds the original`,
+  );
+}
+
+export function proxyUrl(o: Pick<InstallOptions, 'listen'>): string {
+  return `http://${o.listen}`;
+}
+
+export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStore): Plan {
+  const plan: Plan = { changes: [], notes: [] };
+  const add = (c: Change | undefined) => {
+    if (c) plan.changes.push(c);
+  };
+  const binaryPath = join(o.binDir, 'islet');
+  add(fileChange(host, 'binary', binaryPath, o.binary, 0o755));
+
+  if (!o.skipKubelet) {
+    const original = originalKubeconfig(host, o, store);
+    const upstream = host.read(o.upstreamKubeconfig);
+    // A kubeconfig written earlier stays as it is (an operator may have edited it); only a missing one is derived.
+    const upstreamText = upstream
+      ? upstream.toString('utf8')
+      : upstreamKubeconfig(o.kubeletKubeconfig, original, dirname(o.kubeletKubeconfig));
+    if (!upstream)
+      add(fileChange(host, 'upstream-kubeconfig', o.upstreamKubeconfig, Buffer.from(upstreamText), 0o600));
+    const pod = renderStaticPod({
+      image: o.image,
+      binary: binaryPath,
+      binarySha256: sha256(o.binary),
+      upstreamKubeconfig: o.upstreamKubeconfig,
+      credentialFiles: referencedFiles(o.upstreamKubeconfig, upstreamText),
+      listen: o.listen,
+      admin: o.admin,
+      cache: o.cache,
+      linkState: o.linkState,
+      extraArgs: o.proxyArgs,
+    });
+    checkStaticPodPath(host, o, plan);
+    add(fileChange(host, 'static-pod', join(o.manifestsDir, 'islet-proxy.yaml'), Buffer.from(pod), 0o600));
+    const current = host.read(o.kubeletKubeconfig)!.toString('utf8');
+    if (!isRedirected(o.kubeletKubeconfig, current, proxyUrl(o))) {
+      const mode = host.stat(o.kubeletKubeconfig)?.mode ?? 0o600;
+      const redirected = redirectKubeconfig(o.kubeletKubeconfig, current, proxyUrl(o));
+      add(fileChange(host, 'kubelet-kubeconfig', o.kubeletKubeconfig, Buffer.from(redirected), mode));
+      plan.notes.push(
+        `kubelet: ${o.kubeletKubeconfig} now points at ${proxyUrl(o)}; restart kubelet (systemctl restart kubelet) to switch`,
+      );
+    }
+  }
+  if (!o.skipCni) planCni(host, o, plan);
+  return plan;
+}
+
+export const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
+
+/** The static pod only starts if kubelet watches the directory it is written to. */
+function checkStaticPodPath(host: HostRoot, o: InstallOptions, plan: Plan): void {
+  const raw = host.read(KUBELET_CONFIG);
+  if (!raw) return;
+  let staticPodPath: unknown;
+  try {
+    staticPodPath = (parseYaml(raw.toString('utf8')) as { staticPodPath?: unknown } | null)?.staticPodPath;
+  } catch {
+    return;
+  }
+  if (staticPodPath === undefined || staticPodPath === '') {
+    plan.notes.push(
+      `kubelet: ${KUBELET_CONFIG} sets no staticPodPath, so kubelet will not start the proxy's static pod; set it to ${o.manifestsDir}`,
+    );
+  } else if (String(staticPodPath).replace(/\/+$/, '') !== o.manifestsDir) {
+    plan.notes.push(
+      `kubelet: staticPodPath is ${String(staticPodPath)}; run islet install --manifests-dir ${String(staticPodPath)}`,
+    );
+  }
+}
+
+/**
+ * Test hook, documented in docs/readme/shipping.md: ISLET_INSTALL_CRASH_AFTER=<step> (or
+ * <step>:backup, after the original is recorded but before the change) kills the process hard
+ * at that point, the way a node losing power would.
+ */
+function crashPoint(name: string): void {
+  if (process.env.ISLET_INSTALL_CRASH_AFTER === name) process.kill(process.pid, 'SIGKILL');
+}
+
+export function applyPlan(host: HostRoot, plan: Plan, store: BackupStore, log: (line: string) => void): void {
+  for (const c of plan.changes) {
+    store.recordFile(c.path);
+    if (c.renameTo) store.recordFile(c.renameTo);
+    crashPoint(`${c.step}:backup`);
+    if (c.renameTo) {
+      renameSync(host.at(c.path), host.at(c.renameTo));
+      log(`moved ${c.path} to ${c.renameTo}`);
+    } else {
+      store.ensureDir(dirname(c.path));
+      host.write(c.path, c.after!, c.mode);
+      log(`${c.before === undefined ? 'created' : 'updated'} ${c.path}`);
+    }
+    crashPoint(c.step);
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * `islet install` and `islet uninstall`: flags → options → plan → (diff | apply). Messages go to
+ * stdout (what changed, what was left alone), errors to stderr with exit code 1, usage errors 2.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { isSea } from 'node:sea';
+import { parse as parseYaml } from 'yaml';
+import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
+import { VERSION } from '../../lib/version.js';
+import { BackupStore } from './backup-store.js';
+import { HostRoot } from './host-fs.js';
+import { applyPlan, computePlan, type InstallOptions, type Plan } from './install.js';
+import { unifiedDiff } from './unified-diff.js';
+
+export const DEFAULT_IMAGE = `ghcr.io/islet-dev/islet:${VERSION}`;
+
+const INSTALL_HELP = `Usage: islet install [flags]
+
+Installs islet on the node whose root file system is at --root: copies this binary to
+<bin-dir>/islet, wraps the active CNI configuration's IPAM with islet and appends islet as the
+recorder, writes the proxy as a static pod, copies kubelet's kubeconfig for the proxy and points
+kubelet at the proxy. Every change is atomic, backed up once under /var/lib/islet/backup, and
+running it again changes nothing. Undo with islet uninstall.
+
+  --root DIR             host root file system                               (default /)
+  --dry-run              print a unified diff of every change; change nothing
+  --binary FILE          binary to install                     (default: this executable)
+  --bin-dir DIR          CNI binary directory                        (default /opt/cni/bin)
+  --cni-conf-dir DIR     CNI configuration directory                (default /etc/cni/net.d)
+  --kubeconfig FILE      kubelet's kubeconfig            (default /etc/kubernetes/kubelet.conf)
+  --upstream-kubeconfig FILE  the proxy's copy of it    (default /etc/islet/upstream.kubeconfig)
+  --manifests-dir DIR    kubelet's static pod directory      (default /etc/kubernetes/manifests)
+  --image REF            image of the proxy's static pod       (default $ISLET_IMAGE or
+                         ${DEFAULT_IMAGE})
+  --listen ADDR          proxy address kubelet is pointed at          (default 127.0.0.1:10261)
+  --admin ADDR           proxy admin address (/healthz, /metrics)     (default 127.0.0.1:10267)
+  --cache FILE           proxy cache database             (default /var/lib/islet/cache.db)
+  --link-state FILE      link-state file                       (default /run/islet/link.json)
+  --config FILE          YAML/JSON: {plugin: {...fields for the islet CNI config},
+                         proxy: {args: [...extra islet proxy flags]}}
+  --skip-cni             leave the CNI configuration alone
+  --skip-kubelet         leave kubelet alone (no kubeconfig redirect, no static pod)
+  --help                 this text
+
+Paths are as the node sees them; --root only says where that file system is mounted.
+`;
+
+const UNINSTALL_HELP = `Usage: islet uninstall [flags]
+
+Restores every file islet install changed, byte for byte (content, mode, owner), and removes
+every file and directory it created, using the record under /var/lib/islet/backup.
+
+  --root DIR     host root file system (default /)
+  --dry-run      print a unified diff of the restore; change nothing
+  --help         this text
+`;
+
+const INSTALL_FLAGS: FlagSpec = {
+  root: { type: 'string', default: '/' },
+  'dry-run': { type: 'boolean', default: false },
+  binary: { type: 'string' },
+  'bin-dir': { type: 'string', default: '/opt/cni/bin' },
+  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
+  kubeconfig: { type: 'string', default: '/etc/kubernetes/kubelet.conf' },
+  'upstream-kubeconfig': { type: 'string', default: '/etc/islet/upstream.kubeconfig' },
+  'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
+  image: { type: 'string' },
+  listen: { type: 'string', default: '127.0.0.1:10261' },
+  admin: { type: 'string', default: '127.0.0.1:10267' },
+  cache: { type: 'string', default: '/var/lib/islet/cache.db' },
+  'link-state': { type: 'string', default: '/run/islet/link.json' },
+  config: { type: 'string' },
+  'skip-cni': { type: 'boolean', default: false },
+  'skip-kubelet': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+};
+
+const UNINSTALL_FLAGS: FlagSpec = {
+  root: { type: 'string', default: '/' },
+  'dry-run': { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+};
+
+function hostPath(flags: Record<string, unknown>, name: string): string {
+  const v = flags[name] as string;
+  if (!isAbsolute(v))
+    throw new UsageError(`--${name} must be an absolute path as the node sees it, not "${v}"`);
+  return v;
+}
+
+/** The executable to copy: the single executable itself, or the bundled script it runs as. */
+function runningBinary(): string {
+  if (isSea()) return process.execPath;
+  const script = process.argv[1] ? realpathSync(process.argv[1]) : '';
+  if (script === '' || script.endsWith('.ts')) {
+    throw new UsageError('not running from a built islet binary; pass --binary dist/islet');
+  }
+  return script;
+}
+
+interface ConfigFile {
+  plugin: Record<string, unknown>;
+  proxyArgs: string[];
+}
+
+function readConfig(file: string | undefined): ConfigFile {
+  if (!file) return { plugin: {}, proxyArgs: [] };
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--config ${file}: ${(err as Error).message}`);
+  }
+  doc ??= {};
+  if (typeof doc !== 'object' || Array.isArray(doc))
+    throw new UsageError(`--config ${file}: must be a mapping`);
+  const { plugin = {}, proxy = {} } = doc as { plugin?: unknown; proxy?: { args?: unknown } };
+  if (typeof plugin !== 'object' || plugin === null || Array.isArray(plugin)) {
+    throw new UsageError(`--config ${file}: "plugin" must be a mapping of CNI config fields`);
+  }
+  if ('type' in plugin || 'delegate' in plugin) {
+    throw new UsageError(`--config ${file}: "plugin" must not set "type" or "delegate" (the installer does)`);
+  }
+  const args = (proxy as { args?: unknown }).args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    throw new UsageError(`--config ${file}: "proxy.args" must be a list of strings`);
+  }
+  return { plugin: plugin as Record<string, unknown>, proxyArgs: args };
+}
+
+function printDiff(plan: Plan): void {
+  for (const c of plan.changes) {
+    if (c.step === 'binary') {
+      process.stdout.write(
+        `${c.before === undefined ? 'create' : 'replace'} ${c.path} (binary, ${c.after!.length} bytes, mode ${c.mode.toString(8)})\n`,
+      );
+    } else if (c.renameTo) {
+      process.stdout.write(`rename ${c.path} -> ${c.renameTo}\n`);
+    } else {
+      process.stdout.write(unifiedDiff(c.path, c.before?.toString('utf8'), c.after!.toString('utf8')));
+    }
+  }
+}
+
+function isBinary(data: Buffer | null | undefined): boolean {
+  return data?.includes(0) ?? false;
+}
+
+function report(err: unknown): number {
+  if (err instanceof UsageError) {
+    process.stderr.write(`islet: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`islet: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
+}
+
+export async function installMain(argv: string[]): Promise<number> {
+  try {
+    const { flags, rest } = parseFlags(argv, INSTALL_FLAGS);
+    if (flags.help) {
+      process.stdout.write(INSTALL_HELP);
+      return 0;
+    }
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const config = readConfig(flags.config as string | undefined);
+    const binaryFile = (flags.binary as string | undefined) ?? runningBinary();
+    const options: InstallOptions = {
+      binary: readFileSync(resolve(binaryFile)),
+      binDir: hostPath(flags, 'bin-dir'),
+      cniConfDir: hostPath(flags, 'cni-conf-dir'),
+      kubeletKubeconfig: hostPath(flags, 'kubeconfig'),
+      upstreamKubeconfig: hostPath(flags, 'upstream-kubeconfig'),
+      manifestsDir: hostPath(flags, 'manifests-dir'),
+      image: (flags.image as string | undefined) ?? process.env.ISLET_IMAGE ?? DEFAULT_IMAGE,
+      listen: flags.listen as string,
+      admin: flags.admin as string,
+      cache: hostPath(flags, 'cache'),
+      linkState: hostPath(flags, 'link-state'),
+      pluginOptions: config.plugin,
+      proxyArgs: config.proxyArgs,
+      skipCni: flags['skip-cni'] as boolean,
+      skipKubelet: flags['skip-kubelet'] as boolean,
+    };
+    const host = new HostRoot(resolve(flags.root as string));
+    const store = new BackupStore(host);
+    const plan = computePlan(host, options, store);
+    if (flags['dry-run']) {
+      printDiff(plan);
+      for (const n of plan.notes) process.stdout.write(`note: ${n}\n`);
+      if (plan.changes.length === 0) process.stdout.write('nothing to change\n');
+      return 0;
+    }
+    applyPlan(host, plan, store, (line) => process.stdout.write(`${line}\n`));
+    for (const n of plan.notes) process.stdout.write(`${n}\n`);
+    if (plan.changes.length === 0) process.stdout.write('islet is installed; nothing to change\n');
+    return 0;
+  } catch (err) {
+    return report(err);
+  }
+}
+
+export async function uninstallMain(argv: string[]): Promise<number> {
+  try {
+    const { flags, rest } = parseFlags(argv, UNINSTALL_FLAGS);
+    if (flags.help) {
+      process.stdout.write(UNINSTALL_HELP);
+      return 0;
+    }
+    if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+    const host = new HostRoot(resolve(flags.root as string));
+    const manifest = BackupStore.read(host);
+    if (!manifest) {
+      process.stdout.write('nothing to uninstall: no record of an islet install on this host\n');
+      return 0;
+    }
+    const store = new BackupStore(host);
+    if (flags['dry-run']) {
+      for (const rec of [...store.records].reverse()) {
+        const original = store.original(rec.path);
+        const current = host.read(rec.path);
+        if (isBinary(current) || isBinary(original)) {
+          const what = original === null ? 'remove' : 'restore';
+          if (!(original === null && current === undefined))
+            process.stdout.write(`${what} ${rec.path} (binary)\n`);
+          continue;
+        }
+        process.stdout.write(
+          unifiedDiff(
+            rec.path,
+            current?.toString('utf8'),
+            original === null ? undefined : original?.toString('utf8'),
+          ),
+        );
+      }
+      return 0;
+    }
+    store.restoreAll((rec, action) => process.stdout.write(`${action} ${rec.path}\n`));
+    process.stdout.write('islet uninstalled; restart kubelet if it was pointed at the proxy\n');
+    return 0;
+  } catch (err) {
+    return report(err);
+  }
+}

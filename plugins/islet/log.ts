@@ -1,0 +1,34 @@
+/** Logging for the CNI path: stderr only (stdout belongs to the protocol), plus an optional file. */
+import { appendFileSync } from 'node:fs';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Logger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export function createLogger(level: LogLevel, file: string, context: string): Logger {
+  const min = LOG_LEVELS.indexOf(level);
+  const emit = (at: LogLevel, msg: string) => {
+    if (LOG_LEVELS.indexOf(at) < min) return;
+    const line = `${new Date().toISOString()} islet[${process.pid}] ${at} ${context}: ${msg}\n`;
+    process.stderr.write(line);
+    if (file !== '') {
+      try {
+        appendFileSync(file, line, { mode: 0o600 });
+      } catch {
+        // A log file we cannot write must never fail the CNI call; stderr still has the line.
+      }
+    }
+  };
+  return {
+    debug: (m) => emit('debug', m),
+    info: (m) => emit('info', m),
+    warn: (m) => emit('warn', m),
+    error: (m) => emit('error', m),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * The islet CNI plugin's entry: reads process.env and stdin, runs one verb, prints exactly one JSON
+ * object on stdout (result, VERSION answer or error) and returns the exit code. The role (IPAM
+ * wrapper or chained recorder) comes from the config; the config is parsed after libcni's own
+ * validation so the codes match what a runtime expects.
+ */
+import { dispatch, type PluginVerbs, processIo } from '../cni/skel.js';
+import type { CmdArgs } from '../cni/types.js';
+import { parseConfig } from './config.js';
+import { createLogger } from './log.js';
+import { recorderVerbs } from './recorder.js';
+import { Store } from './store.js';
+import { wrapperVerbs } from './wrapper.js';
+
+/** Longer than any delegate call a parallel ADD may be holding the write lock for. */
+function busyTimeoutMs(delegateTimeoutMs: number): number {
+  return Math.max(60_000, 6 * delegateTimeoutMs);
+}
+
+function verbsFor(args: CmdArgs): PluginVerbs {
+  const cfg = parseConfig(args.conf);
+  const log = createLogger(cfg.logLevel, cfg.logFile, `${args.command} ${args.conf.name}`);
+  if (cfg.role === 'chained') {
+    return recorderVerbs(() => Store.open(cfg.database, busyTimeoutMs(10_000)), log);
+  }
+  return wrapperVerbs(cfg, () => Store.open(cfg.database, busyTimeoutMs(cfg.delegateTimeoutMs)), log);
+}
+
+/** Each verb builds its implementation only after the skel has validated env and stdin. */
+export const isletVerbs: PluginVerbs = {
+  add: (args) => verbsFor(args).add(args),
+  del: (args) => verbsFor(args).del(args),
+  check: (args) => verbsFor(args).check(args),
+  gc: (args) => verbsFor(args).gc(args),
+  status: (args) => verbsFor(args).status(args),
+};
+
+export function main(): Promise<number> {
+  return dispatch(isletVerbs, processIo());
+}

@@ -1,0 +1,402 @@
+/**
+ * The snapshot store: one SQLite file (WAL, synchronous=FULL via lib/sqlite.ts), opened per CNI
+ * call. All statements are prepared once per open. Transactions are explicit `BEGIN IMMEDIATE`
+ * so that a verb can hold the write lock across its delegate call (see design.md, CNI plugin).
+ */
+import type { Database } from '../../lib/sqlite.js';
+import { openDatabase } from '../../lib/sqlite.js';
+import { CniError, ErrorCode } from '../cni/errors.js';
+
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS snapshots (
+  network TEXT NOT NULL,
+  pod_namespace TEXT NOT NULL,
+  pod_name TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  pod_uid TEXT NOT NULL,
+  ips TEXT NOT NULL,
+  result TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('live', 'held', 'stale')),
+  stale_reason TEXT,
+  container_id TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  held_at INTEGER,
+  PRIMARY KEY (network, pod_namespace, pod_name, ifname)
+);
+CREATE TABLE IF NOT EXISTS stale_snapshots (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  network TEXT NOT NULL,
+  pod_namespace TEXT NOT NULL,
+  pod_name TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  pod_uid TEXT NOT NULL,
+  ips TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  staled_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attachments (
+  network TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  pod_namespace TEXT NOT NULL,
+  pod_name TEXT NOT NULL,
+  pod_uid TEXT NOT NULL,
+  netns TEXT NOT NULL,
+  cni_args TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'active', 'replayed', 'held', 'deleting')),
+  ips TEXT NOT NULL,
+  result TEXT,
+  delegate_conf TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  proc_start TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (network, container_id, ifname)
+);
+CREATE INDEX IF NOT EXISTS attachments_by_state ON attachments (network, state);
+CREATE TABLE IF NOT EXISTS chain_results (
+  network TEXT NOT NULL,
+  container_id TEXT NOT NULL,
+  ifname TEXT NOT NULL,
+  pod_namespace TEXT NOT NULL,
+  pod_name TEXT NOT NULL,
+  pod_uid TEXT NOT NULL,
+  cni_version TEXT NOT NULL,
+  result TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (network, container_id, ifname)
+);
+`;
+
+export type AttachmentState = 'pending' | 'active' | 'replayed' | 'held' | 'deleting';
+export type SnapshotState = 'live' | 'held' | 'stale';
+
+export interface Tuple {
+  network: string;
+  container_id: string;
+  ifname: string;
+}
+
+export interface PodKey {
+  network: string;
+  pod_namespace: string;
+  pod_name: string;
+  ifname: string;
+}
+
+export interface AttachmentRow extends Tuple {
+  pod_namespace: string;
+  pod_name: string;
+  pod_uid: string;
+  netns: string;
+  cni_args: string;
+  state: AttachmentState;
+  ips: string;
+  result: string | null;
+  delegate_conf: string;
+  boot_id: string;
+  pid: number;
+  proc_start: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SnapshotRow extends PodKey {
+  pod_uid: string;
+  ips: string;
+  result: string;
+  state: SnapshotState;
+  stale_reason: string | null;
+  container_id: string;
+  boot_id: string;
+  created_at: number;
+  updated_at: number;
+  held_at: number | null;
+}
+
+export interface ChainRow extends Tuple {
+  pod_namespace: string;
+  pod_name: string;
+  pod_uid: string;
+  cni_version: string;
+  result: string;
+  boot_id: string;
+  created_at: number;
+}
+
+/** SQLite failures as the CNI codes a runtime understands: busy → 11, everything else → 5. */
+export function storeError(err: unknown, path: string): CniError {
+  if (err instanceof CniError) return err;
+  const e = err as { code?: string; message?: string };
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new CniError(ErrorCode.TryAgainLater, `islet database ${path} is busy: ${e.message}`);
+  }
+  return new CniError(ErrorCode.IoFailure, `islet database ${path}: ${e.message ?? String(err)}`, code);
+}
+
+const ATTACHMENT_COLUMNS =
+  'network, container_id, ifname, pod_namespace, pod_name, pod_uid, netns, cni_args, state, ips, result, delegate_conf, boot_id, pid, proc_start, created_at, updated_at';
+
+export class Store {
+  private readonly db: Database;
+  private inTx = false;
+  private readonly stmts;
+
+  private constructor(
+    db: Database,
+    readonly path: string,
+  ) {
+    this.db = db;
+    this.stmts = {
+      attachment: db.prepare<[string, string, string], AttachmentRow>(
+        'SELECT * FROM attachments WHERE network = ? AND container_id = ? AND ifname = ?',
+      ),
+      attachmentsIn: db.prepare<[string, string], AttachmentRow>(
+        'SELECT * FROM attachments WHERE network = ? AND state = ? ORDER BY created_at',
+      ),
+      allAttachments: db.prepare<[string], AttachmentRow>(
+        'SELECT * FROM attachments WHERE network = ? ORDER BY created_at',
+      ),
+      insertAttachment: db.prepare(
+        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}) VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @netns, @cni_args, @state, @ips, @result, @delegate_conf, @boot_id, @pid, @proc_start, @created_at, @updated_at)
+         ON CONFLICT (network, container_id, ifname) DO UPDATE SET pod_namespace = excluded.pod_namespace, pod_name = excluded.pod_name, pod_uid = excluded.pod_uid, netns = excluded.netns, cni_args = excluded.cni_args, state = excluded.state, ips = excluded.ips, result = excluded.result, delegate_conf = excluded.delegate_conf, boot_id = excluded.boot_id, pid = excluded.pid, proc_start = excluded.proc_start, updated_at = excluded.updated_at`,
+      ),
+      setAttachmentState: db.prepare<[string, string | null, string | null, number, string, string, string]>(
+        'UPDATE attachments SET state = ?, ips = COALESCE(?, ips), result = COALESCE(?, result), updated_at = ? WHERE network = ? AND container_id = ? AND ifname = ?',
+      ),
+      deleteAttachment: db.prepare<[string, string, string]>(
+        'DELETE FROM attachments WHERE network = ? AND container_id = ? AND ifname = ?',
+      ),
+      snapshot: db.prepare<[string, string, string, string], SnapshotRow>(
+        'SELECT * FROM snapshots WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?',
+      ),
+      upsertSnapshot: db.prepare(
+        `INSERT INTO snapshots (network, pod_namespace, pod_name, ifname, pod_uid, ips, result, state, stale_reason, container_id, boot_id, created_at, updated_at, held_at)
+         VALUES (@network, @pod_namespace, @pod_name, @ifname, @pod_uid, @ips, @result, 'live', @stale_reason, @container_id, @boot_id, @now, @now, NULL)
+         ON CONFLICT (network, pod_namespace, pod_name, ifname) DO UPDATE SET pod_uid = excluded.pod_uid, ips = excluded.ips, result = excluded.result, state = 'live', stale_reason = excluded.stale_reason, container_id = excluded.container_id, boot_id = excluded.boot_id, updated_at = excluded.updated_at, held_at = NULL,
+           created_at = CASE WHEN snapshots.ips = excluded.ips THEN snapshots.created_at ELSE excluded.created_at END`,
+      ),
+      holdSnapshot: db.prepare<[number, number, string, string, string]>(
+        "UPDATE snapshots SET state = 'held', held_at = ?, updated_at = ? WHERE network = ? AND container_id = ? AND ifname = ? AND state = 'live'",
+      ),
+      staleSnapshot: db.prepare<[string, number, string, string, string, string]>(
+        "UPDATE snapshots SET state = 'stale', stale_reason = ?, updated_at = ? WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?",
+      ),
+      archiveStale: db.prepare(
+        `INSERT INTO stale_snapshots (network, pod_namespace, pod_name, ifname, pod_uid, ips, reason, container_id, staled_at)
+         SELECT network, pod_namespace, pod_name, ifname, pod_uid, ips, @reason, container_id, @now FROM snapshots
+         WHERE network = @network AND pod_namespace = @pod_namespace AND pod_name = @pod_name AND ifname = @ifname`,
+      ),
+      expiredSnapshots: db.prepare<[string, number, number], SnapshotRow>(
+        "SELECT * FROM snapshots WHERE network = ? AND ((state = 'held' AND held_at < ?) OR (state = 'stale' AND updated_at < ?))",
+      ),
+      deleteSnapshot: db.prepare<[string, string, string, string]>(
+        'DELETE FROM snapshots WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?',
+      ),
+      replayableCount: db.prepare<[string, number], { n: number }>(
+        "SELECT COUNT(*) AS n FROM snapshots WHERE network = ? AND state != 'stale' AND (held_at IS NULL OR held_at >= ?)",
+      ),
+      chain: db.prepare<[string, string, string], ChainRow>(
+        'SELECT * FROM chain_results WHERE network = ? AND container_id = ? AND ifname = ?',
+      ),
+      chainAll: db.prepare<[string], ChainRow>('SELECT * FROM chain_results WHERE network = ?'),
+      upsertChain: db.prepare(
+        `INSERT INTO chain_results (network, container_id, ifname, pod_namespace, pod_name, pod_uid, cni_version, result, boot_id, created_at)
+         VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @cni_version, @result, @boot_id, @created_at)
+         ON CONFLICT (network, container_id, ifname) DO UPDATE SET pod_namespace = excluded.pod_namespace, pod_name = excluded.pod_name, pod_uid = excluded.pod_uid, cni_version = excluded.cni_version, result = excluded.result, boot_id = excluded.boot_id, created_at = excluded.created_at`,
+      ),
+      deleteChain: db.prepare<[string, string, string]>(
+        'DELETE FROM chain_results WHERE network = ? AND container_id = ? AND ifname = ?',
+      ),
+    };
+  }
+
+  /** Opens (creating and migrating) the database; failures are CNI code 5 (11 when busy). */
+  static open(path: string, busyTimeoutMs: number): Store {
+    let db: Database | undefined;
+    try {
+      db = openDatabase(path, { busyTimeoutMs });
+      migrate(db);
+      return new Store(db, path);
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // already failing; the original error is the one to report
+      }
+      throw storeError(err, path);
+    }
+  }
+
+  close(): void {
+    if (this.inTx) this.rollback();
+    this.db.close();
+  }
+
+  begin(): void {
+    this.run(() => this.db.exec('BEGIN IMMEDIATE'));
+    this.inTx = true;
+  }
+
+  commit(): void {
+    this.run(() => this.db.exec('COMMIT'));
+    this.inTx = false;
+  }
+
+  rollback(): void {
+    if (!this.inTx) return;
+    this.inTx = false;
+    try {
+      this.db.exec('ROLLBACK');
+    } catch {
+      // SQLite may already have rolled back (e.g. after an I/O error); nothing more to undo.
+    }
+  }
+
+  /** Runs `fn` in its own short write transaction. */
+  tx<T>(fn: () => T): T {
+    this.begin();
+    try {
+      const out = fn();
+      this.commit();
+      return out;
+    } catch (err) {
+      this.rollback();
+      throw err;
+    }
+  }
+
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw storeError(err, this.path);
+    }
+  }
+
+  attachment(t: Tuple): AttachmentRow | undefined {
+    return this.run(() => this.stmts.attachment.get(t.network, t.container_id, t.ifname));
+  }
+
+  attachmentsIn(network: string, state: AttachmentState): AttachmentRow[] {
+    return this.run(() => this.stmts.attachmentsIn.all(network, state));
+  }
+
+  attachments(network: string): AttachmentRow[] {
+    return this.run(() => this.stmts.allAttachments.all(network));
+  }
+
+  putAttachment(row: AttachmentRow): void {
+    this.run(() => this.stmts.insertAttachment.run(row));
+  }
+
+  setAttachmentState(t: Tuple, state: AttachmentState, now: number, ips?: string, result?: string): void {
+    this.run(() =>
+      this.stmts.setAttachmentState.run(
+        state,
+        ips ?? null,
+        result ?? null,
+        now,
+        t.network,
+        t.container_id,
+        t.ifname,
+      ),
+    );
+  }
+
+  deleteAttachment(t: Tuple): void {
+    this.run(() => this.stmts.deleteAttachment.run(t.network, t.container_id, t.ifname));
+  }
+
+  snapshot(k: PodKey): SnapshotRow | undefined {
+    return this.run(() => this.stmts.snapshot.get(k.network, k.pod_namespace, k.pod_name, k.ifname));
+  }
+
+  putSnapshot(
+    k: PodKey,
+    v: {
+      pod_uid: string;
+      ips: string;
+      result: string;
+      container_id: string;
+      boot_id: string;
+      stale_reason: string | null;
+    },
+    now: number,
+  ): void {
+    this.run(() => this.stmts.upsertSnapshot.run({ ...k, ...v, now }));
+  }
+
+  /** The snapshot last written by this sandbox becomes held (kept for the pod's next sandbox). */
+  holdSnapshotOf(t: Tuple, now: number): void {
+    this.run(() => this.stmts.holdSnapshot.run(now, now, t.network, t.container_id, t.ifname));
+  }
+
+  /** Marks the snapshot stale and keeps a copy of it in stale_snapshots with the reason. */
+  markStale(k: PodKey, reason: string, now: number): void {
+    this.run(() => {
+      this.stmts.archiveStale.run({ ...k, reason, now });
+      this.stmts.staleSnapshot.run(reason, now, k.network, k.pod_namespace, k.pod_name, k.ifname);
+    });
+  }
+
+  expiredSnapshots(network: string, heldBefore: number): SnapshotRow[] {
+    return this.run(() => this.stmts.expiredSnapshots.all(network, heldBefore, heldBefore));
+  }
+
+  deleteSnapshot(k: PodKey): void {
+    this.run(() => this.stmts.deleteSnapshot.run(k.network, k.pod_namespace, k.pod_name, k.ifname));
+  }
+
+  /** Snapshots that could still be replayed (not stale, not past the TTL when held). */
+  replayableCount(network: string, heldSince: number): number {
+    return this.run(() => this.stmts.replayableCount.get(network, heldSince)?.n ?? 0);
+  }
+
+  chainResult(t: Tuple): ChainRow | undefined {
+    return this.run(() => this.stmts.chain.get(t.network, t.container_id, t.ifname));
+  }
+
+  chainResults(network: string): ChainRow[] {
+    return this.run(() => this.stmts.chainAll.all(network));
+  }
+
+  putChainResult(row: ChainRow): void {
+    this.run(() => this.stmts.upsertChain.run(row));
+  }
+
+  deleteChainResult(t: Tuple): void {
+    this.run(() => this.stmts.deleteChain.run(t.network, t.container_id, t.ifname));
+  }
+}
+
+function migrate(db: Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === SCHEMA_VERSION) return;
+  if (version > SCHEMA_VERSION) {
+    throw new CniError(
+      ErrorCode.IoFailure,
+      `islet database schema version ${version} is newer than this islet understands (${SCHEMA_VERSION})`,
+    );
+  }
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    // Re-read under the lock: a parallel first call may have migrated meanwhile.
+    if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
+    db.exec('COMMIT');
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}

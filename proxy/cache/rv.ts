@@ -1,0 +1,34 @@
+/**
+ * resourceVersions are opaque strings to clients, but etcd-backed servers hand out increasing
+ * integers. Compare them as integers when both are digit strings; otherwise they cannot be
+ * ordered and callers must not assume either is newer.
+ */
+const digits = /^\d+$/;
+
+export function isNumericRv(rv: string | undefined): rv is string {
+  return rv !== undefined && digits.test(rv);
+}
+
+/** -1, 0, 1 like a comparator; undefined when either is not numeric. */
+export function compareRv(a: string | undefined, b: string | undefined): number | undefined {
+  if (!isNumericRv(a) || !isNumericRv(b)) return undefined;
+  const x = a.replace(/^0+(?=\d)/, '');
+  const y = b.replace(/^0+(?=\d)/, '');
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The RV as a SQLite integer for range queries; null when not numeric or beyond 2^63. */
+export function rvNumber(rv: string | undefined): bigint | null {
+  if (!isNumericRv(rv)) return null;
+  const n = BigInt(rv);
+  return n <= 9223372036854775807n ? n : null;
+}
+
+/** The newer of two RVs; a non-numeric incoming RV replaces the held one (nothing to compare). */
+export function newerRv(held: string, incoming: string): string {
+  if (!incoming) return held;
+  if (!held) return incoming;
+  const c = compareRv(held, incoming);
+  return c === undefined || c < 0 ? incoming : held;
+}

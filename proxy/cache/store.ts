@@ -1,0 +1,837 @@
+/**
+ * The durable object cache. Each object is stored once per (group, version, resource, namespace,
+ * name) as its JSON bytes plus the metadata clients select on (labels, field-selector fields,
+ * spec.nodeName); views record what each identity listed and whether the store holds all of it.
+ *
+ * - SQLite via lib/sqlite.ts (WAL, synchronous=FULL, 0600); every change is one transaction, so a
+ *   crash leaves the state before or after it, never half of it.
+ * - The schema version is in the table names (`objects_v1`): a future layout gets new tables and
+ *   never misreads old ones.
+ * - Secrets can be kept off disk (`persistSecrets: false`): they then live in an attached
+ *   in-memory database with the same tables, so every code path is the same.
+ * - resourceVersions never go backwards for an object: an older version arriving late (a LIST
+ *   racing a watch) is ignored, and so is an older version of an object already deleted.
+ * - Deletions leave a bounded tombstone so a watcher resuming from an older RV can get DELETED.
+ */
+import type { Statement } from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import { type Database, openDatabase } from '../../lib/sqlite.js';
+import { apiVersionOf, resourceFacts } from '../gvr.js';
+import {
+  type FieldSelector,
+  fieldSelectorCovers,
+  fieldValues,
+  type LabelSelector,
+  labelSelectorCovers,
+  matchesFieldValues,
+  matchesLabelSelector,
+  parseFieldSelector,
+  parseLabelSelector,
+  SelectorError,
+  supportedFields,
+} from '../selectors.js';
+import type {
+  CacheStoreApi,
+  Gvr,
+  KubeList,
+  KubeObject,
+  Tombstone,
+  ViewKey,
+  ViewState,
+  WatchEvent,
+} from '../types.js';
+import { compareRv, isNumericRv, newerRv, rvNumber } from './rv.js';
+
+export interface CacheStoreOptions {
+  /** SQLite file; created 0600 with its directory. */
+  path: string;
+  /** false keeps core/v1 secrets in memory only (lost on restart, never on disk). Default true. */
+  persistSecrets?: boolean;
+  /** Hot objects kept parsed-ready in memory: at most this many... */
+  lruMax?: number;
+  /** ...and at most this many bytes of JSON. */
+  lruMaxBytes?: number;
+  /** Tombstones kept per resource; older deletions fall out of the replayable history. */
+  maxTombstonesPerResource?: number;
+}
+
+export interface ResourceStats {
+  gvr: Gvr;
+  objects: number;
+  bytes: number;
+  /** ms since epoch of the newest write, 0 when none. */
+  lastUpdate: number;
+  resourceVersion: string;
+  /** false for resources kept in memory only (secrets with persistSecrets: false). */
+  persisted: boolean;
+}
+
+/** The row shape used to filter by scope without parsing bodies. */
+interface IndexRow {
+  ns: string;
+  name: string;
+  rv: string;
+  labels: string;
+  fields: string;
+}
+
+interface BodyRow extends IndexRow {
+  body: Buffer;
+}
+
+interface ViewRow {
+  identity: string;
+  grp: string;
+  ver: string;
+  res: string;
+  ns: string;
+  lsel: string;
+  fsel: string;
+  complete: number;
+  list_rv: string;
+  list_kind: string;
+  list_api_version: string;
+  updated_at: number;
+}
+
+const SCHEMA = 'islet-cache-v1';
+
+function ddl(s: string): string {
+  return `
+  CREATE TABLE IF NOT EXISTS ${s}.objects_v1 (
+    grp TEXT NOT NULL, ver TEXT NOT NULL, res TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
+    uid TEXT NOT NULL, rv TEXT NOT NULL, rv_num INTEGER, labels TEXT NOT NULL, fields TEXT NOT NULL,
+    node_name TEXT NOT NULL, body BLOB NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (grp, ver, res, ns, name));
+  CREATE INDEX IF NOT EXISTS ${s}.objects_v1_node ON objects_v1 (grp, ver, res, node_name, ns, name);
+  CREATE INDEX IF NOT EXISTS ${s}.objects_v1_rv ON objects_v1 (grp, ver, res, rv_num);
+  CREATE TABLE IF NOT EXISTS ${s}.views_v1 (
+    identity TEXT NOT NULL, grp TEXT NOT NULL, ver TEXT NOT NULL, res TEXT NOT NULL, ns TEXT NOT NULL,
+    lsel TEXT NOT NULL, fsel TEXT NOT NULL, complete INTEGER NOT NULL, list_rv TEXT NOT NULL,
+    list_kind TEXT NOT NULL, list_api_version TEXT NOT NULL, updated_at INTEGER NOT NULL,
+    PRIMARY KEY (identity, grp, ver, res, ns, lsel, fsel));
+  CREATE TABLE IF NOT EXISTS ${s}.resources_v1 (
+    grp TEXT NOT NULL, ver TEXT NOT NULL, res TEXT NOT NULL, rv TEXT NOT NULL, floor TEXT NOT NULL,
+    updated_at INTEGER NOT NULL, PRIMARY KEY (grp, ver, res));
+  CREATE TABLE IF NOT EXISTS ${s}.tombstones_v1 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, grp TEXT NOT NULL, ver TEXT NOT NULL, res TEXT NOT NULL,
+    ns TEXT NOT NULL, name TEXT NOT NULL, uid TEXT NOT NULL, rv TEXT NOT NULL, rv_num INTEGER,
+    guard_rv TEXT NOT NULL, body BLOB NOT NULL, deleted_at INTEGER NOT NULL);
+  CREATE INDEX IF NOT EXISTS ${s}.tombstones_v1_key ON tombstones_v1 (grp, ver, res, ns, name, seq);
+  CREATE INDEX IF NOT EXISTS ${s}.tombstones_v1_gvr ON tombstones_v1 (grp, ver, res, seq);
+  CREATE TABLE IF NOT EXISTS ${s}.grants_v1 (
+    identity TEXT NOT NULL, grp TEXT NOT NULL, ver TEXT NOT NULL, res TEXT NOT NULL, ns TEXT NOT NULL,
+    name TEXT NOT NULL, PRIMARY KEY (identity, grp, ver, res, ns, name)) WITHOUT ROWID;
+  `;
+}
+
+const G = 'grp = ? AND ver = ? AND res = ?';
+
+/** The prepared statements of one schema (main on disk, mem for in-memory-only resources). */
+class Tables {
+  readonly getBody: Statement<unknown[], { body: Buffer }>;
+  readonly getRow: Statement<unknown[], { rv: string; uid: string; body: Buffer }>;
+  readonly getRv: Statement<unknown[], { rv: string }>;
+  readonly upsert: Statement;
+  readonly del: Statement;
+  readonly scopeAll: Statement<unknown[], IndexRow>;
+  readonly scopeNs: Statement<unknown[], IndexRow>;
+  readonly listAll: Statement<unknown[], BodyRow>;
+  readonly listNs: Statement<unknown[], BodyRow>;
+  readonly listNode: Statement<unknown[], BodyRow>;
+  readonly listNsNode: Statement<unknown[], BodyRow>;
+  readonly newer: Statement<unknown[], { body: Buffer }>;
+  readonly allByRv: Statement<unknown[], { body: Buffer }>;
+  readonly tombInsert: Statement;
+  readonly tombGuard: Statement<unknown[], { guard_rv: string }>;
+  readonly tombSince: Statement<
+    unknown[],
+    { ns: string; name: string; uid: string; rv: string; body: Buffer }
+  >;
+  readonly tombAll: Statement<unknown[], { ns: string; name: string; uid: string; rv: string; body: Buffer }>;
+  readonly tombCut: Statement<unknown[], { seq: number }>;
+  readonly tombPrunedMaxRv: Statement<unknown[], { rv: string }>;
+  readonly tombPrune: Statement;
+  readonly resGet: Statement<unknown[], { rv: string; floor: string }>;
+  readonly resPut: Statement;
+  readonly viewPut: Statement;
+  readonly viewIncomplete: Statement;
+  readonly viewsIncompleteGvr: Statement;
+  readonly viewsOf: Statement<unknown[], ViewRow>;
+  readonly grantPut: Statement;
+  readonly grantGet: Statement<unknown[], { n: number }>;
+  readonly stats: Statement<
+    unknown[],
+    { grp: string; ver: string; res: string; n: number; bytes: number; last: number }
+  >;
+  readonly resAll: Statement<unknown[], { grp: string; ver: string; res: string; rv: string }>;
+
+  constructor(
+    db: Database,
+    readonly schema: string,
+  ) {
+    const t = (name: string) => `${schema}.${name}_v1`;
+    const cols = 'ns, name, rv, labels, fields';
+    this.getBody = db.prepare(`SELECT body FROM ${t('objects')} WHERE ${G} AND ns = ? AND name = ?`);
+    this.getRow = db.prepare(`SELECT rv, uid, body FROM ${t('objects')} WHERE ${G} AND ns = ? AND name = ?`);
+    this.getRv = db.prepare(`SELECT rv FROM ${t('objects')} WHERE ${G} AND ns = ? AND name = ?`);
+    this.upsert = db.prepare(
+      `INSERT INTO ${t('objects')} (grp, ver, res, ns, name, uid, rv, rv_num, labels, fields, node_name, body, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (grp, ver, res, ns, name) DO UPDATE SET uid = excluded.uid, rv = excluded.rv,
+         rv_num = excluded.rv_num, labels = excluded.labels, fields = excluded.fields,
+         node_name = excluded.node_name, body = excluded.body, updated_at = excluded.updated_at`,
+    );
+    this.del = db.prepare(`DELETE FROM ${t('objects')} WHERE ${G} AND ns = ? AND name = ?`);
+    this.scopeAll = db.prepare(`SELECT ${cols} FROM ${t('objects')} WHERE ${G} ORDER BY ns || '/' || name`);
+    this.scopeNs = db.prepare(`SELECT ${cols} FROM ${t('objects')} WHERE ${G} AND ns = ? ORDER BY name`);
+    this.listAll = db.prepare(
+      `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} ORDER BY ns || '/' || name`,
+    );
+    this.listNs = db.prepare(`SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} AND ns = ? ORDER BY name`);
+    this.listNode = db.prepare(
+      `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} AND node_name = ? ORDER BY ns || '/' || name`,
+    );
+    this.listNsNode = db.prepare(
+      `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} AND node_name = ? AND ns = ? ORDER BY name`,
+    );
+    this.newer = db.prepare(
+      `SELECT body FROM ${t('objects')} WHERE ${G} AND rv_num > ? ORDER BY rv_num, ns, name`,
+    );
+    this.allByRv = db.prepare(`SELECT body FROM ${t('objects')} WHERE ${G} ORDER BY rv_num, ns, name`);
+    this.tombInsert = db.prepare(
+      `INSERT INTO ${t('tombstones')} (grp, ver, res, ns, name, uid, rv, rv_num, guard_rv, body, deleted_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.tombGuard = db.prepare(
+      `SELECT guard_rv FROM ${t('tombstones')} WHERE ${G} AND ns = ? AND name = ? ORDER BY seq DESC LIMIT 1`,
+    );
+    this.tombSince = db.prepare(
+      `SELECT ns, name, uid, rv, body FROM ${t('tombstones')} WHERE ${G} AND rv_num > ? ORDER BY seq`,
+    );
+    this.tombAll = db.prepare(
+      `SELECT ns, name, uid, rv, body FROM ${t('tombstones')} WHERE ${G} ORDER BY seq`,
+    );
+    this.tombCut = db.prepare(
+      `SELECT seq FROM ${t('tombstones')} WHERE ${G} ORDER BY seq DESC LIMIT 1 OFFSET ?`,
+    );
+    this.tombPrunedMaxRv = db.prepare(
+      `SELECT rv FROM ${t('tombstones')} WHERE ${G} AND seq <= ? ORDER BY rv_num DESC, seq DESC LIMIT 1`,
+    );
+    this.tombPrune = db.prepare(`DELETE FROM ${t('tombstones')} WHERE ${G} AND seq <= ?`);
+    this.resGet = db.prepare(`SELECT rv, floor FROM ${t('resources')} WHERE ${G}`);
+    this.resPut = db.prepare(
+      `INSERT INTO ${t('resources')} (grp, ver, res, rv, floor, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (grp, ver, res) DO UPDATE SET rv = excluded.rv, floor = excluded.floor, updated_at = excluded.updated_at`,
+    );
+    this.resAll = db.prepare(`SELECT grp, ver, res, rv FROM ${t('resources')}`);
+    this.viewPut = db.prepare(
+      `INSERT INTO ${t('views')} (identity, grp, ver, res, ns, lsel, fsel, complete, list_rv, list_kind, list_api_version, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (identity, grp, ver, res, ns, lsel, fsel) DO UPDATE SET complete = excluded.complete,
+         list_rv = excluded.list_rv, list_kind = excluded.list_kind,
+         list_api_version = excluded.list_api_version, updated_at = excluded.updated_at`,
+    );
+    this.viewIncomplete = db.prepare(
+      `UPDATE ${t('views')} SET complete = 0, updated_at = ? WHERE identity = ? AND ${G} AND ns = ? AND lsel = ? AND fsel = ?`,
+    );
+    this.viewsIncompleteGvr = db.prepare(`UPDATE ${t('views')} SET complete = 0, updated_at = ? WHERE ${G}`);
+    this.viewsOf = db.prepare(
+      `SELECT * FROM ${t('views')} WHERE identity = ? AND ${G} ORDER BY updated_at DESC`,
+    );
+    this.grantPut = db.prepare(
+      `INSERT OR IGNORE INTO ${t('grants')} (identity, grp, ver, res, ns, name) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.grantGet = db.prepare(
+      `SELECT count(*) AS n FROM ${t('grants')} WHERE identity = ? AND ${G} AND ns = ? AND name = ?`,
+    );
+    this.stats = db.prepare(
+      `SELECT grp, ver, res, count(*) AS n, sum(length(body)) AS bytes, max(updated_at) AS last
+       FROM ${t('objects')} GROUP BY grp, ver, res`,
+    );
+  }
+}
+
+export class CacheStore implements CacheStoreApi {
+  private readonly db: Database;
+  private readonly disk: Tables;
+  private readonly mem: Tables;
+  private readonly persistSecrets: boolean;
+  private readonly lru: LRUCache<string, string>;
+  private readonly maxTombstones: number;
+  private readonly tombstoneInserts = new Map<string, number>();
+  private readonly putRawStmt: Statement;
+  private readonly getRawStmt: Statement<unknown[], { content_type: string; body: Buffer }>;
+  private closed = false;
+
+  constructor(opts: CacheStoreOptions) {
+    if (!opts || typeof opts.path !== 'string' || opts.path === '') {
+      throw new Error('CacheStore: options.path must be a non-empty file path');
+    }
+    const lruMax = opts.lruMax ?? 2000;
+    const lruMaxBytes = opts.lruMaxBytes ?? 16 * 1024 * 1024;
+    if (!Number.isInteger(lruMax) || lruMax < 1)
+      throw new Error(`CacheStore: lruMax must be a positive integer, got ${lruMax}`);
+    if (!Number.isInteger(lruMaxBytes) || lruMaxBytes < 1) {
+      throw new Error(`CacheStore: lruMaxBytes must be a positive integer, got ${lruMaxBytes}`);
+    }
+    this.maxTombstones = opts.maxTombstonesPerResource ?? 10_000;
+    if (!Number.isInteger(this.maxTombstones) || this.maxTombstones < 1) {
+      throw new Error(
+        `CacheStore: maxTombstonesPerResource must be a positive integer, got ${this.maxTombstones}`,
+      );
+    }
+    this.persistSecrets = opts.persistSecrets ?? true;
+    this.lru = new LRUCache<string, string>({
+      max: lruMax,
+      maxSize: lruMaxBytes,
+      sizeCalculation: (v) => Math.max(1, v.length),
+    });
+
+    this.db = openDatabase(opts.path);
+    try {
+      // A 10k-pod relist is ~20 MB in one transaction: a larger page cache keeps it from spilling.
+      this.db.pragma('cache_size = -32768');
+      this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
+      const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as
+        | { value: string }
+        | undefined;
+      if (row && row.value !== SCHEMA) {
+        throw new Error(
+          `CacheStore: ${opts.path} holds schema "${row.value}", this version reads "${SCHEMA}"`,
+        );
+      }
+      this.db.exec("ATTACH DATABASE ':memory:' AS mem");
+      this.db.exec(ddl('main'));
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS raw_v1 (key TEXT PRIMARY KEY, content_type TEXT NOT NULL, body BLOB NOT NULL, updated_at INTEGER NOT NULL)',
+      );
+      this.db.exec(ddl('mem'));
+      this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA);
+      this.disk = new Tables(this.db, 'main');
+      this.mem = new Tables(this.db, 'mem');
+      this.putRawStmt = this.db.prepare(
+        `INSERT INTO raw_v1 (key, content_type, body, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, updated_at = excluded.updated_at`,
+      );
+      this.getRawStmt = this.db.prepare('SELECT content_type, body FROM raw_v1 WHERE key = ?');
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------------ objects
+
+  getObject(gvr: Gvr, namespace: string, name: string): KubeObject | undefined {
+    const body = this.getBodyText(gvr, namespace, name);
+    return body === undefined ? undefined : (JSON.parse(body) as KubeObject);
+  }
+
+  /** The stored JSON text of an object (what offline GET sends), without a parse. */
+  getBodyText(gvr: Gvr, namespace: string, name: string): string | undefined {
+    const t = this.tables(gvr);
+    const ns = this.nsOf(gvr, namespace);
+    const key = lruKey(t, gvr, ns, name);
+    const hit = this.lru.get(key);
+    if (hit !== undefined) return hit;
+    const row = t.getBody.get(gvr.group, gvr.version, gvr.resource, ns, name);
+    if (!row) return undefined;
+    const text = row.body.toString('utf8');
+    // Inside a transaction the row may yet be rolled back: only committed state is cached.
+    if (!this.db.inTransaction) this.lru.set(key, text);
+    return text;
+  }
+
+  upsertObject(gvr: Gvr, obj: KubeObject): void {
+    checkObject(obj);
+    this.tx(() => {
+      this.upsertIn(this.tables(gvr), gvr, obj);
+    });
+  }
+
+  deleteObject(gvr: Gvr, namespace: string, name: string, resourceVersion?: string): void {
+    this.tx(() => {
+      this.deleteIn(
+        this.tables(gvr),
+        gvr,
+        this.nsOf(gvr, namespace),
+        name,
+        resourceVersion ?? '',
+        resourceVersion ?? '',
+        undefined,
+      );
+    });
+  }
+
+  applyWatchEvent(gvr: Gvr, ev: WatchEvent): void {
+    switch (ev.type) {
+      case 'ADDED':
+      case 'MODIFIED':
+        this.upsertObject(gvr, ev.object);
+        return;
+      case 'DELETED': {
+        checkObject(ev.object);
+        const m = ev.object.metadata;
+        const rv = m.resourceVersion ?? '';
+        this.tx(() => this.deleteIn(this.tables(gvr), gvr, m.namespace ?? '', m.name, rv, rv, ev.object));
+        return;
+      }
+      case 'BOOKMARK': {
+        const rv = ev.object?.metadata?.resourceVersion;
+        if (rv) this.tx(() => this.advanceRv(this.tables(gvr), gvr, rv));
+        return;
+      }
+      case 'ERROR':
+        return;
+      default:
+        throw new Error(`unknown watch event type ${(ev as { type: unknown }).type}`);
+    }
+  }
+
+  applyList(view: ViewKey, list: KubeList): void {
+    if (!list || !Array.isArray(list.items)) throw new Error('applyList: list.items must be an array');
+    const listRv = list.metadata?.resourceVersion ?? '';
+    const { gvr } = view;
+    const lsel = parseLabelSelector(view.labelSelector);
+    const fsel = parseFieldSelector(view.fieldSelector);
+    const itemKind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : resourceFacts(gvr)?.kind;
+    const itemApiVersion = list.apiVersion || apiVersionOf(gvr);
+    for (const item of list.items) checkObject(item);
+    const t = this.tables(gvr);
+    this.tx(() => {
+      const inList = new Set<string>();
+      for (const item of list.items) {
+        const obj: KubeObject =
+          item.kind && item.apiVersion
+            ? item
+            : { ...item, apiVersion: item.apiVersion ?? itemApiVersion, kind: item.kind ?? itemKind };
+        // The list's own RV is at least every item's: advance once, below.
+        this.upsertIn(t, gvr, obj, false);
+        inList.add(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
+      }
+      // What the view's scope held that the list no longer has is gone (or left the scope), unless
+      // it is newer than the list (a watch event that overtook the list).
+      for (const row of this.scopeRows(t, gvr, view.namespace)) {
+        if (inList.has(`${row.ns}/${row.name}`)) continue;
+        if (!inScope(row, lsel, fsel)) continue;
+        if (compareRv(row.rv, listRv) === 1) continue;
+        this.deleteIn(t, gvr, row.ns, row.name, listRv, row.rv, undefined);
+      }
+      this.advanceRv(t, gvr, listRv);
+      const res = t.resGet.get(gvr.group, gvr.version, gvr.resource);
+      if (res && res.floor === '' && listRv) {
+        t.resPut.run(gvr.group, gvr.version, gvr.resource, res.rv, listRv, Date.now());
+      }
+      t.viewPut.run(
+        view.identity,
+        gvr.group,
+        gvr.version,
+        gvr.resource,
+        view.namespace,
+        view.labelSelector,
+        view.fieldSelector,
+        1,
+        listRv,
+        list.kind || resourceFacts(gvr)?.listKind || '',
+        list.apiVersion || apiVersionOf(gvr),
+        Date.now(),
+      );
+    });
+  }
+
+  markViewIncomplete(view: ViewKey): void {
+    const { gvr } = view;
+    this.tables(gvr).viewIncomplete.run(
+      Date.now(),
+      view.identity,
+      gvr.group,
+      gvr.version,
+      gvr.resource,
+      view.namespace,
+      view.labelSelector,
+      view.fieldSelector,
+    );
+    // Whatever was lost may include deletions: history is no longer reconstructable from here.
+    this.forgetHistory(gvr);
+  }
+
+  markGvrIncomplete(gvr: Gvr): void {
+    this.tx(() => {
+      this.tables(gvr).viewsIncompleteGvr.run(Date.now(), gvr.group, gvr.version, gvr.resource);
+      this.forgetHistory(gvr);
+    });
+  }
+
+  findCoveringView(view: ViewKey): ViewState | undefined {
+    const { gvr } = view;
+    let lsel: LabelSelector;
+    let fsel: FieldSelector;
+    try {
+      lsel = parseLabelSelector(view.labelSelector);
+      fsel = parseFieldSelector(view.fieldSelector);
+    } catch (err) {
+      if (err instanceof SelectorError) return undefined;
+      throw err;
+    }
+    const rows = this.tables(gvr).viewsOf.all(view.identity, gvr.group, gvr.version, gvr.resource);
+    let best: ViewRow | undefined;
+    for (const r of rows) {
+      if (r.complete !== 1) continue;
+      if (r.ns !== '' && r.ns !== view.namespace) continue;
+      try {
+        if (!labelSelectorCovers(r.lsel, lsel) || !fieldSelectorCovers(r.fsel, fsel)) continue;
+      } catch (err) {
+        if (err instanceof SelectorError) continue;
+        throw err;
+      }
+      const exact = r.ns === view.namespace && r.lsel === view.labelSelector && r.fsel === view.fieldSelector;
+      if (exact) return viewState(r);
+      best ??= r;
+    }
+    return best ? viewState(best) : undefined;
+  }
+
+  /** Every view of an identity for a gvr, complete or not (for doctor and tests). */
+  views(identity: string, gvr: Gvr): ViewState[] {
+    return this.tables(gvr).viewsOf.all(identity, gvr.group, gvr.version, gvr.resource).map(viewState);
+  }
+
+  listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[] {
+    return this.listBodyTexts(gvr, namespace, labelSelector, fieldSelector).map(
+      (b) => JSON.parse(b) as KubeObject,
+    );
+  }
+
+  /**
+   * Like listObjects, as stored JSON texts (offline LIST joins them into the answer without a
+   * parse/serialise round trip). Selectors are validated against the resource: SelectorError.
+   */
+  listBodyTexts(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): string[] {
+    return this.listEntries(gvr, namespace, labelSelector, fieldSelector).map((e) => e.text);
+  }
+
+  /** Like listBodyTexts, with each object's (namespace, name) for paging. */
+  listEntries(
+    gvr: Gvr,
+    namespace: string,
+    labelSelector: string,
+    fieldSelector: string,
+  ): { namespace: string; name: string; text: string }[] {
+    const lsel = parseLabelSelector(labelSelector);
+    const fsel = parseFieldSelector(fieldSelector, gvr);
+    const t = this.tables(gvr);
+    const node = nodeNameFilter(gvr, fsel);
+    const g = [gvr.group, gvr.version, gvr.resource] as const;
+    let rows: BodyRow[];
+    if (node !== undefined)
+      rows = namespace ? t.listNsNode.all(...g, node, namespace) : t.listNode.all(...g, node);
+    else rows = namespace ? t.listNs.all(...g, namespace) : t.listAll.all(...g);
+    const out: { namespace: string; name: string; text: string }[] = [];
+    for (const r of rows)
+      if (inScope(r, lsel, fsel)) out.push({ namespace: r.ns, name: r.name, text: r.body.toString('utf8') });
+    return out;
+  }
+
+  resourceVersion(gvr: Gvr): string {
+    return this.tables(gvr).resGet.get(gvr.group, gvr.version, gvr.resource)?.rv ?? '';
+  }
+
+  historyFloor(gvr: Gvr): string {
+    return this.tables(gvr).resGet.get(gvr.group, gvr.version, gvr.resource)?.floor ?? '';
+  }
+
+  tombstonesSince(gvr: Gvr, resourceVersion: string): Tombstone[] {
+    const t = this.tables(gvr);
+    const since = rvNumber(resourceVersion);
+    const rows =
+      since === null
+        ? t.tombAll.all(gvr.group, gvr.version, gvr.resource)
+        : t.tombSince.all(gvr.group, gvr.version, gvr.resource, since);
+    return rows.map((r) => ({
+      namespace: r.ns,
+      name: r.name,
+      uid: r.uid,
+      resourceVersion: r.rv,
+      object: JSON.parse(r.body.toString('utf8')) as KubeObject,
+    }));
+  }
+
+  objectsNewerThan(gvr: Gvr, resourceVersion: string): KubeObject[] {
+    const t = this.tables(gvr);
+    const since = rvNumber(resourceVersion);
+    const rows =
+      since === null
+        ? t.allByRv.all(gvr.group, gvr.version, gvr.resource)
+        : t.newer.all(gvr.group, gvr.version, gvr.resource, since);
+    return rows.map((r) => JSON.parse(r.body.toString('utf8')) as KubeObject);
+  }
+
+  grant(identity: string, gvr: Gvr, namespace: string, name: string): void {
+    this.tables(gvr).grantPut.run(
+      identity,
+      gvr.group,
+      gvr.version,
+      gvr.resource,
+      this.nsOf(gvr, namespace),
+      name,
+    );
+  }
+
+  mayRead(identity: string, gvr: Gvr, obj: KubeObject): boolean {
+    const t = this.tables(gvr);
+    const ns = obj.metadata.namespace ?? '';
+    if ((t.grantGet.get(identity, gvr.group, gvr.version, gvr.resource, ns, obj.metadata.name)?.n ?? 0) > 0)
+      return true;
+    const row: IndexRow = {
+      ns,
+      name: obj.metadata.name,
+      rv: '',
+      labels: JSON.stringify(obj.metadata.labels ?? {}),
+      fields: JSON.stringify(fieldValues(obj, gvr)),
+    };
+    for (const v of t.viewsOf.all(identity, gvr.group, gvr.version, gvr.resource)) {
+      if (v.ns !== '' && v.ns !== ns) continue;
+      try {
+        if (inScope(row, parseLabelSelector(v.lsel), parseFieldSelector(v.fsel))) return true;
+      } catch (err) {
+        if (!(err instanceof SelectorError)) throw err;
+      }
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ raw answers
+
+  putRaw(key: string, contentType: string, body: Buffer): void {
+    this.putRawStmt.run(key, contentType, body, Date.now());
+  }
+
+  getRaw(key: string): { contentType: string; body: Buffer } | undefined {
+    const row = this.getRawStmt.get(key);
+    return row ? { contentType: row.content_type, body: row.body } : undefined;
+  }
+
+  // ------------------------------------------------------------------ housekeeping
+
+  /** Runs fn in one transaction (the CacheWriter batches queued writes with it). */
+  batch(fn: () => void): void {
+    this.tx(fn);
+  }
+
+  /** Objects, bytes and last write per resource, for metrics and `islet doctor`. */
+  stats(): ResourceStats[] {
+    const out: ResourceStats[] = [];
+    for (const t of [this.disk, this.mem]) {
+      const rvs = new Map(t.resAll.all().map((r) => [`${r.grp}/${r.ver}/${r.res}`, r.rv]));
+      for (const r of t.stats.all()) {
+        out.push({
+          gvr: { group: r.grp, version: r.ver, resource: r.res },
+          objects: r.n,
+          bytes: r.bytes ?? 0,
+          lastUpdate: r.last ?? 0,
+          resourceVersion: rvs.get(`${r.grp}/${r.ver}/${r.res}`) ?? '',
+          persisted: t === this.disk,
+        });
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.lru.clear();
+    this.db.close();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /**
+   * The namespace an object of this resource is stored under: '' for cluster-scoped resources,
+   * whose requests may still carry one (GET /api/v1/namespaces/NS names NS as its namespace).
+   */
+  private nsOf(gvr: Gvr, namespace: string): string {
+    return namespace && resourceFacts(gvr)?.namespaced === false ? '' : namespace;
+  }
+
+  private tables(gvr: Gvr): Tables {
+    return !this.persistSecrets && gvr.group === '' && gvr.resource === 'secrets' ? this.mem : this.disk;
+  }
+
+  /** One transaction; nested calls become savepoints, so a failing inner change rolls back alone. */
+  private tx(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  private scopeRows(t: Tables, gvr: Gvr, namespace: string): IndexRow[] {
+    return namespace
+      ? t.scopeNs.all(gvr.group, gvr.version, gvr.resource, namespace)
+      : t.scopeAll.all(gvr.group, gvr.version, gvr.resource);
+  }
+
+  /** Inserts or replaces an object unless the held state (or its deletion) is newer. */
+  private upsertIn(t: Tables, gvr: Gvr, obj: KubeObject, advance = true): void {
+    const m = obj.metadata;
+    const ns = m.namespace ?? '';
+    const rv = m.resourceVersion ?? '';
+    const g = [gvr.group, gvr.version, gvr.resource] as const;
+    const held = t.getRv.get(...g, ns, m.name);
+    if (held) {
+      const c = compareRv(rv, held.rv);
+      if (c !== undefined && c <= 0) return;
+    } else {
+      const tomb = t.tombGuard.get(...g, ns, m.name);
+      const c = tomb ? compareRv(rv, tomb.guard_rv) : undefined;
+      if (c !== undefined && c <= 0) return;
+    }
+    const text = JSON.stringify(obj);
+    const fields = fieldValues(obj, gvr);
+    t.upsert.run(
+      ...g,
+      ns,
+      m.name,
+      m.uid ?? '',
+      rv,
+      rvNumber(rv),
+      JSON.stringify(m.labels ?? {}),
+      JSON.stringify(fields),
+      fields['spec.nodeName'] ?? '',
+      Buffer.from(text),
+      Date.now(),
+    );
+    // Invalidate rather than fill: a rollback must not leave an uncommitted version cached.
+    this.lru.delete(lruKey(t, gvr, ns, m.name));
+    if (advance) this.advanceRv(t, gvr, rv);
+  }
+
+  /**
+   * Removes an object, leaving a tombstone at `rv` (the deletion's RV, or a relist's). `guardRv`
+   * is the newest RV the deletion covers: later arrivals of versions up to it are stale.
+   */
+  private deleteIn(
+    t: Tables,
+    gvr: Gvr,
+    ns: string,
+    name: string,
+    rv: string,
+    guardRv: string,
+    lastState: KubeObject | undefined,
+  ): void {
+    const g = [gvr.group, gvr.version, gvr.resource] as const;
+    const held = t.getRow.get(...g, ns, name);
+    // A delete older than what we hold is about an earlier incarnation of a recreated object.
+    if (held && compareRv(rv, held.rv) === -1) return;
+    if (!held && !rv) return;
+    const deletionRv = rv || newerRv(held?.rv ?? '', this.resourceVersion(gvr));
+    let last: KubeObject =
+      lastState ??
+      (held ? (JSON.parse(held.body.toString('utf8')) as KubeObject) : minimalObject(gvr, ns, name));
+    last = { ...last, metadata: { ...last.metadata, resourceVersion: deletionRv } };
+    if (held) {
+      t.del.run(...g, ns, name);
+      this.lru.delete(lruKey(t, gvr, ns, name));
+    }
+    t.tombInsert.run(
+      ...g,
+      ns,
+      name,
+      last.metadata.uid ?? held?.uid ?? '',
+      deletionRv,
+      rvNumber(deletionRv),
+      guardRv || deletionRv,
+      Buffer.from(JSON.stringify(last)),
+      Date.now(),
+    );
+    this.advanceRv(t, gvr, deletionRv);
+    this.maybePruneTombstones(t, gvr);
+  }
+
+  private advanceRv(t: Tables, gvr: Gvr, rv: string): void {
+    if (!rv) return;
+    const cur = t.resGet.get(gvr.group, gvr.version, gvr.resource);
+    const next = newerRv(cur?.rv ?? '', rv);
+    if (cur && next === cur.rv) return;
+    t.resPut.run(gvr.group, gvr.version, gvr.resource, next, cur?.floor ?? '', Date.now());
+  }
+
+  private forgetHistory(gvr: Gvr): void {
+    const t = this.tables(gvr);
+    const cur = t.resGet.get(gvr.group, gvr.version, gvr.resource);
+    if (cur && cur.floor !== '') t.resPut.run(gvr.group, gvr.version, gvr.resource, cur.rv, '', Date.now());
+  }
+
+  /** Keeps at most maxTombstones per resource; checked every few deletions to stay cheap. */
+  private maybePruneTombstones(t: Tables, gvr: Gvr): void {
+    const k = `${t.schema}/${gvr.group}/${gvr.version}/${gvr.resource}`;
+    const n = (this.tombstoneInserts.get(k) ?? 0) + 1;
+    const every = Math.max(1, Math.min(256, Math.floor(this.maxTombstones / 4)));
+    if (n < every) {
+      this.tombstoneInserts.set(k, n);
+      return;
+    }
+    this.tombstoneInserts.set(k, 0);
+    const g = [gvr.group, gvr.version, gvr.resource] as const;
+    const cut = t.tombCut.get(...g, this.maxTombstones);
+    if (!cut) return;
+    const prunedRv = t.tombPrunedMaxRv.get(...g, cut.seq)?.rv ?? '';
+    t.tombPrune.run(...g, cut.seq);
+    // Deletions up to prunedRv can no longer be replayed: history starts after them.
+    const res = t.resGet.get(...g);
+    if (res && res.floor !== '' && compareRv(prunedRv, res.floor) !== -1) {
+      t.resPut.run(...g, res.rv, isNumericRv(prunedRv) ? prunedRv : '', Date.now());
+    }
+  }
+}
+
+function checkObject(obj: KubeObject): void {
+  if (
+    !obj ||
+    typeof obj !== 'object' ||
+    !obj.metadata ||
+    typeof obj.metadata.name !== 'string' ||
+    !obj.metadata.name
+  ) {
+    throw new Error('cache: object without metadata.name');
+  }
+}
+
+function lruKey(t: Tables, gvr: Gvr, ns: string, name: string): string {
+  return `${t.schema}\u0000${gvr.group}\u0000${gvr.version}\u0000${gvr.resource}\u0000${ns}\u0000${name}`;
+}
+
+function inScope(row: IndexRow, lsel: LabelSelector, fsel: FieldSelector): boolean {
+  if (lsel.requirements.length && !matchesLabelSelector(JSON.parse(row.labels), lsel)) return false;
+  if (fsel.requirements.length && !matchesFieldValues(JSON.parse(row.fields), fsel)) return false;
+  return true;
+}
+
+/** spec.nodeName=X on pods narrows the scan to the node index (kubelet's own pod list). */
+function nodeNameFilter(gvr: Gvr, fsel: FieldSelector): string | undefined {
+  if (!supportedFields(gvr).includes('spec.nodeName')) return undefined;
+  return fsel.requirements.find((r) => r.field === 'spec.nodeName' && r.op === '=')?.value;
+}
+
+function minimalObject(gvr: Gvr, ns: string, name: string): KubeObject {
+  const kind = resourceFacts(gvr)?.kind;
+  return {
+    apiVersion: apiVersionOf(gvr),
+    ...(kind ? { kind } : {}),
+    metadata: ns ? { name, namespace: ns } : { name },
+  };
+}
+
+function viewState(r: ViewRow): ViewState {
+  return {
+    identity: r.identity,
+    gvr: { group: r.grp, version: r.ver, resource: r.res },
+    namespace: r.ns,
+    labelSelector: r.lsel,
+    fieldSelector: r.fsel,
+    complete: r.complete === 1,
+    listResourceVersion: r.list_rv,
+    listKind: r.list_kind,
+    listApiVersion: r.list_api_version,
+    updatedAt: r.updated_at,
+  };
+}

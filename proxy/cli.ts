@@ -1,0 +1,232 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { type FlagSpec, parseFlags, UsageError } from '../lib/args.js';
+import { DEFAULT_LINK_STATE_PATH } from '../lib/link-state.js';
+import { loadKubeconfig, type UpstreamCredentials } from './kubeconfig.js';
+import { type LogLevel, parseLogLevel } from './log.js';
+import { LB_MODES, type LbMode } from './upstream/balancer.js';
+import { parseServerUrl } from './upstream/pool.js';
+
+/** `islet proxy` flags → a validated configuration. Every flag is listed in HELP and docs/readme/proxy.md. */
+export const PROXY_HELP = `Usage: islet proxy [flags]
+
+Runs the caching Kubernetes API proxy: forwards to the API server(s) while online, keeps a durable
+cache of what clients read, and serves GET/LIST/WATCH from it while offline.
+
+Upstream:
+  --kubeconfig FILE        take server, CA and client certificate/key (or token) from this kubeconfig
+                           (e.g. /etc/kubernetes/kubelet.conf); flags below override it
+  --server URL             API server URL; repeat for several (order = priority)
+  --ca FILE                CA bundle for the API servers
+  --cert FILE              node client certificate (re-read when it changes)
+  --key FILE               node client key (may be the same file as --cert, as kubeadm's
+                           kubelet-client-current.pem)
+  --lb MODE                priority | round-robin | rtt                          (default priority)
+  --probe-interval DUR     active /readyz probe interval                         (default 5s)
+  --probe-timeout DUR      probe timeout                                         (default 2s)
+  --request-timeout DUR    connect + response-head timeout of upstream requests  (default 10s)
+  --offline-after N        consecutive failures before a server / the link is down (default 3)
+  --online-after M         consecutive successes before it is up again           (default 2)
+
+Listeners:
+  --listen ADDR            plain HTTP for local clients without credentials      (default 127.0.0.1:10261)
+  --allow-non-loopback     allow --listen on a non-loopback address
+  --https-listen ADDR      optional HTTPS listener for clients with bearer tokens
+  --tls-cert FILE          serving certificate for --https-listen
+  --tls-key FILE           serving key for --https-listen
+  --admin ADDR             /metrics, /healthz, /readyz ("off" disables)          (default 127.0.0.1:10267)
+
+Cache and state:
+  --cache FILE             SQLite cache                                          (default /var/lib/islet/cache.db)
+  --exclude-secrets        never write Secrets to disk
+  --link-state FILE        link-state file read by the CNI plugin                (default ${DEFAULT_LINK_STATE_PATH})
+  --max-body-bytes N       largest request body accepted                         (default 3145728)
+  --bookmark-interval DUR  BOOKMARK period on idle watches                       (default 30s)
+
+Logging:
+  --log-level LEVEL        debug | info | warn | error                           (default info)
+  --help                   this text
+
+Durations take a unit: 500ms, 5s, 1m. Addresses are HOST:PORT; port 0 picks a free port (the
+bound addresses are logged as {"msg":"listening",...} on stderr).
+`;
+
+const SPEC: FlagSpec = {
+  kubeconfig: { type: 'string' },
+  server: { type: 'strings' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  lb: { type: 'string', default: 'priority' },
+  'probe-interval': { type: 'string', default: '5s' },
+  'probe-timeout': { type: 'string', default: '2s' },
+  'request-timeout': { type: 'string', default: '10s' },
+  'offline-after': { type: 'string', default: '3' },
+  'online-after': { type: 'string', default: '2' },
+  listen: { type: 'string', default: '127.0.0.1:10261' },
+  'allow-non-loopback': { type: 'boolean', default: false },
+  'https-listen': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  admin: { type: 'string', default: '127.0.0.1:10267' },
+  cache: { type: 'string', default: '/var/lib/islet/cache.db' },
+  'exclude-secrets': { type: 'boolean', default: false },
+  'link-state': { type: 'string', default: DEFAULT_LINK_STATE_PATH },
+  'max-body-bytes': { type: 'string', default: String(3 * 1024 * 1024) },
+  'bookmark-interval': { type: 'string', default: '30s' },
+  'log-level': { type: 'string', default: 'info' },
+  help: { type: 'boolean', default: false },
+};
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ProxyConfig {
+  upstream: UpstreamCredentials;
+  lb: LbMode;
+  probeIntervalMs: number;
+  probeTimeoutMs: number;
+  requestTimeoutMs: number;
+  offlineAfter: number;
+  onlineAfter: number;
+  listen: ListenAddress;
+  httpsListen?: { address: ListenAddress; cert: Buffer; key: Buffer };
+  admin?: ListenAddress;
+  cachePath: string;
+  excludeSecrets: boolean;
+  linkStatePath: string;
+  maxBodyBytes: number;
+  bookmarkIntervalMs: number;
+  logLevel: LogLevel;
+}
+
+export function parseDuration(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
+  if (!m) throw new UsageError(`--${flag}: "${value}" is not a duration (use e.g. 500ms, 5s, 1m)`);
+  const n = Number(m[1]);
+  const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+  if (ms <= 0) throw new UsageError(`--${flag} must be positive`);
+  return Math.round(ms);
+}
+
+function parsePositiveInt(value: string, flag: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) {
+    throw new UsageError(`--${flag}: "${value}" is not a positive integer`);
+  }
+  return Number(value);
+}
+
+export function parseListenAddress(value: string, flag: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  if (!m) throw new UsageError(`--${flag}: "${value}" is not HOST:PORT`);
+  const host = (m[1] ?? m[2])!;
+  const port = Number(m[3]);
+  if (port > 65535) throw new UsageError(`--${flag}: port ${port} out of range`);
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1';
+  return false;
+}
+
+function readFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`--${flag}: cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Parses argv; returns 'help' when --help was asked. Throws UsageError with an exact message. */
+export function parseProxyArgs(argv: string[]): ProxyConfig | 'help' {
+  const { flags, rest } = parseFlags(argv, SPEC);
+  if (flags.help) return 'help';
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const str = (name: string) => flags[name] as string | undefined;
+
+  let upstream: UpstreamCredentials = { servers: [] };
+  const kubeconfig = str('kubeconfig');
+  if (kubeconfig) {
+    try {
+      upstream = loadKubeconfig(kubeconfig);
+    } catch (err) {
+      throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
+    }
+  }
+  const servers = flags.server as string[] | undefined;
+  if (servers && servers.length > 0) upstream.servers = servers;
+  if (upstream.servers.length === 0)
+    throw new UsageError('no upstream: give --server URL or --kubeconfig FILE');
+  for (const s of upstream.servers) {
+    try {
+      parseServerUrl(s);
+    } catch (err) {
+      throw new UsageError(`--server: ${(err as Error).message}`);
+    }
+  }
+  if (str('ca')) {
+    upstream.caFile = str('ca');
+    delete upstream.caData;
+  }
+  if (str('cert') || str('key')) {
+    if (!str('cert') || !str('key'))
+      throw new UsageError('--cert and --key go together (they may name the same file)');
+    upstream.certFile = str('cert');
+    upstream.keyFile = str('key');
+    delete upstream.certData;
+    delete upstream.keyData;
+  }
+
+  const lb = str('lb') as LbMode;
+  if (!LB_MODES.includes(lb)) throw new UsageError(`--lb: "${lb}" is not one of ${LB_MODES.join(', ')}`);
+
+  const listen = parseListenAddress(str('listen')!, 'listen');
+  if (!isLoopback(listen.host) && !flags['allow-non-loopback']) {
+    throw new UsageError(
+      `--listen ${listen.host}: the plain HTTP listener serves anyone as the node; ` +
+        'bind it to loopback or pass --allow-non-loopback',
+    );
+  }
+  const config: ProxyConfig = {
+    upstream,
+    lb,
+    probeIntervalMs: parseDuration(str('probe-interval')!, 'probe-interval'),
+    probeTimeoutMs: parseDuration(str('probe-timeout')!, 'probe-timeout'),
+    requestTimeoutMs: parseDuration(str('request-timeout')!, 'request-timeout'),
+    offlineAfter: parsePositiveInt(str('offline-after')!, 'offline-after'),
+    onlineAfter: parsePositiveInt(str('online-after')!, 'online-after'),
+    listen,
+    cachePath: str('cache')!,
+    excludeSecrets: flags['exclude-secrets'] === true,
+    linkStatePath: str('link-state')!,
+    maxBodyBytes: parsePositiveInt(str('max-body-bytes')!, 'max-body-bytes'),
+    bookmarkIntervalMs: parseDuration(str('bookmark-interval')!, 'bookmark-interval'),
+    logLevel: 'info',
+  };
+  try {
+    config.logLevel = parseLogLevel(str('log-level')!);
+  } catch (err) {
+    throw new UsageError(`--log-level: ${(err as Error).message}`);
+  }
+  const admin = str('admin')!;
+  if (admin !== 'off') config.admin = parseListenAddress(admin, 'admin');
+
+  const httpsListen = str('https-listen');
+  if (httpsListen) {
+    if (!str('tls-cert') || !str('tls-key'))
+      throw new UsageError('--https-listen needs --tls-cert and --tls-key');
+    config.httpsListen = {
+      address: parseListenAddress(httpsListen, 'https-listen'),
+      cert: readFile(str('tls-cert')!, 'tls-cert'),
+      key: readFile(str('tls-key')!, 'tls-key'),
+    };
+  } else if (str('tls-cert') || str('tls-key')) {
+    throw new UsageError('--tls-cert/--tls-key only make sense with --https-listen');
+  }
+  return config;
+}

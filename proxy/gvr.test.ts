@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { apiVersionOf, gvrString, learnDiscovery, resourceFacts } from './gvr.js';
+
+describe('gvr facts', () => {
+  it('knows the common resources offline', () => {
+    expect(resourceFacts({ group: '', version: 'v1', resource: 'pods' })).toEqual({
+      kind: 'Pod',
+      listKind: 'PodList',
+      namespaced: true,
+    });
+    expect(resourceFacts({ group: '', version: 'v1', resource: 'nodes' })?.namespaced).toBe(false);
+    expect(
+      resourceFacts({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices' })?.listKind,
+    ).toBe('EndpointSliceList');
+    expect(resourceFacts({ group: 'example.com', version: 'v1', resource: 'widgets' })).toBeUndefined();
+    expect(apiVersionOf({ group: '', version: 'v1' })).toBe('v1');
+    expect(apiVersionOf({ group: 'apps', version: 'v1' })).toBe('apps/v1');
+    expect(gvrString({ group: 'apps', version: 'v1', resource: 'deployments' })).toBe('deployments.v1.apps');
+  });
+
+  it('learns from discovery documents, skipping subresources and other shapes', () => {
+    const n = learnDiscovery({
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: 'example.com/v1alpha1',
+      resources: [
+        { name: 'widgets', singularName: 'widget', namespaced: true, kind: 'Widget', verbs: ['get', 'list'] },
+        { name: 'widgets/status', namespaced: true, kind: 'Widget', verbs: ['get'] },
+        { name: 'gadgets', namespaced: false, kind: 'Gadget', verbs: ['list'] },
+      ],
+    });
+    expect(n).toBe(2);
+    expect(resourceFacts({ group: 'example.com', version: 'v1alpha1', resource: 'widgets' })).toEqual({
+      kind: 'Widget',
+      listKind: 'WidgetList',
+      namespaced: true,
+    });
+    expect(
+      resourceFacts({ group: 'example.com', version: 'v1alpha1', resource: 'widgets/status' }),
+    ).toBeUndefined();
+    expect(
+      resourceFacts({ group: 'example.com', version: 'v1alpha1', resource: 'gadgets' })?.namespaced,
+    ).toBe(false);
+    expect(learnDiscovery({ kind: 'APIGroupList', groups: [] })).toBe(0);
+    expect(learnDiscovery('not json')).toBe(0);
+  });
+});

@@ -1,0 +1,108 @@
+/**
+ * What the proxy knows about resources: kind, list kind, whether namespaced. Common resources are
+ * built in so an offline reboot can answer before any discovery was fetched; others are learned
+ * from discovery documents (APIResourceList) as they pass by.
+ */
+import type { Gvr } from './types.js';
+
+export interface ResourceFacts {
+  kind: string;
+  listKind: string;
+  namespaced: boolean;
+}
+
+const builtIn: [string, string, string, string, boolean][] = [
+  // group, version, resource, kind, namespaced
+  ['', 'v1', 'pods', 'Pod', true],
+  ['', 'v1', 'nodes', 'Node', false],
+  ['', 'v1', 'namespaces', 'Namespace', false],
+  ['', 'v1', 'services', 'Service', true],
+  ['', 'v1', 'endpoints', 'Endpoints', true],
+  ['', 'v1', 'configmaps', 'ConfigMap', true],
+  ['', 'v1', 'secrets', 'Secret', true],
+  ['', 'v1', 'serviceaccounts', 'ServiceAccount', true],
+  ['', 'v1', 'events', 'Event', true],
+  ['', 'v1', 'persistentvolumes', 'PersistentVolume', false],
+  ['', 'v1', 'persistentvolumeclaims', 'PersistentVolumeClaim', true],
+  ['', 'v1', 'replicationcontrollers', 'ReplicationController', true],
+  ['', 'v1', 'limitranges', 'LimitRange', true],
+  ['', 'v1', 'resourcequotas', 'ResourceQuota', true],
+  ['discovery.k8s.io', 'v1', 'endpointslices', 'EndpointSlice', true],
+  ['coordination.k8s.io', 'v1', 'leases', 'Lease', true],
+  ['events.k8s.io', 'v1', 'events', 'Event', true],
+  ['apps', 'v1', 'deployments', 'Deployment', true],
+  ['apps', 'v1', 'daemonsets', 'DaemonSet', true],
+  ['apps', 'v1', 'statefulsets', 'StatefulSet', true],
+  ['apps', 'v1', 'replicasets', 'ReplicaSet', true],
+  ['batch', 'v1', 'jobs', 'Job', true],
+  ['batch', 'v1', 'cronjobs', 'CronJob', true],
+  ['networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy', true],
+  ['networking.k8s.io', 'v1', 'ingresses', 'Ingress', true],
+  ['networking.k8s.io', 'v1', 'ingressclasses', 'IngressClass', false],
+  ['node.k8s.io', 'v1', 'runtimeclasses', 'RuntimeClass', false],
+  ['storage.k8s.io', 'v1', 'csidrivers', 'CSIDriver', false],
+  ['storage.k8s.io', 'v1', 'csinodes', 'CSINode', false],
+  ['storage.k8s.io', 'v1', 'storageclasses', 'StorageClass', false],
+  ['storage.k8s.io', 'v1', 'volumeattachments', 'VolumeAttachment', false],
+  ['rbac.authorization.k8s.io', 'v1', 'roles', 'Role', true],
+  ['rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding', true],
+  ['rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false],
+  ['rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', false],
+  ['apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false],
+  ['scheduling.k8s.io', 'v1', 'priorityclasses', 'PriorityClass', false],
+  ['policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true],
+  ['certificates.k8s.io', 'v1', 'certificatesigningrequests', 'CertificateSigningRequest', false],
+  ['flowcontrol.apiserver.k8s.io', 'v1', 'flowschemas', 'FlowSchema', false],
+  ['flowcontrol.apiserver.k8s.io', 'v1', 'prioritylevelconfigurations', 'PriorityLevelConfiguration', false],
+];
+
+const facts = new Map<string, ResourceFacts>();
+for (const [g, v, r, kind, namespaced] of builtIn)
+  facts.set(key({ group: g, version: v, resource: r }), { kind, listKind: `${kind}List`, namespaced });
+
+function key(gvr: Gvr): string {
+  return `${gvr.group}/${gvr.version}/${gvr.resource}`;
+}
+
+/** "v1" for the core group, "GROUP/VERSION" otherwise. */
+export function apiVersionOf(gvr: Pick<Gvr, 'group' | 'version'>): string {
+  return gvr.group ? `${gvr.group}/${gvr.version}` : gvr.version;
+}
+
+export function gvrString(gvr: Gvr): string {
+  return gvr.group ? `${gvr.resource}.${gvr.version}.${gvr.group}` : `${gvr.resource}.${gvr.version}`;
+}
+
+export function resourceFacts(gvr: Gvr): ResourceFacts | undefined {
+  return facts.get(key(gvr));
+}
+
+/** Records what the proxy has learned (e.g. a list answer's kind) for a resource. */
+export function learnResource(gvr: Gvr, f: ResourceFacts): void {
+  facts.set(key(gvr), f);
+}
+
+/**
+ * Learns from a discovery document (`/api/v1` or `/apis/G/V`, kind APIResourceList). Ignores
+ * anything else, so the server may hand every discovery answer here.
+ */
+export function learnDiscovery(doc: unknown): number {
+  if (!doc || typeof doc !== 'object') return 0;
+  const d = doc as { kind?: unknown; groupVersion?: unknown; resources?: unknown };
+  if (d.kind !== 'APIResourceList' || typeof d.groupVersion !== 'string' || !Array.isArray(d.resources))
+    return 0;
+  const slash = d.groupVersion.indexOf('/');
+  const group = slash === -1 ? '' : d.groupVersion.slice(0, slash);
+  const version = slash === -1 ? d.groupVersion : d.groupVersion.slice(slash + 1);
+  let n = 0;
+  for (const r of d.resources as { name?: unknown; kind?: unknown; namespaced?: unknown }[]) {
+    // Subresources ("pods/status") carry their parent's kind; they are not list targets.
+    if (typeof r?.name !== 'string' || r.name.includes('/') || typeof r.kind !== 'string') continue;
+    learnResource(
+      { group, version, resource: r.name },
+      { kind: r.kind, listKind: `${r.kind}List`, namespaced: r.namespaced === true },
+    );
+    n++;
+  }
+  return n;
+}

@@ -1,0 +1,78 @@
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
+/** Headers that describe one connection, not the message: never forwarded either way. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+/** The client's request headers as they go upstream (the pool adds host and authorization). */
+export function requestHeadersForUpstream(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'content-length')
+      continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Upstream response headers as they go to the client. */
+export function responseHeadersForClient(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Streams an upstream response to the client untouched; `onChunk` sees every chunk as it passes
+ * (the tee into the cache) without holding the stream back. Resolves when the client got it all
+ * (true) or went away / the upstream broke off (false).
+ */
+export function relayResponse(
+  upstream: IncomingMessage,
+  res: ServerResponse,
+  onChunk?: (chunk: Buffer) => void,
+): Promise<boolean> {
+  res.writeHead(upstream.statusCode ?? 502, responseHeadersForClient(upstream.headers));
+  // Watches and followed logs must reach the client as they happen, not when a buffer fills.
+  res.flushHeaders();
+  return new Promise<boolean>((resolve) => {
+    let done = false;
+    const finish = (ok: boolean) => {
+      if (done) return;
+      done = true;
+      if (!ok) {
+        upstream.destroy();
+        res.destroy();
+      }
+      resolve(ok);
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      onChunk?.(chunk);
+      if (!res.write(chunk)) {
+        upstream.pause();
+        res.once('drain', () => upstream.resume());
+      }
+    });
+    upstream.once('end', () => {
+      res.end(() => finish(true));
+    });
+    upstream.once('error', () => finish(false));
+    upstream.once('close', () => {
+      if (!upstream.complete) finish(false);
+    });
+    res.once('close', () => finish(res.writableFinished));
+  });
+}

@@ -1,0 +1,407 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { offlineGet, offlineList } from './cache/offline-read.js';
+import type { CacheStore } from './cache/store.js';
+import { resourceFacts } from './gvr.js';
+import type { Logger } from './log.js';
+import type { ProxyMetrics } from './metrics.js';
+import { parseRequestInfo, RequestInfoError } from './request-info.js';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
+import { decideAccept } from './serve/accept.js';
+import { BodyTooLargeError, readBody } from './serve/body.js';
+import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
+import { relayResponse, requestHeadersForUpstream } from './serve/http-util.js';
+import { identityOf } from './serve/identity.js';
+import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
+import { holdOfflineWatch, WatchLineSplitter } from './serve/watch-fallback.js';
+import { sendStatus } from './status.js';
+import {
+  type Identity,
+  type RequestInfo,
+  UpstreamUnavailableError,
+  type WatchHubApi,
+  type WritePolicyApi,
+} from './types.js';
+import type { ApiServerPool } from './upstream/pool.js';
+
+/**
+ * Routes every local request (design.md §4): reads fill the cache online and are answered from it
+ * offline; watches go to the WatchHub; writes pass through online and go to the WritePolicy
+ * offline; what the cache cannot represent passes through untouched.
+ */
+export interface ProxyServerOptions {
+  pool: ApiServerPool;
+  store: CacheStore;
+  writer: CacheQueue;
+  hub?: WatchHubApi;
+  writes?: WritePolicyApi & {
+    /** Optional: answers an online write itself (e.g. a lease carrying a local resourceVersion). */
+    handleOnline?(
+      req: IncomingMessage,
+      res: ServerResponse,
+      info: RequestInfo,
+      identity: Identity,
+      body: Buffer,
+    ): Promise<boolean>;
+  };
+  metrics: ProxyMetrics;
+  logger: Logger;
+  maxBodyBytes: number;
+  bookmarkIntervalMs: number;
+}
+
+type ServedFrom = 'upstream' | 'cache' | 'local' | 'proxy';
+
+interface Exchange {
+  req: IncomingMessage;
+  res: ServerResponse;
+  info: RequestInfo;
+  identity: Identity;
+  servedFrom: ServedFrom;
+  /** Aborts the upstream request when the client goes away. */
+  abort: AbortController;
+}
+
+/** The client disconnected while we waited for upstream: nothing left to answer. */
+class ClientGoneError extends Error {}
+
+const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
+
+/** Non-resource paths whose answers are kept for offline use: discovery and version. */
+function isDiscoveryPath(path: string): boolean {
+  return (
+    path === '/api' ||
+    path === '/apis' ||
+    path === '/version' ||
+    /^\/api\/v1$/.test(path) ||
+    /^\/apis\/[^/]+(\/[^/]+)?$/.test(path)
+  );
+}
+
+/** Drops `as=Table` alternatives when the client also takes plain JSON (kubectl does). */
+function withoutTables(accept: string | undefined): string | undefined {
+  if (!accept) return accept;
+  const parts = accept.split(',').filter((p) => !/;\s*as=Table\b/i.test(p));
+  return parts.length > 0 ? parts.join(',') : accept;
+}
+
+export class ProxyServer {
+  private readonly filler: CacheFiller;
+
+  constructor(private readonly opts: ProxyServerOptions) {
+    this.filler = new CacheFiller(opts.store, opts.writer, opts.logger.child({ component: 'cache-fill' }));
+  }
+
+  /** The `request` listener of both the HTTP and the HTTPS server. */
+  readonly handleRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.route(req, res).catch((err: unknown) => {
+      if (err instanceof ClientGoneError) {
+        res.destroy();
+        return;
+      }
+      this.opts.logger.error('request failed', { method: req.method, url: req.url, error: err });
+      if (!res.headersSent) sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
+      else res.destroy();
+    });
+  };
+
+  /** The `upgrade` listener: exec/attach/port-forward pass through byte for byte while online. */
+  readonly handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    if (!this.opts.pool.isOnline()) {
+      refuseUpgrade(socket, 503, 'node is offline: streaming connections need the API server');
+      return;
+    }
+    this.opts.metrics.requests.inc({
+      verb: 'connect',
+      resource: 'upgrade',
+      code: '101',
+      served_from: 'upstream',
+    });
+    relayUpgrade(req, socket, head, this.opts.pool.upgradeTarget(identityOf(req)), this.opts.logger);
+  };
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let info: RequestInfo;
+    try {
+      info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+    } catch (err) {
+      if (err instanceof RequestInfoError) {
+        res.once('close', () =>
+          this.opts.metrics.requests.inc({
+            verb: 'unknown',
+            resource: 'unknown',
+            code: '400',
+            served_from: 'proxy',
+          }),
+        );
+        sendStatus(res, 400, 'BadRequest', err.message);
+        return;
+      }
+      throw err;
+    }
+    const ex: Exchange = {
+      req,
+      res,
+      info,
+      identity: identityOf(req),
+      servedFrom: 'upstream',
+      abort: new AbortController(),
+    };
+    res.once('close', () => {
+      if (!res.writableFinished) ex.abort.abort(new Error('client went away'));
+    });
+    const stopTimer = this.opts.metrics.requestDuration.startTimer({
+      verb: String(info.verb),
+      resource: info.isResourceRequest ? info.resource : 'nonresource',
+    });
+    res.once('close', () => {
+      stopTimer({ served_from: ex.servedFrom });
+      this.opts.metrics.requests.inc({
+        verb: String(info.verb),
+        resource: info.isResourceRequest ? info.resource : 'nonresource',
+        code: String(res.statusCode),
+        served_from: ex.servedFrom,
+      });
+    });
+
+    if (!info.isResourceRequest) return this.nonResource(ex);
+    if (info.verb === 'list' || info.verb === 'watch') {
+      try {
+        parseLabelSelector(info.labelSelector);
+        parseFieldSelector(info.fieldSelector, gvrOf(info));
+      } catch (err) {
+        if (err instanceof SelectorError) {
+          ex.servedFrom = 'proxy';
+          sendStatus(res, 400, 'BadRequest', err.message);
+          return;
+        }
+        throw err;
+      }
+    }
+    if (req.method === 'GET' && (info.verb === 'get' || info.verb === 'list')) return this.read(ex);
+    if (info.verb === 'watch') return this.watch(ex);
+    if (WRITE_VERBS.has(info.verb)) return this.write(ex);
+    return this.passthrough(ex, 'needs the API server');
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  private async read(ex: Exchange): Promise<void> {
+    const { info, req, res } = ex;
+    const accept = decideAccept(req.headers.accept);
+    const objectRead = info.subresource === '' || (info.subresource === 'status' && info.verb === 'get');
+    if (!accept.json) {
+      // Protobuf-only clients: we cannot transcode the JSON we hold, so online only.
+      if (this.opts.pool.isOnline()) return this.passthrough(ex, 'needs the API server');
+      ex.servedFrom = 'proxy';
+      sendStatus(
+        res,
+        406,
+        'NotAcceptable',
+        'node is offline: cached objects are served as application/json only',
+      );
+      return;
+    }
+    if (!this.opts.pool.isOnline()) return this.offlineRead(ex);
+    if (accept.wantsOtherShape || info.subresource !== '') {
+      // Tables, metadata-only lists and subresources pass through untouched; offline, plain JSON.
+      const up = await this.forward(ex, undefined);
+      if (!up) return objectRead ? this.offlineRead(ex) : this.offline503(ex, 'needs the API server');
+      await relayResponse(up, res);
+      return;
+    }
+    const up = await this.forward(ex, undefined, { accept: 'application/json' });
+    if (!up) return this.offlineRead(ex);
+    const tee = new Tee();
+    const complete = await relayResponse(up, res, tee.push);
+    if (!complete) return;
+    const status = up.statusCode ?? 0;
+    if (info.verb === 'get') this.filler.object(info, ex.identity, status, up.headers, tee);
+    else this.filler.list(info, ex.identity, status, up.headers, tee);
+  }
+
+  private offlineRead(ex: Exchange): void {
+    const { info, res } = ex;
+    ex.servedFrom = 'cache';
+    const gvr = gvrOf(info);
+    if (!resourceFacts(gvr) && this.opts.store.resourceVersion(gvr) === '') {
+      // Neither built in, nor learned from discovery, nor ever cached: the API server's answer
+      // for a resource it does not serve.
+      sendStatus(res, 404, 'NotFound', 'the server could not find the requested resource', {
+        group: info.group,
+        kind: info.resource,
+      });
+      return;
+    }
+    const asObject = info.subresource === 'status' ? { ...info, subresource: '' } : info;
+    // Tables are rendered by the API server; offline, kubectl's plain-JSON fallback gets the objects.
+    const accept = withoutTables(ex.req.headers.accept);
+    const answer =
+      info.verb === 'get'
+        ? offlineGet(this.opts.store, asObject, ex.identity, { accept })
+        : offlineList(this.opts.store, info, ex.identity, { accept });
+    const body = answer.body;
+    res.writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'cache-control': 'no-cache, private',
+    });
+    res.end(body);
+  }
+
+  // ---- watches -----------------------------------------------------------------------------
+
+  private async watch(ex: Exchange): Promise<void> {
+    const { info, req, res } = ex;
+    if (this.opts.hub) {
+      ex.servedFrom = this.opts.pool.isOnline() ? 'upstream' : 'cache';
+      this.opts.hub.serve(req, res, info, ex.identity);
+      return;
+    }
+    const accept = decideAccept(req.headers.accept);
+    if (!accept.json || accept.wantsOtherShape) {
+      if (this.opts.pool.isOnline()) return this.passthrough(ex, 'needs the API server');
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 406, 'NotAcceptable', 'node is offline: watches are served as application/json only');
+      return;
+    }
+    const up = this.opts.pool.isOnline()
+      ? await this.forward(ex, undefined, { accept: 'application/json' })
+      : undefined;
+    if (!up) {
+      ex.servedFrom = 'cache';
+      holdOfflineWatch(req, res, info, this.opts.store, this.opts.bookmarkIntervalMs);
+      return;
+    }
+    const gvr = gvrOf(info);
+    const splitter = new WatchLineSplitter((ev) => {
+      this.opts.writer.enqueue(() => this.opts.store.applyWatchEvent(gvr, ev), gvr);
+    });
+    await relayResponse(up, res, up.statusCode === 200 ? (chunk) => splitter.push(chunk) : undefined);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  private async write(ex: Exchange): Promise<void> {
+    const { info, req, res } = ex;
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.opts.maxBodyBytes);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        ex.servedFrom = 'proxy';
+        sendStatus(res, 413, 'RequestEntityTooLarge', err.message);
+        req.resume();
+        return;
+      }
+      throw err;
+    }
+    const online = this.opts.pool.isOnline();
+    if (online && (await this.opts.writes?.handleOnline?.(req, res, info, ex.identity, body))) return;
+    const up = online ? await this.forward(ex, body) : undefined;
+    if (!up) {
+      ex.servedFrom = 'local';
+      if (this.opts.writes) return this.opts.writes.handleOffline(req, res, info, ex.identity, body);
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 503, 'ServiceUnavailable', 'node is offline: writes are not accepted', {
+        retryAfterSeconds: 10,
+      });
+      return;
+    }
+    const tee = new Tee();
+    const complete = await relayResponse(up, res, tee.push);
+    const status = up.statusCode ?? 0;
+    this.opts.writes?.observeOnline(info, ex.identity, body, status);
+    if (complete && info.verb !== 'delete' && info.verb !== 'deletecollection') {
+      this.filler.written(info, ex.identity, status, up.headers, tee);
+    }
+  }
+
+  // ---- non-resource requests ---------------------------------------------------------------
+
+  private async nonResource(ex: Exchange): Promise<void> {
+    const { req, res, info } = ex;
+    if (req.method !== 'GET' || !isDiscoveryPath(info.path))
+      return this.passthrough(ex, 'needs the API server');
+    const key = `${req.url}\n${req.headers.accept ?? ''}`;
+    const up = this.opts.pool.isOnline() ? await this.forward(ex, undefined) : undefined;
+    if (up) {
+      const tee = new Tee();
+      const complete = await relayResponse(up, res, tee.push);
+      if (complete) this.filler.raw(key, up.statusCode ?? 0, up.headers, tee);
+      return;
+    }
+    ex.servedFrom = 'cache';
+    const cached = this.opts.store.getRaw(key);
+    if (!cached) {
+      sendStatus(
+        res,
+        503,
+        'ServiceUnavailable',
+        `node is offline and ${info.path} was never fetched with this Accept`,
+      );
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': cached.contentType,
+      'content-length': cached.body.length,
+      'cache-control': 'no-cache, private',
+    });
+    res.end(cached.body);
+  }
+
+  // ---- upstream plumbing -------------------------------------------------------------------
+
+  private async passthrough(ex: Exchange, why: string): Promise<void> {
+    let body: Buffer | undefined;
+    if (ex.req.headers['content-length'] !== undefined || ex.req.headers['transfer-encoding'] !== undefined) {
+      try {
+        body = await readBody(ex.req, this.opts.maxBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) {
+          ex.servedFrom = 'proxy';
+          sendStatus(ex.res, 413, 'RequestEntityTooLarge', err.message);
+          ex.req.resume();
+          return;
+        }
+        throw err;
+      }
+    }
+    const up = this.opts.pool.isOnline() ? await this.forward(ex, body) : undefined;
+    if (!up) return this.offline503(ex, why);
+    await relayResponse(up, ex.res);
+  }
+
+  private offline503(ex: Exchange, why: string): void {
+    ex.servedFrom = 'proxy';
+    const what = ex.info.isResourceRequest
+      ? `${ex.info.verb} ${ex.info.resource}${ex.info.subresource ? `/${ex.info.subresource}` : ''}`
+      : `${ex.req.method} ${ex.info.path}`;
+    sendStatus(ex.res, 503, 'ServiceUnavailable', `node is offline: ${what} ${why}`, {
+      retryAfterSeconds: 10,
+    });
+  }
+
+  /** Sends the request upstream; undefined when no upstream could be reached (caller goes offline). */
+  private async forward(
+    ex: Exchange,
+    body: Buffer | undefined,
+    override?: Record<string, string>,
+  ): Promise<IncomingMessage | undefined> {
+    try {
+      return await this.opts.pool.request({
+        method: ex.req.method ?? 'GET',
+        path: ex.req.url ?? '/',
+        headers: { ...requestHeadersForUpstream(ex.req.headers), ...override },
+        ...(body ? { body } : {}),
+        identity: ex.identity,
+        signal: ex.abort.signal,
+      });
+    } catch (err) {
+      if (err instanceof UpstreamUnavailableError) return undefined;
+      if (ex.abort.signal.aborted) throw new ClientGoneError();
+      throw err;
+    }
+  }
+}

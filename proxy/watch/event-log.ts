@@ -1,0 +1,121 @@
+import type { WatchEventType } from '../types.js';
+
+/**
+ * One event as the log keeps it: serialized once, written as-is to every watcher that needs it.
+ * `name` is `namespace/name`, so replays and diffs can tell objects apart without parsing.
+ */
+export interface LogEntry {
+  rv: bigint;
+  type: WatchEventType;
+  name: string;
+  /** `{"type":…,"object":…}\n`, ready for the wire. */
+  line: string;
+  /** A change the node made itself (no upstream version of its own). */
+  local?: boolean;
+}
+
+export interface EventLogOptions {
+  /** Entries kept before the oldest are dropped (the log's start then moves up). */
+  maxEvents: number;
+  /** Bytes of serialized events kept, whichever limit is hit first. */
+  maxBytes: number;
+}
+
+/**
+ * The bounded in-memory log of one shared watch: it holds every event with start < rv <= head,
+ * in upstream order. Older history lives only in the store (see SharedWatch's reconstruction).
+ */
+export class EventLog {
+  private entries: LogEntry[] = [];
+  private first = 0;
+  private bytes = 0;
+  private startRv: bigint;
+  private headRv: bigint;
+
+  constructor(
+    startRv: bigint,
+    private readonly opts: EventLogOptions,
+  ) {
+    if (opts.maxEvents < 1 || opts.maxBytes < 1) throw new Error('event log limits must be positive');
+    this.startRv = startRv;
+    this.headRv = startRv;
+  }
+
+  /** Exclusive lower bound: a watcher at or after it can be served from the log alone. */
+  get start(): bigint {
+    return this.startRv;
+  }
+
+  /** The newest resourceVersion the log knows all changes up to. */
+  get head(): bigint {
+    return this.headRv;
+  }
+
+  get size(): number {
+    return this.entries.length - this.first;
+  }
+
+  /**
+   * Appends an upstream event. Its version must not go backwards: an event at or below the head
+   * is a duplicate of one already delivered (e.g. after a resume) and is refused (returns false).
+   */
+  append(entry: LogEntry): boolean {
+    if (entry.rv <= this.headRv) return false;
+    this.push(entry);
+    this.headRv = entry.rv;
+    return true;
+  }
+
+  /**
+   * Appends an event that carries no new upstream version (a change the node made itself while
+   * offline): it is logged at the current head so later watchers from an older version see it.
+   */
+  appendAtHead(entry: Omit<LogEntry, 'rv' | 'local'>): LogEntry {
+    const e: LogEntry = { ...entry, rv: this.headRv, local: true };
+    this.push(e);
+    return e;
+  }
+
+  /** A bookmark: nothing changed up to rv. */
+  advance(rv: bigint): void {
+    if (rv > this.headRv) this.headRv = rv;
+  }
+
+  /** Events after rv, or undefined when rv is older than the log's start (history dropped). */
+  since(rv: bigint): LogEntry[] | undefined {
+    if (rv < this.startRv) return undefined;
+    let lo = this.first;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.entries[mid]!.rv <= rv) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.entries.slice(lo);
+  }
+
+  /** Forgets everything: the key's history restarts at rv (used when continuity is lost). */
+  reset(rv: bigint): void {
+    this.entries = [];
+    this.first = 0;
+    this.bytes = 0;
+    this.startRv = rv;
+    this.headRv = rv;
+  }
+
+  private push(entry: LogEntry): void {
+    this.entries.push(entry);
+    this.bytes += entry.line.length;
+    while (this.size > this.opts.maxEvents || (this.bytes > this.opts.maxBytes && this.size > 1)) {
+      const dropped = this.entries[this.first]!;
+      this.first++;
+      this.bytes -= dropped.line.length;
+      // Everything up to the dropped event's version is no longer answerable from the log.
+      if (dropped.rv > this.startRv) this.startRv = dropped.rv;
+    }
+    if (this.first > 1024 && this.first * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.first);
+      this.first = 0;
+    }
+  }
+}

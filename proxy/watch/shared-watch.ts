@@ -1,0 +1,744 @@
+/**
+ * One shared watch: the unit of sharing (identity, resource, namespace, selectors). It holds the
+ * upstream watch (opened, resumed from its last resourceVersion, relisted once after a 410), the
+ * bounded event log, the index of what its watchers hold, and the local watchers it fans out to.
+ *
+ * Invariant: the store reflects every event this watch has logged (writes are applied as they
+ * arrive), so "events after x" can always be answered from the log, or for x older than the log
+ * from the store plus the index's tombstones, down to `storeBase`.
+ */
+import type { ServerResponse } from 'node:http';
+import { apiVersionOf, resourceFacts } from '../gvr.js';
+import type { Logger } from '../log.js';
+import {
+  type FieldSelector,
+  type LabelSelector,
+  matchesFieldSelector,
+  matchesLabelSelector,
+} from '../selectors.js';
+import { sendStatus, statusObject } from '../status.js';
+import type {
+  CacheStoreApi,
+  Identity,
+  KubeObject,
+  RequestInfo,
+  UpstreamPool,
+  ViewKey,
+  WatchEvent,
+  WatchEventType,
+} from '../types.js';
+import { Backoff } from './backoff.js';
+import { EventLog, type LogEntry } from './event-log.js';
+import { LocalWatcher } from './local-watcher.js';
+import type { WatchMetrics } from './metrics.js';
+import { maxRv, objectResourceVersion, parseResourceVersion } from './resource-version.js';
+import { diffList, objectName, ScopeIndex } from './scope-index.js';
+import {
+  listUpstream,
+  openUpstreamWatch,
+  readWatchEvents,
+  type Scope,
+  type UpstreamRefusal,
+} from './upstream-stream.js';
+
+export interface SharedWatchConfig {
+  bookmarkIntervalMs: number;
+  /** Fraction of a client's timeoutSeconds by which its close is randomly brought forward. */
+  timeoutJitter: number;
+  /** Used when the client gave no timeoutSeconds: like the API server, [t, 2t). */
+  defaultTimeoutSeconds: number;
+  graceMs: number;
+  logMaxEvents: number;
+  logMaxBytes: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Upstream watches ask for [t, 2t) seconds and are resumed when they end. */
+  upstreamTimeoutSeconds: number;
+  /** Spread of the first reconnect after the link comes back. */
+  reconnectJitterMs: number;
+  maxBufferedBytes: number;
+  random: () => number;
+}
+
+export interface SharedWatchDeps {
+  store: CacheStoreApi;
+  pool: UpstreamPool;
+  logger: Logger;
+  metrics: WatchMetrics;
+  config: SharedWatchConfig;
+  /** The watch has had no watcher for the grace period: the hub forgets it. */
+  onIdle: (sw: SharedWatch) => void;
+}
+
+type Outcome =
+  | { kind: 'ok' }
+  | { kind: 'retry'; retryAfterMs?: number }
+  | { kind: 'fatal'; refusal: UpstreamRefusal };
+
+export class SharedWatch {
+  private log: EventLog | undefined;
+  private index: ScopeIndex | undefined;
+  /** Oldest version a watcher may ask for and still get a replay from the store. */
+  private storeBase: bigint | undefined;
+  private needRelist = false;
+  private readonly watchers = new Set<LocalWatcher>();
+  /** Until upstream first accepts this identity's watch, new watchers wait for its verdict. */
+  private gate: Promise<UpstreamRefusal | undefined> | undefined;
+  private openGate: ((r: UpstreamRefusal | undefined) => void) | undefined;
+  private priming: Promise<UpstreamRefusal | undefined> | undefined;
+  private running = false;
+  private closed = false;
+  private abort: AbortController | undefined;
+  private wake: (() => void) | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private users = 0;
+  /** The upstream stream broke since it was last open: the next open is a resume. */
+  private interrupted = false;
+  private kindInfo: { kind: string; apiVersion: string } | undefined;
+  private readonly backoff: Backoff;
+  private readonly resource: string;
+  private readonly log_: Logger;
+
+  constructor(
+    readonly key: string,
+    readonly scope: Scope,
+    readonly identity: Identity,
+    private readonly labelSel: LabelSelector,
+    private readonly fieldSel: FieldSelector,
+    private readonly deps: SharedWatchDeps,
+  ) {
+    this.backoff = new Backoff({
+      baseMs: deps.config.backoffBaseMs,
+      maxMs: deps.config.backoffMaxMs,
+      random: deps.config.random,
+    });
+    const { group, resource } = scope.gvr;
+    this.resource = group ? `${group}/${resource}` : resource;
+    this.log_ = deps.logger.child({ watch: this.resource, namespace: scope.namespace || undefined });
+    const facts = resourceFacts(scope.gvr);
+    if (facts) this.kindInfo = { kind: facts.kind, apiVersion: apiVersionOf(scope.gvr) };
+  }
+
+  get watcherCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Newest version the watch knows all changes up to ('' before it knows any). */
+  get head(): string {
+    return this.log ? String(this.log.head) : '';
+  }
+
+  get upstreamRunning(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Serves one local watch request. `fromRv` undefined means resourceVersion "" or "0": the
+   * current state as synthetic ADDED events first.
+   */
+  async serve(res: ServerResponse, info: RequestInfo, fromRv: bigint | undefined): Promise<void> {
+    this.users++;
+    this.cancelGrace();
+    try {
+      if (fromRv === undefined) {
+        if (!this.log) this.initFromStore();
+        else if (!this.index) this.loadIndex(this.log.head);
+        if (!this.index || !this.log) {
+          if (!this.deps.pool.isOnline()) {
+            sendStatus(
+              res,
+              503,
+              'ServiceUnavailable',
+              `node is offline and holds no complete copy of ${this.resource}`,
+            );
+            return;
+          }
+          const refusal = await this.prime();
+          if (refusal) return forwardRefusal(res, refusal);
+          if (!this.log) {
+            sendStatus(
+              res,
+              503,
+              'ServiceUnavailable',
+              `upstream unavailable and no complete copy of ${this.resource}`,
+            );
+            return;
+          }
+        }
+      } else if (!this.log) {
+        this.log = this.newLog(fromRv);
+        this.loadIndex(fromRv);
+      }
+      if (!this.gate && !this.running && this.deps.pool.isOnline()) {
+        this.gate = new Promise((resolve) => {
+          this.openGate = resolve;
+        });
+      }
+      this.ensureRunning();
+      if (this.gate) {
+        const refusal = await this.gate;
+        if (refusal) return forwardRefusal(res, refusal);
+      }
+      if (this.closed) {
+        sendStatus(res, 503, 'ServiceUnavailable', 'the proxy is shutting down');
+        return;
+      }
+      if (res.destroyed || res.writableEnded) return;
+      this.attach(res, info, fromRv);
+    } finally {
+      this.users--;
+      this.maybeIdle();
+    }
+  }
+
+  /** A change the node made itself (already in the store): fanned out with selector semantics. */
+  local(ev: WatchEvent): void {
+    if (!this.log || this.closed) return;
+    const obj = ev.object;
+    const name = objectName(obj);
+    const inScope = this.matches(obj);
+    const held = this.index?.has(name);
+    let type: WatchEventType;
+    if (ev.type === 'DELETED') {
+      if (held === false || (held === undefined && !inScope)) return;
+      type = 'DELETED';
+    } else if (ev.type === 'ADDED' || ev.type === 'MODIFIED') {
+      if (inScope) type = held === true ? 'MODIFIED' : held === false ? 'ADDED' : ev.type;
+      else if (held)
+        type = 'DELETED'; // left the selector, as the API server reports it
+      else return;
+    } else return;
+    this.learnKind(obj);
+    const entry = this.log.appendAtHead({ type, name, line: `${JSON.stringify({ type, object: obj })}\n` });
+    if (this.index) {
+      // A node-made version is not upstream's: a relist will replace it with upstream's truth.
+      if (type === 'DELETED') this.noteDeleted(name, this.log.head);
+      else this.index.set(name, undefined);
+    }
+    this.fanOut(entry);
+  }
+
+  linkChanged(online: boolean): void {
+    if (this.closed) return;
+    if (online) {
+      this.backoff.reset();
+      const delay = Math.round(this.deps.config.random() * this.deps.config.reconnectJitterMs);
+      setTimeout(() => this.wake?.(), delay).unref();
+    } else {
+      // A partitioned stream may never report its death; drop it and resume when back online.
+      this.abort?.abort();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelGrace();
+    this.abort?.abort();
+    this.wake?.();
+    this.openGate?.(undefined);
+    for (const w of [...this.watchers]) w.end();
+  }
+
+  // ------------------------------------------------------------------ local watchers
+
+  private attach(res: ServerResponse, info: RequestInfo, fromRv: bigint | undefined): void {
+    const log = this.log!;
+    const w = this.newWatcher(res, info, fromRv ?? log.head);
+    if (fromRv === undefined) {
+      w.start();
+      const objects = this.deps.store.listObjects(
+        this.scope.gvr,
+        this.scope.namespace,
+        this.scope.labelSelector,
+        this.scope.fieldSelector,
+      );
+      for (const o of objects) w.deliverObject('ADDED', o);
+      if (info.sendInitialEvents && info.allowWatchBookmarks)
+        w.bookmark({ 'k8s.io/initial-events-end': 'true' });
+    } else {
+      const entries = log.since(fromRv);
+      if (entries) {
+        w.start();
+        for (const e of entries) w.deliver(e);
+      } else if (this.index && this.storeBase !== undefined && fromRv >= this.storeBase) {
+        w.start();
+        this.replayFromStore(w, fromRv);
+        this.deps.metrics.relistsAvoided.inc({ resource: this.resource });
+      } else {
+        w.start();
+        w.fail(statusObject(410, 'Expired', `too old resource version: ${fromRv} (${log.start})`));
+        return;
+      }
+    }
+    if (w.isClosed) return;
+    this.watchers.add(w);
+    this.deps.metrics.localWatchers.inc({ resource: this.resource });
+  }
+
+  private newWatcher(res: ServerResponse, info: RequestInfo, fromRv: bigint): LocalWatcher {
+    const c = this.deps.config;
+    const timeoutMs =
+      info.timeoutSeconds && info.timeoutSeconds > 0
+        ? info.timeoutSeconds * 1000 * (1 - c.timeoutJitter * c.random())
+        : c.defaultTimeoutSeconds * 1000 * (1 + c.random());
+    return new LocalWatcher({
+      res,
+      fromRv,
+      bookmarks: info.allowWatchBookmarks,
+      bookmarkIntervalMs: c.bookmarkIntervalMs,
+      timeoutMs: Math.max(1, Math.round(timeoutMs)),
+      maxBufferedBytes: c.maxBufferedBytes,
+      kindInfo: () => this.kindInfo ?? { kind: '', apiVersion: apiVersionOf(this.scope.gvr) },
+      headRv: () => this.log?.head ?? 0n,
+      onEvent: (type) => this.deps.metrics.eventsFannedOut.inc({ resource: this.resource, type }),
+      onClose: (lw) => {
+        if (this.watchers.delete(lw)) this.deps.metrics.localWatchers.dec({ resource: this.resource });
+        this.maybeIdle();
+      },
+    });
+  }
+
+  /** Everything after x that the log no longer holds, rebuilt from the store and the index. */
+  private replayFromStore(w: LocalWatcher, x: bigint): void {
+    const { changed, deleted } = this.index!.changedSince(x);
+    const objects: KubeObject[] = [];
+    for (const name of changed) {
+      const o = this.getObject(name);
+      if (o && this.matches(o)) objects.push(o);
+    }
+    objects.sort((a, b) => compareRv(objectResourceVersion(a), objectResourceVersion(b)));
+    for (const o of objects) w.deliverObject('MODIFIED', o);
+    deleted.sort((a, b) => compareRv(a.rv, b.rv));
+    for (const d of deleted) w.deliverObject('DELETED', this.tombstoneObject(d.name, d.rv));
+  }
+
+  private fanOut(entry: LogEntry): void {
+    for (const w of this.watchers) w.deliver(entry);
+  }
+
+  private maybeIdle(): void {
+    if (this.closed || this.users > 0 || this.watchers.size > 0 || this.graceTimer) return;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = undefined;
+      if (this.users === 0 && this.watchers.size === 0) this.deps.onIdle(this);
+    }, this.deps.config.graceMs);
+    this.graceTimer.unref();
+  }
+
+  private cancelGrace(): void {
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+  }
+
+  // ------------------------------------------------------------------ upstream
+
+  private ensureRunning(): void {
+    if (this.running || this.closed) return;
+    this.running = true;
+    this.loop()
+      .catch((err) => this.log_.error('shared watch loop failed', { err }))
+      .finally(() => {
+        this.running = false;
+        this.openGate?.(undefined);
+      });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      if (!this.deps.pool.isOnline()) {
+        this.admit(undefined);
+        await this.sleep(undefined);
+        continue;
+      }
+      const outcome = this.needRelist ? await this.relist() : await this.watchOnce();
+      if (this.closed) return;
+      if (outcome.kind === 'ok') continue;
+      if (outcome.kind === 'fatal') {
+        this.log_.warn('upstream refused the watch', { code: outcome.refusal.code });
+        if (this.admit(outcome.refusal)) {
+          // Never accepted for this identity: its watchers got the refusal; nothing to keep.
+          this.deps.onIdle(this);
+          return;
+        }
+      } else this.admit(undefined);
+      const delay = this.backoff.next(outcome.kind === 'retry' ? outcome.retryAfterMs : undefined);
+      this.log_.debug('upstream watch retry', { delayMs: delay });
+      await this.sleep(delay);
+    }
+  }
+
+  /** Resolves the first-open gate; true if the refusal reached waiting watchers. */
+  private admit(refusal: UpstreamRefusal | undefined): boolean {
+    const open = this.openGate;
+    if (!open) return false;
+    this.openGate = undefined;
+    this.gate = undefined;
+    open(refusal);
+    return refusal !== undefined;
+  }
+
+  private sleep(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      timer?.unref();
+      const self = this;
+      function done(): void {
+        if (timer) clearTimeout(timer);
+        if (self.wake === done) self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async watchOnce(): Promise<Outcome> {
+    const log = this.log;
+    if (!log) {
+      this.needRelist = true;
+      return { kind: 'ok' };
+    }
+    const ac = new AbortController();
+    this.abort = ac;
+    const c = this.deps.config;
+    let open: Awaited<ReturnType<typeof openUpstreamWatch>>;
+    try {
+      open = await openUpstreamWatch(this.deps.pool, this.scope, {
+        resourceVersion: String(log.head),
+        timeoutSeconds: Math.round(c.upstreamTimeoutSeconds * (1 + c.random())),
+        identity: this.identity,
+        signal: ac.signal,
+      });
+    } catch (err) {
+      this.abort = undefined;
+      this.log_.debug('upstream watch open failed', { err });
+      return { kind: 'retry' };
+    }
+    if (!open.ok) {
+      this.abort = undefined;
+      return this.classify(open.refusal);
+    }
+    this.admit(undefined);
+    if (this.interrupted) {
+      // Every local watcher stayed connected across the break instead of relisting.
+      this.deps.metrics.relistsAvoided.inc({ resource: this.resource }, this.watchers.size);
+      this.interrupted = false;
+    }
+    this.log_.debug('upstream watch open', { resourceVersion: String(log.head) });
+    this.deps.metrics.upstreamOpen.inc({ resource: this.resource });
+    const started = Date.now();
+    let events = 0;
+    let expired = false;
+    let failed = false;
+    try {
+      await readWatchEvents(open.res, (ev, line) => {
+        events++;
+        if (ev.type === 'ERROR') {
+          const code = (ev.object as { code?: number }).code;
+          if (code === 410) expired = true;
+          else failed = true;
+          open.res.destroy();
+          return;
+        }
+        this.onUpstreamEvent(ev, line);
+      });
+      if (expired) {
+        this.needRelist = true;
+        return { kind: 'ok' };
+      }
+      if (failed) {
+        this.interrupted = true;
+        return { kind: 'retry' };
+      }
+      this.backoff.reset();
+      // A stream that ends at once without a word is a server problem, not a timeout.
+      if (events === 0 && Date.now() - started < 1000) return { kind: 'retry' };
+      return { kind: 'ok' };
+    } catch (err) {
+      if (expired) {
+        this.needRelist = true;
+        return { kind: 'ok' };
+      }
+      if (!this.closed) this.interrupted = true;
+      if (!failed) this.log_.debug('upstream watch broke', { err });
+      return { kind: 'retry' };
+    } finally {
+      this.abort = undefined;
+      this.deps.metrics.upstreamOpen.dec({ resource: this.resource });
+    }
+  }
+
+  private classify(refusal: UpstreamRefusal): Outcome {
+    if (refusal.code === 410) {
+      this.needRelist = true;
+      return { kind: 'ok' };
+    }
+    if (refusal.code === 429 || refusal.code >= 500)
+      return { kind: 'retry', retryAfterMs: refusal.retryAfterMs };
+    return { kind: 'fatal', refusal };
+  }
+
+  private onUpstreamEvent(ev: WatchEvent, line: string): void {
+    const log = this.log!;
+    const rv = objectResourceVersion(ev.object);
+    if (rv === undefined) {
+      this.log_.warn('upstream event without a usable resourceVersion', { type: ev.type });
+      return;
+    }
+    if (ev.type === 'BOOKMARK') {
+      log.advance(rv);
+      this.applyToStore(ev);
+      return;
+    }
+    if (ev.type !== 'ADDED' && ev.type !== 'MODIFIED' && ev.type !== 'DELETED') return;
+    const name = objectName(ev.object);
+    const entry: LogEntry = { rv, type: ev.type, name, line: `${line}\n` };
+    if (!log.append(entry)) return; // already delivered before a resume
+    this.learnKind(ev.object);
+    if (this.index) {
+      if (ev.type === 'DELETED') this.noteDeleted(name, rv);
+      else this.index.set(name, rv);
+    }
+    this.applyToStore(ev);
+    this.fanOut(entry);
+  }
+
+  /**
+   * The one LIST after upstream said 410: the difference between what the watchers hold and the
+   * list becomes ADDED/MODIFIED/DELETED events, the view is marked complete at the list's
+   * version, and the watch resumes from there. Local watchers never see the 410.
+   */
+  private async relist(): Promise<Outcome> {
+    const ac = new AbortController();
+    this.abort = ac;
+    let result: Awaited<ReturnType<typeof listUpstream>>;
+    this.deps.metrics.relists.inc({ resource: this.resource });
+    try {
+      result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
+    } catch (err) {
+      this.log_.debug('relist failed', { err });
+      return { kind: 'retry' };
+    } finally {
+      this.abort = undefined;
+    }
+    if (!result.ok) {
+      const o = this.classify(result.refusal);
+      return o.kind === 'ok' ? { kind: 'retry' } : o;
+    }
+    const list = result.list;
+    const listRv = parseResourceVersion(list.metadata.resourceVersion);
+    if (listRv === undefined) {
+      this.log_.error('upstream list without a usable resourceVersion', {
+        rv: list.metadata.resourceVersion,
+      });
+      return { kind: 'retry' };
+    }
+    this.learnListKind(list.kind, list.apiVersion);
+    const log = this.log;
+    if (!this.index && log) this.loadIndex(log.head);
+    if (this.index && log) {
+      const diff = diffList(this.index.live(), list.items);
+      // Bodies of the vanished objects, read before the list removes them from the store.
+      const gone = diff.deleted.map((name) => this.tombstoneObject(name, listRv, this.getObject(name)));
+      this.applyListToStore(list);
+      const changes: { type: WatchEventType; object: KubeObject; rv: bigint }[] = [
+        ...diff.added.map((o) => ({
+          type: 'ADDED' as const,
+          object: o,
+          rv: objectResourceVersion(o) ?? listRv,
+        })),
+        ...diff.modified.map((o) => ({
+          type: 'MODIFIED' as const,
+          object: o,
+          rv: objectResourceVersion(o) ?? listRv,
+        })),
+      ].sort((a, b) => compareRv(a.rv, b.rv));
+      for (const g of gone) changes.push({ type: 'DELETED', object: g, rv: listRv });
+      for (const ch of changes) {
+        const name = objectName(ch.object);
+        const line = `${JSON.stringify({ type: ch.type, object: ch.object })}\n`;
+        const fresh: LogEntry = { rv: ch.rv, type: ch.type, name, line };
+        const entry = log.append(fresh) ? fresh : log.appendAtHead({ type: ch.type, name, line });
+        if (ch.type === 'DELETED') this.noteDeleted(name, ch.rv);
+        else this.index.set(name, ch.rv);
+        this.fanOut(entry);
+      }
+      log.advance(listRv);
+      this.deps.metrics.relistsAvoided.inc({ resource: this.resource }, this.watchers.size);
+      this.log_.info('relisted after 410', {
+        resourceVersion: String(listRv),
+        added: diff.added.length,
+        modified: diff.modified.length,
+        deleted: diff.deleted.length,
+      });
+    } else {
+      // Nothing to diff against: watchers' state is unknown, so they must relist themselves.
+      this.applyListToStore(list);
+      this.index = ScopeIndex.fromObjects(list.items, listRv);
+      this.storeBase = listRv;
+      if (log) log.reset(listRv);
+      else this.log = this.newLog(listRv);
+      for (const w of [...this.watchers])
+        w.fail(statusObject(410, 'Expired', 'resource version expired upstream'));
+    }
+    this.needRelist = false;
+    this.interrupted = false;
+    this.admit(undefined);
+    return { kind: 'ok' };
+  }
+
+  /** The first LIST for a resourceVersion=0 watch when the store holds no complete copy. */
+  private prime(): Promise<UpstreamRefusal | undefined> {
+    this.priming ??= (async () => {
+      try {
+        this.deps.metrics.relists.inc({ resource: this.resource });
+        const ac = new AbortController();
+        const result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
+        if (!result.ok) return result.refusal;
+        const listRv = parseResourceVersion(result.list.metadata.resourceVersion);
+        if (listRv === undefined) return undefined;
+        this.learnListKind(result.list.kind, result.list.apiVersion);
+        this.applyListToStore(result.list);
+        this.index = ScopeIndex.fromObjects(result.list.items, listRv);
+        this.storeBase = listRv;
+        if (!this.log) this.log = this.newLog(listRv);
+        return undefined;
+      } catch (err) {
+        this.log_.debug('priming list failed', { err });
+        return undefined;
+      } finally {
+        this.priming = undefined;
+      }
+    })();
+    return this.priming;
+  }
+
+  // ------------------------------------------------------------------ store
+
+  private viewKey(): ViewKey {
+    return {
+      identity: this.identity.id,
+      gvr: this.scope.gvr,
+      namespace: this.scope.namespace,
+      labelSelector: this.scope.labelSelector,
+      fieldSelector: this.scope.fieldSelector,
+    };
+  }
+
+  private newLog(rv: bigint): EventLog {
+    const c = this.deps.config;
+    return new EventLog(rv, { maxEvents: c.logMaxEvents, maxBytes: c.logMaxBytes });
+  }
+
+  /** A new watch for resourceVersion 0 starts from the store when it holds a complete copy. */
+  private initFromStore(): void {
+    const view = this.deps.store.findCoveringView(this.viewKey());
+    if (!view?.complete) return;
+    const objects = this.listScope();
+    let head = parseResourceVersion(view.listResourceVersion) ?? 0n;
+    for (const o of objects) head = maxRv(head, objectResourceVersion(o) ?? 0n);
+    this.log = this.newLog(head);
+    this.index = ScopeIndex.fromObjects(objects, head);
+    this.storeBase = head;
+  }
+
+  /** The index of what watchers hold, from the store, if it has a complete copy of the scope. */
+  private loadIndex(at: bigint): void {
+    const view = this.deps.store.findCoveringView(this.viewKey());
+    if (!view?.complete) return;
+    this.index = ScopeIndex.fromObjects(this.listScope(), at);
+    this.storeBase = at;
+  }
+
+  private listScope(): KubeObject[] {
+    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
+    return this.deps.store.listObjects(gvr, namespace, labelSelector, fieldSelector);
+  }
+
+  private getObject(name: string): KubeObject | undefined {
+    const slash = name.indexOf('/');
+    return this.deps.store.getObject(this.scope.gvr, name.slice(0, slash), name.slice(slash + 1));
+  }
+
+  private noteDeleted(name: string, rv: bigint): void {
+    const floor = this.index?.delete(name, rv);
+    if (floor !== undefined && (this.storeBase === undefined || floor > this.storeBase))
+      this.storeBase = floor;
+  }
+
+  private applyToStore(ev: WatchEvent): void {
+    try {
+      this.deps.store.applyWatchEvent(this.scope.gvr, ev);
+    } catch (err) {
+      this.log_.error('cache write failed; view marked incomplete', { err });
+      this.markIncomplete();
+    }
+  }
+
+  private applyListToStore(list: Parameters<CacheStoreApi['applyList']>[1]): void {
+    try {
+      this.deps.store.applyList(this.viewKey(), list);
+    } catch (err) {
+      this.log_.error('cache write of relist failed', { err });
+      this.markIncomplete();
+    }
+  }
+
+  private markIncomplete(): void {
+    try {
+      this.deps.store.markViewIncomplete(this.viewKey());
+    } catch {
+      // The store is failing as a whole; its own errors are already logged.
+    }
+    this.index = undefined;
+    this.storeBase = undefined;
+  }
+
+  private tombstoneObject(name: string, rv: bigint, body?: KubeObject): KubeObject {
+    const slash = name.indexOf('/');
+    const namespace = name.slice(0, slash);
+    const kind = this.kindInfo ?? { kind: '', apiVersion: apiVersionOf(this.scope.gvr) };
+    const base: KubeObject = body
+      ? structuredClone(body)
+      : { ...kind, metadata: { name: name.slice(slash + 1), ...(namespace ? { namespace } : {}) } };
+    base.metadata.resourceVersion = String(rv);
+    return base;
+  }
+
+  private matches(obj: KubeObject): boolean {
+    if (this.scope.namespace && obj.metadata?.namespace !== this.scope.namespace) return false;
+    if (!matchesLabelSelector(obj.metadata?.labels, this.labelSel)) return false;
+    try {
+      return matchesFieldSelector(obj, this.scope.gvr, this.fieldSel);
+    } catch {
+      return false;
+    }
+  }
+
+  private learnKind(obj: KubeObject): void {
+    if (this.kindInfo?.kind || !obj.kind || !obj.apiVersion || obj.kind === 'Status') return;
+    this.kindInfo = { kind: obj.kind, apiVersion: obj.apiVersion };
+  }
+
+  private learnListKind(listKind: string, apiVersion: string): void {
+    if (this.kindInfo?.kind || !listKind?.endsWith('List')) return;
+    this.kindInfo = { kind: listKind.slice(0, -4), apiVersion };
+  }
+}
+
+function compareRv(a: bigint | undefined, b: bigint | undefined): number {
+  const x = a ?? 0n;
+  const y = b ?? 0n;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function forwardRefusal(res: ServerResponse, refusal: UpstreamRefusal): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers: Record<string, string | number> = {
+    'Content-Type': refusal.contentType,
+    'Content-Length': refusal.body.length,
+  };
+  if (refusal.retryAfterMs !== undefined) headers['Retry-After'] = Math.ceil(refusal.retryAfterMs / 1000);
+  res.writeHead(refusal.code, headers);
+  res.end(refusal.body);
+}

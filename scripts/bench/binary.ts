@@ -1,0 +1,140 @@
+/**
+ * Benchmark of the single `islet` binary (issue 5). Not a test: `npm run bench:binary`.
+ *
+ * In one run, interleaving the variants so machine noise hits them alike, it measures process
+ * start-to-exit of
+ *   - bare `node -e ""` (the baseline),
+ *   - `islet version` (the single executable: no mode loaded),
+ *   - a CNI VERSION call (`CNI_COMMAND=VERSION islet`, the plugin's modules loaded),
+ *   - `islet proxy --help` (the proxy's modules loaded: what the CNI path must not pay for),
+ *   - `node dist/islet.cjs version` (the same bundle as a plain script, no code cache),
+ * and prints the sizes of the binary, the node it was made from and the bundle, medians, p90s and
+ * ratios against bare Node.
+ *
+ * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { distDir, isletBinary } from '../../test/islet-binary.js';
+
+const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
+const WARMUP = 3;
+
+interface Variant {
+  cmd: string;
+  args: string[];
+  env?: Record<string, string>;
+  stdin?: string;
+  expect: RegExp;
+}
+
+function runOnce(v: Variant): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(v.cmd, v.args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...v.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stdin.end(v.stdin ?? '');
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - t0;
+      if (code !== 0 || !v.expect.test(out)) {
+        reject(new Error(`${v.cmd} ${v.args.join(' ')} exited ${code}: ${out}`));
+      } else resolve(ms);
+    });
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function p90(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)]!;
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+async function main(): Promise<number> {
+  if (!existsSync(isletBinary)) {
+    console.error(`${isletBinary} is missing: run npm run build`);
+    return 1;
+  }
+  const variants: Record<string, Variant> = {
+    'node -e ""': { cmd: process.execPath, args: ['-e', ''], expect: /^$/ },
+    'islet version': { cmd: isletBinary, args: ['version'], expect: /^islet / },
+    'CNI_COMMAND=VERSION islet': {
+      cmd: isletBinary,
+      args: [],
+      env: { CNI_COMMAND: 'VERSION' },
+      stdin: '{"cniVersion":"1.0.0"}',
+      expect: /supportedVersions/,
+    },
+    'islet proxy --help': { cmd: isletBinary, args: ['proxy', '--help'], expect: /^Usage: islet proxy/ },
+    'node dist/islet.cjs version': {
+      cmd: process.execPath,
+      args: [join(distDir, 'islet.cjs'), 'version'],
+      expect: /^islet /,
+    },
+  };
+  const names = Object.keys(variants);
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let round = 0; round < WARMUP + ROUNDS; round++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(round + k) % names.length]!;
+      const ms = await runOnce(variants[name]!);
+      if (round >= WARMUP) samples[name]!.push(ms);
+    }
+  }
+
+  console.log(`islet binary benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
+  console.log('sizes:');
+  console.log(`  dist/islet (single executable)               ${mb(statSync(isletBinary).size)}`);
+  console.log(
+    `  ${process.execPath} (node ${process.version})`.padEnd(47) + mb(statSync(process.execPath).size),
+  );
+  console.log(
+    `  dist/islet.cjs (the bundle inside)           ${mb(statSync(join(distDir, 'islet.cjs')).size)}`,
+  );
+  console.log('start-to-exit:');
+  for (const n of names) {
+    const xs = samples[n]!;
+    console.log(
+      `  ${n.padEnd(44)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`,
+    );
+  }
+  const base = median(samples['node -e ""']!);
+  console.log('ratios (median / median of node -e ""):');
+  for (const n of names.slice(1)) {
+    console.log(`  ${n.padEnd(44)} ${(median(samples[n]!) / base).toFixed(2).padStart(6)}×`);
+  }
+  const cni = median(samples['CNI_COMMAND=VERSION islet']!);
+  const proxy = median(samples['islet proxy --help']!);
+  console.log(
+    `lazy loading: the CNI path costs ${(cni - base).toFixed(1)} ms over bare node; loading the proxy's modules adds ${(proxy - cni).toFixed(1)} ms more`,
+  );
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,246 @@
+/**
+ * Issue 3, tests 5–7: two upstreams with failover and return to the preferred one, a flapping link
+ * judged with hysteresis, and client-certificate rotation picked up by new upstream connections.
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { eventually, httpJson, Kubectl, startProxy, tempDir } from './harness.js';
+
+type Named = { metadata: { name: string } };
+const names = (items: Named[]) => items.map((i) => i.metadata.name).sort();
+
+function seed(sim: Simulator, n: number): void {
+  for (let i = 0; i < n; i++) {
+    sim.create('pods', {
+      metadata: { name: `pod-${i}`, namespace: 'default', labels: { app: 'x' } },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    });
+  }
+}
+
+async function metric(adminUrl: string, name: string): Promise<number> {
+  const text = (await httpJson(`${adminUrl}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : Number.NaN;
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function common(dir: string): string[] {
+  return [
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--cache',
+    join(dir, 'cache.db'),
+    '--link-state',
+    join(dir, 'link.json'),
+    '--request-timeout',
+    '3s',
+  ];
+}
+
+describe('islet proxy upstream handling', () => {
+  it('two upstreams: kill the preferred one and requests continue via the other; it gets the traffic back', async () => {
+    const tmp = tempDir('islet-proxy-two-');
+    cleanups.push(tmp.cleanup);
+    const a = await startSimulator({ tls: false });
+    const b = await startSimulator({ tls: false });
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    seed(a, 3);
+    seed(b, 3);
+    const proxy = await startProxy([
+      '--server',
+      a.url,
+      '--server',
+      b.url,
+      '--lb',
+      'priority',
+      '--probe-interval',
+      '150ms',
+      '--probe-timeout',
+      '500ms',
+      '--offline-after',
+      '2',
+      '--online-after',
+      '2',
+      ...common(tmp.dir),
+    ]);
+    cleanups.push(async () => void (await proxy.stop()));
+    const kubectl = new Kubectl(tmp.dir, proxy.url);
+    const podsVia = (sim: Simulator) => sim.requestCount({ verb: 'list', resource: 'pods' });
+
+    expect(names((await kubectl.json<{ items: Named[] }>(['get', 'pods'])).items)).toHaveLength(3);
+    expect(podsVia(a)).toBe(1);
+    expect(podsVia(b)).toBe(0);
+
+    await a.stop();
+    // No pause: the very next requests must succeed through b, without a client error.
+    for (let i = 0; i < 5; i++) {
+      const r = await kubectl.run(['get', 'pods', '-o', 'name']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n')).toHaveLength(3);
+    }
+    expect(podsVia(b)).toBe(5);
+    expect((await httpJson(`${proxy.adminUrl}/readyz`)).status).toBe(200);
+
+    await a.start();
+    await eventually('a healthy again', async () => {
+      const ready = (await httpJson(`${proxy.adminUrl}/readyz`)).body as {
+        upstreams: { url: string; healthy: boolean }[];
+      };
+      return ready.upstreams[0]!.healthy;
+    });
+    const before = { a: podsVia(a), b: podsVia(b) };
+    for (let i = 0; i < 3; i++) expect((await kubectl.run(['get', 'pods', '-o', 'name'])).code).toBe(0);
+    expect(podsVia(a) - before.a).toBe(3);
+    expect(podsVia(b) - before.b).toBe(0);
+  });
+
+  it('a flapping link changes state with hysteresis, the proxy survives, clients recover', async () => {
+    const tmp = tempDir('islet-proxy-flap-');
+    cleanups.push(tmp.cleanup);
+    const sim = await startSimulator({ tls: false });
+    cleanups.push(() => sim.close());
+    seed(sim, 4);
+    const proxy = await startProxy([
+      '--server',
+      sim.url,
+      '--probe-interval',
+      '100ms',
+      '--probe-timeout',
+      '300ms',
+      '--offline-after',
+      '4',
+      '--online-after',
+      '4',
+      ...common(tmp.dir),
+    ]);
+    cleanups.push(async () => void (await proxy.stop()));
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'p', server: proxy.url, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'p', user: 'u' }],
+      currentContext: 'c',
+    });
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const informer = k8s.makeInformer<k8s.V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
+    let stopped = false;
+    informer.on('error', () => {
+      if (!stopped) setTimeout(() => void informer.start().catch(() => {}), 200);
+    });
+    cleanups.push(async () => {
+      stopped = true;
+      await informer.stop();
+    });
+    await informer.start();
+    await eventually(
+      'informer synced',
+      () => informer.list().length,
+      (n) => n === 4,
+    );
+
+    // 24 short outages, each shorter than offline-after × probe-interval: the link must not flap with them.
+    const flips = 24;
+    for (let i = 0; i < flips; i++) {
+      await sim.partition('refuse');
+      await new Promise((r) => setTimeout(r, 120));
+      await sim.heal();
+      await new Promise((r) => setTimeout(r, 120));
+    }
+    const duringFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
+    expect(duringFlaps).toBeLessThan(flips);
+    expect(proxy.proc.exitCode).toBeNull();
+    await eventually('link settled online', async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status, (s) => s === 200);
+    const afterFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
+
+    // One long outage: exactly one transition down, and one back up after healing.
+    await sim.partition('refuse');
+    await eventually(
+      'link offline',
+      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+      (s) => s === 503,
+    );
+    await sim.heal();
+    await eventually(
+      'link online',
+      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+      (s) => s === 200,
+    );
+    const afterOutage = await metric(proxy.adminUrl, 'islet_link_transitions');
+    expect(afterOutage - afterFlaps).toBe(2);
+
+    // Clients recover: a change made upstream now reaches the informer; kubectl works.
+    sim.create('pods', {
+      metadata: { name: 'after-flaps', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    await eventually(
+      'informer recovered',
+      () => informer.list().map((p) => p.metadata!.name),
+      (n) => n.includes('after-flaps'),
+    );
+    const kubectl = new Kubectl(tmp.dir, proxy.url);
+    expect(names((await kubectl.json<{ items: Named[] }>(['get', 'pods'])).items)).toHaveLength(5);
+  });
+
+  it('client certificate rotation: new upstream connections use the new certificate', async () => {
+    const tmp = tempDir('islet-proxy-rotate-');
+    cleanups.push(tmp.cleanup);
+    const sim = await startSimulator();
+    cleanups.push(() => sim.close());
+    seed(sim, 1);
+    const first = await sim.mintClientCert('node-a');
+    const second = await sim.mintClientCert('node-a');
+    // kubeadm's layout: one file with both, swapped atomically by kubelet.
+    const current = join(tmp.dir, 'kubelet-client-current.pem');
+    writeFileSync(current, first.certPem + first.keyPem);
+    const proxy = await startProxy([
+      '--server',
+      sim.url,
+      '--ca',
+      sim.caPath,
+      '--cert',
+      current,
+      '--key',
+      current,
+      '--probe-interval',
+      '1s',
+      ...common(tmp.dir),
+    ]);
+    cleanups.push(async () => void (await proxy.stop()));
+    const lastSerial = () => {
+      const rec = [...sim.requests].reverse().find((r) => r.resource === 'pods');
+      return rec?.identity?.certSerial;
+    };
+    expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
+    expect(lastSerial()).toBe(first.serial);
+    expect(sim.requests.at(-1)?.identity?.user).toBe('system:node:node-a');
+
+    writeFileSync(join(tmp.dir, 'next.pem'), second.certPem + second.keyPem);
+    renameSync(join(tmp.dir, 'next.pem'), current);
+    // The old certificate no longer works upstream: only a reload can make the next request pass.
+    sim.revokeClientCert(first);
+    await eventually(
+      'requests use the rotated certificate',
+      async () => {
+        const r = await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`);
+        return r.status === 200 ? lastSerial() : undefined;
+      },
+      (serial) => serial === second.serial,
+      10_000,
+    );
+    expect(proxy.logs.some((l) => l.includes('client certificate reloaded'))).toBe(true);
+  });
+});

@@ -1,0 +1,245 @@
+/**
+ * `islet doctor` on a healthy fake node (installed by islet install, a snapshot database written by
+ * the plugin itself, the real proxy running against the API simulator with kubectl having read
+ * through it) and on broken ones: the right findings, --json, exit codes.
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, Kubectl, type RunningProxy, startProxy } from '../proxy/harness.js';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { type FakeHost, fixture, makeHost, runIslet } from './host-root.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON, inspected field by field
+type Loose = any;
+
+const CNI_PLUGINS = process.env.ISLET_CNI_PLUGINS ?? '/usr/lib/cni';
+
+interface Finding {
+  id: string;
+  status: 'ok' | 'warn' | 'fail';
+  summary: string;
+  data?: Loose;
+}
+
+async function doctor(h: FakeHost, adminUrl: string, ...extra: string[]) {
+  const r = await runIslet(['doctor', '--root', h.root, '--json', '--admin', adminUrl, ...extra]);
+  const report = JSON.parse(r.stdout) as { healthy: boolean; findings: Finding[] };
+  const byId = new Map(report.findings.map((f) => [f.id, f]));
+  return { ...r, report, byId };
+}
+
+/** An ADD through the real plugin (IPAM wrapper around Debian's host-local): writes the snapshot DB. */
+async function pluginAdd(h: FakeHost, pod: string): Promise<void> {
+  const conf = JSON.parse(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
+  const bridge = conf.plugins[0];
+  // The IPAM role gets the parent's config; host-local's state goes into the fake root.
+  bridge.ipam.database = h.at('/var/lib/islet/ipam.db');
+  bridge.ipam.delegate = {
+    type: 'host-local',
+    ranges: [[{ subnet: '10.88.0.0/16' }]],
+    dataDir: h.at('/var/lib/cni/networks'),
+  };
+  const stdin = JSON.stringify({ cniVersion: conf.cniVersion, name: conf.name, ...bridge });
+  const r = await runIslet(
+    [],
+    {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: `c-${pod}`,
+      CNI_NETNS: `/proc/${process.pid}/ns/net`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: h.at('/opt/cni/bin'),
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod};K8S_POD_UID=uid-${pod}`,
+    },
+    h.at('/opt/cni/bin/islet'),
+    stdin,
+  );
+  if (r.code !== 0) throw new Error(`plugin ADD failed (${r.code}): ${r.stdout} ${r.stderr}`);
+}
+
+describe('doctor on a healthy node', () => {
+  let h: FakeHost;
+  let sim: Simulator;
+  let proxy: RunningProxy;
+
+  beforeAll(async () => {
+    h = makeHost({ cni: ['10-containerd-net.conflist'] });
+    const install = await runIslet(['install', '--root', h.root]);
+    expect(install.code).toBe(0);
+    for (const p of ['bridge', 'host-local']) copyFileSync(join(CNI_PLUGINS, p), h.at(`/opt/cni/bin/${p}`));
+    await pluginAdd(h, 'web-1');
+    await pluginAdd(h, 'web-2');
+
+    sim = await startSimulator();
+    sim.create('pods', {
+      metadata: { name: 'web-1', namespace: 'default' },
+      spec: { nodeName: 'edge-1', containers: [{ name: 'c', image: 'nginx' }] },
+    });
+    const cert = await sim.mintClientCert('edge-1');
+    const upstream = await sim.writeKubeconfig({ cert, path: join(h.root, 'sim.kubeconfig') });
+    proxy = await startProxy([
+      '--kubeconfig',
+      upstream,
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--cache',
+      h.at('/var/lib/islet/cache.db'),
+      '--link-state',
+      h.at('/run/islet/link.json'),
+    ]);
+    const kubectl = new Kubectl(h.root, proxy.url);
+    await eventually(
+      'pods listed through the proxy',
+      () => kubectl.json(['get', 'pods', '-A']),
+      (l) => l.items.length === 1,
+    );
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await sim?.close();
+    h?.cleanup();
+  });
+
+  it('reports every check ok and exits 0', async () => {
+    const r = await eventually(
+      'a cache that lists pods',
+      () => doctor(h, proxy.adminUrl),
+      (d) => d.byId.get('cache')?.data?.resources?.pods?.objects > 0,
+    );
+    expect(r.code).toBe(0);
+    expect(r.report.healthy).toBe(true);
+    expect(r.report.findings.map((f) => [f.id, f.status])).toEqual([
+      ['plugin-binary', 'ok'],
+      ['cni-config', 'ok'],
+      ['main-plugin-binary', 'ok'],
+      ['delegate-binary', 'ok'],
+      ['snapshot-db', 'ok'],
+      ['proxy', 'ok'],
+      ['cache', 'ok'],
+      ['link-state', 'ok'],
+      ['kubelet-kubeconfig', 'ok'],
+      ['static-pod', 'ok'],
+    ]);
+    const db = r.byId.get('snapshot-db')!;
+    expect(db.data.tables.snapshots).toMatchObject({ rows: 2, byState: { live: 2 } });
+    expect(r.byId.get('cni-config')!.data).toMatchObject({
+      wrapper: true,
+      recorder: true,
+      delegateType: 'host-local',
+    });
+    expect(r.byId.get('link-state')!.data.state).toBe('online');
+  });
+
+  it('prints a readable report without --json', async () => {
+    const r = await runIslet(['doctor', '--root', h.root, '--admin', proxy.adminUrl]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[ok  ] snapshot-db: /var/lib/islet/ipam.db ok: ');
+    expect(r.stdout).toMatch(/node autonomy: ready/);
+  });
+
+  it('sees the link go offline when the cloud disappears (warning, still ready)', async () => {
+    await sim.partition('refuse');
+    try {
+      const r = await eventually(
+        'link state offline',
+        () => doctor(h, proxy.adminUrl),
+        (d) => d.byId.get('link-state')?.data?.state === 'offline',
+        60_000,
+      );
+      expect(r.byId.get('link-state')!.status).toBe('warn');
+      expect(r.code).toBe(0);
+    } finally {
+      await sim.heal();
+    }
+  });
+});
+
+describe('doctor on broken nodes', () => {
+  it('a node islet was never installed on: every failure named, exit 1', async () => {
+    const h = makeHost({ cni: [] });
+    try {
+      const r = await doctor(h, 'http://127.0.0.1:9');
+      expect(r.code).toBe(1);
+      expect(r.report.healthy).toBe(false);
+      expect(Object.fromEntries([...r.byId].map(([id, f]) => [id, f.status]))).toEqual({
+        'plugin-binary': 'fail',
+        'cni-config': 'fail',
+        'snapshot-db': 'warn',
+        proxy: 'fail',
+        'link-state': 'fail',
+        'kubelet-kubeconfig': 'fail',
+        'static-pod': 'fail',
+      });
+      expect(r.byId.get('kubelet-kubeconfig')!.summary).toContain('points at https://192.168.56.10:6443');
+      const text = await runIslet(['doctor', '--root', h.root, '--admin', 'http://127.0.0.1:9']);
+      expect(text.code).toBe(1);
+      expect(text.stdout).toContain('[FAIL] plugin-binary: /opt/cni/bin/islet is missing');
+      expect(text.stdout).toMatch(/node autonomy: NOT ready \(6 problems, 1 warning\)/);
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it('an installed node gone wrong: reverted conflist, missing delegate, damaged DB, stale link state', async () => {
+    const h = makeHost({ cni: ['10-containerd-net.conflist'] });
+    try {
+      expect((await runIslet(['install', '--root', h.root])).code).toBe(0);
+      copyFileSync(join(CNI_PLUGINS, 'bridge'), h.at('/opt/cni/bin/bridge'));
+      // The network plugin rewrote its configuration on restart, undoing the patch.
+      copyFileSync(
+        fixture('cni', '10-containerd-net.conflist'),
+        h.at('/etc/cni/net.d/10-containerd-net.conflist'),
+      );
+      writeFileSync(h.at('/var/lib/islet/ipam.db'), Buffer.alloc(8192, 0x41));
+      const old = new Date(Date.now() - 10 * 60_000).toISOString();
+      mkdirSync(h.at('/run/islet'), { recursive: true });
+      writeFileSync(
+        h.at('/run/islet/link.json'),
+        JSON.stringify({
+          state: 'online',
+          since: old,
+          checkedAt: old,
+          upstream: 'https://192.168.56.10:6443',
+        }),
+      );
+      const r = await doctor(h, 'http://127.0.0.1:9');
+      expect(r.code).toBe(1);
+      expect(r.byId.get('plugin-binary')!.status).toBe('ok');
+      expect(r.byId.get('cni-config')).toMatchObject({ status: 'fail' });
+      expect(r.byId.get('cni-config')!.summary).toContain('islet IPAM wrapper and recorder missing');
+      expect(r.byId.get('delegate-binary')).toMatchObject({
+        status: 'fail',
+        summary: '/opt/cni/bin/host-local is missing or not executable',
+      });
+      expect(r.byId.get('snapshot-db')!.status).toBe('fail');
+      expect(r.byId.get('snapshot-db')!.summary).toMatch(/not a database|damaged/);
+      expect(r.byId.get('link-state')!.status).toBe('fail');
+      expect(r.byId.get('link-state')!.summary).toContain('is stale');
+      expect(r.byId.get('kubelet-kubeconfig')!.status).toBe('ok');
+      expect(r.byId.get('static-pod')!.status).toBe('ok');
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it('a Calico node: islet not in the network is a warning with the reason, not a failure', async () => {
+    const h = makeHost({ cni: ['10-calico.conflist'] });
+    try {
+      expect((await runIslet(['install', '--root', h.root])).code).toBe(0);
+      const r = await doctor(h, 'http://127.0.0.1:9');
+      expect(r.byId.get('cni-config')).toMatchObject({ status: 'warn' });
+      expect(r.byId.get('cni-config')!.summary).toContain('Calico allocates through calico-ipam');
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it('bad flags are usage errors (exit 2)', async () => {
+    const r = await runIslet(['doctor', '--admin', 'not a url']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('islet doctor: --admin: "not a url" is not an http(s) URL\n');
+  });
+});

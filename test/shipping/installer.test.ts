@@ -1,0 +1,296 @@
+/**
+ * `islet install` / `islet uninstall` run as the built binary against fake host roots laid out
+ * from real-world files (containerd's bridge + host-local, flannel, Calico, an old `.conf`,
+ * kubeadm's kubelet.conf): expected files, idempotence, byte-identical uninstall, crash safety,
+ * dry-run.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Pod } from 'kubernetes-models/v1/Pod';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { activeConfigName } from '../../daemonset/installer/conflist.js';
+import { STEP_NAMES } from '../../daemonset/installer/install.js';
+import { isletBinary } from '../islet-binary.js';
+import { type FakeHost, fixture, makeHost, runIslet, snapshotTree } from './host-root.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON, inspected field by field
+type Loose = any;
+
+const hosts: FakeHost[] = [];
+function host(opts: Parameters<typeof makeHost>[0]): FakeHost {
+  const h = makeHost(opts);
+  hosts.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of hosts.splice(0)) h.cleanup();
+});
+
+const json = (text: string) => JSON.parse(text) as Record<string, Loose>;
+const fixtureJson = (name: string) => json(readFileSync(fixture('cni', name), 'utf8'));
+
+async function install(h: FakeHost, ...extra: string[]) {
+  const r = await runIslet(['install', '--root', h.root, '--image', 'registry.local/islet:test', ...extra]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r;
+}
+
+async function uninstall(h: FakeHost) {
+  const r = await runIslet(['uninstall', '--root', h.root]);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r;
+}
+
+function expectKubeletRedirected(h: FakeHost): void {
+  const original = readFileSync(fixture('kubelet', 'kubelet.conf'), 'utf8');
+  // The proxy gets the original kubeconfig, unchanged (its paths are absolute already).
+  expect(h.read('/etc/islet/upstream.kubeconfig')).toBe(original);
+  const kubelet = parseYaml(h.read('/etc/kubernetes/kubelet.conf'));
+  expect(kubelet['current-context']).toBe('system:node:edge-1@kubernetes');
+  expect(kubelet.clusters).toEqual([{ name: 'kubernetes', cluster: { server: 'http://127.0.0.1:10261' } }]);
+  expect(kubelet.users).toEqual([{ name: 'system:node:edge-1', user: {} }]);
+}
+
+function expectStaticPod(h: FakeHost): void {
+  const text = h.read('/etc/kubernetes/manifests/islet-proxy.yaml');
+  const pod = parseYaml(text);
+  new Pod(pod).validate();
+  expect(pod.metadata).toMatchObject({ name: 'islet-proxy', namespace: 'kube-system' });
+  expect(pod.spec.hostNetwork).toBe(true);
+  expect(pod.spec.priorityClassName).toBe('system-node-critical');
+  const c = pod.spec.containers[0];
+  expect(c.image).toBe('registry.local/islet:test');
+  expect(c.command).toEqual([
+    '/opt/islet/bin/islet',
+    'proxy',
+    '--kubeconfig',
+    '/etc/islet/upstream.kubeconfig',
+    '--listen',
+    '127.0.0.1:10261',
+    '--admin',
+    '127.0.0.1:10267',
+    '--cache',
+    '/var/lib/islet/cache.db',
+    '--link-state',
+    '/run/islet/link.json',
+  ]);
+  const hostPaths = pod.spec.volumes.map((v: Loose) => v.hostPath.path).sort();
+  // The node's rotating client certificate lives in /var/lib/kubelet/pki: the proxy must see it.
+  expect(hostPaths).toEqual([
+    '/etc/islet',
+    '/opt/cni/bin/islet',
+    '/run/islet',
+    '/var/lib/islet',
+    '/var/lib/kubelet/pki',
+  ]);
+}
+
+function expectBinaryInstalled(h: FakeHost): void {
+  expect(readFileSync(h.at('/opt/cni/bin/islet')).equals(readFileSync(isletBinary))).toBe(true);
+}
+
+describe('islet install on a node with containerd bridge + host-local', () => {
+  it('wraps the IPAM, records last, redirects kubelet, writes the static pod; idempotent; uninstall restores', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist', '99-loopback.conf'] });
+    const before = snapshotTree(h.root);
+    const first = await install(h);
+    expect(first.stdout).toContain('updated /etc/cni/net.d/10-containerd-net.conflist');
+    expect(first.stdout).toContain('restart kubelet');
+
+    const original = fixtureJson('10-containerd-net.conflist');
+    const patched = json(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
+    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['bridge', 'portmap', 'islet']);
+    expect(patched.plugins[0].ipam).toEqual({ type: 'islet', delegate: original.plugins[0].ipam });
+    expect({ ...patched.plugins[0], ipam: undefined }).toEqual({ ...original.plugins[0], ipam: undefined });
+    // Only the active (first by name) configuration is touched.
+    expect(h.read('/etc/cni/net.d/99-loopback.conf')).toBe(
+      readFileSync(fixture('cni', '99-loopback.conf'), 'utf8'),
+    );
+    expectBinaryInstalled(h);
+    expectKubeletRedirected(h);
+    expectStaticPod(h);
+
+    const installed = snapshotTree(h.root);
+    const second = await install(h);
+    expect(second.stdout).toContain('nothing to change');
+    expect(snapshotTree(h.root)).toEqual(installed);
+
+    const un = await uninstall(h);
+    expect(un.stdout).toContain('restored /etc/kubernetes/kubelet.conf');
+    expect(snapshotTree(h.root)).toEqual(before);
+    // Nothing left to undo.
+    expect((await runIslet(['uninstall', '--root', h.root])).stdout).toContain('nothing to uninstall');
+  });
+
+  it('--dry-run prints a unified diff of every change and changes nothing', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const before = snapshotTree(h.root);
+    const r = await install(h, '--dry-run');
+    expect(r.stdout).toContain('create /opt/cni/bin/islet (binary,');
+    expect(r.stdout).toContain('--- a/etc/kubernetes/kubelet.conf\n+++ b/etc/kubernetes/kubelet.conf\n@@ ');
+    expect(r.stdout).toContain('+    server: http://127.0.0.1:10261\n');
+    expect(r.stdout).toContain('-    server: https://192.168.56.10:6443\n');
+    expect(r.stdout).toContain('--- /dev/null\n+++ b/etc/kubernetes/manifests/islet-proxy.yaml\n@@ -0,0 +1,');
+    expect(r.stdout).toContain('+        "type": "islet",\n');
+    expect(snapshotTree(h.root)).toEqual(before);
+
+    await install(h);
+    const installed = snapshotTree(h.root);
+    const again = await install(h, '--dry-run');
+    expect(again.stdout).toContain('nothing to change');
+    const unDry = await runIslet(['uninstall', '--root', h.root, '--dry-run']);
+    expect(unDry.code).toBe(0);
+    expect(unDry.stdout).toContain('-    server: http://127.0.0.1:10261\n');
+    expect(unDry.stdout).toContain('remove /opt/cni/bin/islet (binary)');
+    expect(snapshotTree(h.root)).toEqual(installed);
+  });
+});
+
+describe('islet install on other networks', () => {
+  it("flannel: puts an islet IPAM around host-local into flannel's delegate", async () => {
+    const h = host({ cni: ['10-flannel.conflist'] });
+    const before = snapshotTree(h.root);
+    await install(h);
+    const patched = json(h.read('/etc/cni/net.d/10-flannel.conflist'));
+    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['flannel', 'portmap', 'islet']);
+    expect(patched.plugins[0].delegate).toEqual({
+      hairpinMode: true,
+      isDefaultGateway: true,
+      ipam: { type: 'islet', delegate: { type: 'host-local' } },
+    });
+    const installed = snapshotTree(h.root);
+    await install(h);
+    expect(snapshotTree(h.root)).toEqual(installed);
+    await uninstall(h);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it('calico: leaves the conflist untouched with a clear message, still installs the proxy', async () => {
+    const h = host({ cni: ['10-calico.conflist'] });
+    const before = snapshotTree(h.root);
+    const r = await install(h);
+    expect(r.stdout).toMatch(/10-calico\.conflist left untouched: Calico allocates through calico-ipam/);
+    expect(r.stdout).toContain('The proxy is installed all the same');
+    expect(h.read('/etc/cni/net.d/10-calico.conflist')).toBe(
+      readFileSync(fixture('cni', '10-calico.conflist'), 'utf8'),
+    );
+    expectKubeletRedirected(h);
+    expectStaticPod(h);
+    await uninstall(h);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it('single-plugin .conf: upgraded to a .conflist that the runtime picks, the original moved aside', async () => {
+    const h = host({ cni: ['99-loopback.conf'] });
+    const before = snapshotTree(h.root);
+    const r = await install(h);
+    expect(r.stdout).toContain(
+      'moved /etc/cni/net.d/99-loopback.conf to /etc/cni/net.d/99-loopback.conf.islet-orig',
+    );
+    const names = readdirSync(h.at('/etc/cni/net.d')).sort();
+    expect(names).toEqual(['99-loopback.conf.islet-orig', '99-loopback.conflist']);
+    expect(activeConfigName(names)).toBe('99-loopback.conflist');
+    const original = fixtureJson('99-loopback.conf');
+    expect(h.read('/etc/cni/net.d/99-loopback.conf.islet-orig')).toBe(
+      readFileSync(fixture('cni', '99-loopback.conf'), 'utf8'),
+    );
+    const list = json(h.read('/etc/cni/net.d/99-loopback.conflist'));
+    expect(list.cniVersion).toBe(original.cniVersion);
+    expect(list.name).toBe(original.name);
+    expect(list.plugins).toEqual([
+      {
+        type: 'bridge',
+        bridge: 'cni0',
+        isGateway: true,
+        ipMasq: true,
+        ipam: { type: 'islet', delegate: original.ipam },
+      },
+      { type: 'islet' },
+    ]);
+    const installed = snapshotTree(h.root);
+    await install(h);
+    expect(snapshotTree(h.root)).toEqual(installed);
+    await uninstall(h);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it('--config adds plugin fields to wrapper and recorder and proxy flags to the static pod', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const config = h.at('/islet-config.yaml');
+    writeFileSync(config, 'plugin:\n  snapshotTTL: 48h\nproxy:\n  args: [--exclude-secrets]\n');
+    await install(h, '--config', config);
+    const patched = json(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
+    expect(patched.plugins[0].ipam).toMatchObject({ type: 'islet', snapshotTTL: '48h' });
+    expect(patched.plugins.at(-1)).toEqual({ type: 'islet', snapshotTTL: '48h' });
+    const pod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
+    expect(pod.spec.containers[0].command.at(-1)).toBe('--exclude-secrets');
+  });
+});
+
+describe('islet install is crash-safe', () => {
+  // The .conf host goes through every step, the aside rename included.
+  const points = STEP_NAMES.flatMap((s) => [`${s}:backup`, s]);
+
+  it.each(points)('killed after %s: a rerun completes exactly, uninstall restores', async (point) => {
+    const reference = host({ cni: ['99-loopback.conf'] });
+    await install(reference);
+    const complete = snapshotTree(reference.root);
+
+    const h = host({ cni: ['99-loopback.conf'] });
+    const before = snapshotTree(h.root);
+    const crashed = await runIslet(['install', '--root', h.root, '--image', 'registry.local/islet:test'], {
+      ISLET_INSTALL_CRASH_AFTER: point,
+    });
+    expect(crashed.signal).toBe('SIGKILL');
+
+    // Uninstall straight after the crash restores the original.
+    const partial = host({ cni: ['99-loopback.conf'] });
+    const partialCrash = await runIslet(
+      ['install', '--root', partial.root, '--image', 'registry.local/islet:test'],
+      {
+        ISLET_INSTALL_CRASH_AFTER: point,
+      },
+    );
+    expect(partialCrash.signal).toBe('SIGKILL');
+    await uninstall(partial);
+    expect(snapshotTree(partial.root)).toEqual(before);
+
+    await install(h);
+    expect(snapshotTree(h.root)).toEqual(complete);
+    await uninstall(h);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+});
+
+describe('bad input', () => {
+  it('a malformed active CNI configuration: clear error, nothing changed', async () => {
+    const h = host({ cni: [] });
+    writeFileSync(h.at('/etc/cni/net.d/10-broken.conflist'), '{"name": "x", "plugins": [');
+    const before = snapshotTree(h.root);
+    const r = await runIslet(['install', '--root', h.root]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^islet: 10-broken\.conflist: not valid JSON/);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it('a missing kubelet kubeconfig: clear error, nothing changed', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'], kubelet: false });
+    const before = snapshotTree(h.root);
+    const r = await runIslet(['install', '--root', h.root]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('islet: kubelet kubeconfig /etc/kubernetes/kubelet.conf does not exist\n');
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it('unknown flags and relative host paths are usage errors', async () => {
+    const h = host({ cni: [] });
+    const unknown = await runIslet(['install', '--root', h.root, '--bogus']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('islet: unknown flag --bogus\n');
+    const relative = await runIslet(['install', '--root', h.root, '--bin-dir', 'opt/cni/bin']);
+    expect(relative.code).toBe(2);
+    expect(relative.stderr).toContain('--bin-dir must be an absolute path');
+  });
+});
