@@ -173,7 +173,8 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
     servers.push(admin);
     bound.admin = await listen(admin, config.admin);
   }
-  logger.info('listening', {
+  // Always printed, whatever --log-level: supervisors and tests read the bound ports from it.
+  createLogger({ level: 'info', fields: { component: 'proxy' } }).info('listening', {
     ...bound,
     version: VERSION,
     upstreams: up.servers,

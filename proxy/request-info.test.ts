@@ -365,6 +365,21 @@ describe('parseRequestInfo paths', () => {
     expect(bare.allowWatchBookmarks).toBe(false);
   });
 
+  it('accepts an absolute-form request target', () => {
+    const i = parseRequestInfo(
+      'GET',
+      'http://127.0.0.1:10261/api/v1/namespaces/ns1/pods/p1?resourceVersion=0',
+    );
+    expect(i).toMatchObject({
+      verb: 'get',
+      namespace: 'ns1',
+      resource: 'pods',
+      name: 'p1',
+      path: '/api/v1/namespaces/ns1/pods/p1',
+      resourceVersion: '0',
+    });
+  });
+
   it('maps unknown methods on resources to an empty verb', () => {
     expect(parseRequestInfo('OPTIONS', '/api/v1/pods').verb).toBe('');
   });

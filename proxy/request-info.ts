@@ -35,7 +35,9 @@ const methodVerbs: Record<string, Verb> = {
   DELETE: 'delete',
 };
 
-export function parseRequestInfo(method: string, url: string): RequestInfo {
+export function parseRequestInfo(method: string, rawUrl: string): RequestInfo {
+  // A request line may carry an absolute URI (RFC 9112 §3.2.2); only its path and query count.
+  const url = /^https?:\/\//i.test(rawUrl) ? rawUrl.replace(/^https?:\/\/[^/?#]*/i, '') || '/' : rawUrl;
   const q = url.indexOf('?');
   const rawPath = stripFragment(q === -1 ? url : url.slice(0, q));
   const rawQuery = q === -1 ? '' : stripFragment(url.slice(q + 1));

@@ -35,6 +35,7 @@ const dist = join(root, 'dist');
 // rename each finished file into place.
 const work = join(dist, `.build-${process.pid}`);
 mkdirSync(work, { recursive: true });
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
 
 const require = createRequire(import.meta.url);
 const addon = join(
@@ -79,6 +80,20 @@ function excludeModes(excluded) {
   };
 }
 
+// Runs before any module: defines import.meta.url for the ESM sources, and keeps a CNI call's
+// stderr free of ExperimentalWarnings (the runtime logs a plugin's stderr; stdout is the protocol).
+const BANNER = [
+  'const __islet_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
+  'if (process.env.CNI_COMMAND !== undefined) {',
+  '  const emitWarning = process.emitWarning;',
+  '  process.emitWarning = function (warning, ...rest) {',
+  '    const type = typeof rest[0] === "string" ? rest[0] : rest[0]?.type ?? warning?.name;',
+  '    if (type === "ExperimentalWarning") return;',
+  '    return emitWarning.call(process, warning, ...rest);',
+  '  };',
+  '}',
+].join('\n');
+
 const bundle = join(work, 'islet.cjs');
 async function bundleWithout(excluded) {
   return build({
@@ -89,9 +104,7 @@ async function bundleWithout(excluded) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    banner: {
-      js: 'const __islet_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
-    },
+    banner: { js: BANNER },
     define: {
       'import.meta.url': '__islet_import_meta_url',
       __ISLET_VERSION__: JSON.stringify(pkg.version),

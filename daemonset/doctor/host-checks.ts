@@ -2,12 +2,14 @@
  * Checks of what is on the node's disk: the plugin binary, the CNI wiring, the delegate IPAM,
  * kubelet's kubeconfig and the proxy's static pod.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { activeConfigName, inspectCniConfig, patchCniConfig } from '../installer/conflist.js';
 import type { HostRoot } from '../installer/host-fs.js';
 import { currentServer } from '../installer/kubeconfig.js';
+import { staticPodPathProblem } from '../installer/kubelet-config.js';
 import type { Finding } from './report.js';
 
 export interface HostPaths {
@@ -165,7 +167,7 @@ export function checkStaticPod(host: HostRoot, p: HostPaths): Finding {
       hint: 'without it kubelet cannot start the proxy after an offline reboot; run islet install',
     };
   }
-  let pod: { kind?: unknown; spec?: { containers?: { command?: unknown }[] } };
+  let pod: { kind?: unknown; metadata?: unknown; spec?: { containers?: { command?: unknown }[] } };
   try {
     pod = parseYaml(raw.toString('utf8'));
   } catch (err) {
@@ -178,6 +180,28 @@ export function checkStaticPod(host: HostRoot, p: HostPaths): Finding {
   const command = pod?.spec?.containers?.[0]?.command;
   if (pod?.kind !== 'Pod' || !Array.isArray(command) || !command.includes('proxy')) {
     return { id: 'static-pod', status: 'fail', summary: `${path} is not the islet proxy pod` };
+  }
+  const podPathProblem = staticPodPathProblem(host, p.manifestsDir);
+  if (podPathProblem) {
+    return {
+      id: 'static-pod',
+      status: 'fail',
+      summary: podPathProblem,
+      hint: 'kubelet never starts the proxy from there, online or offline',
+    };
+  }
+  const installed = host.read(join(p.binDir, 'islet'));
+  const named = (pod as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.[
+    'islet.dev/binary-sha256'
+  ];
+  if (installed && named && createHash('sha256').update(installed).digest('hex') !== named) {
+    return {
+      id: 'static-pod',
+      status: 'warn',
+      summary: `${path} was written for another build than ${join(p.binDir, 'islet')}`,
+      hint: 'the running proxy may be an older build; run islet install so kubelet restarts it',
+      data: { path },
+    };
   }
   return { id: 'static-pod', status: 'ok', summary: `${path} present`, data: { path } };
 }

@@ -128,6 +128,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`islet doctor: ${err.message}\n`);
     return 2;
   }
+  // A reader that goes away (`islet doctor --watch | head`) ends the watch, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
   for (;;) {
     const report = await diagnose(options);
     process.stdout.write(

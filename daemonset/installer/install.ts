@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import type { BackupStore } from './backup-store.js';
 import { ASIDE_SUFFIX, activeConfigName, patchCniConfig } from './conflist.js';
 import type { HostRoot } from './host-fs.js';
 import { isRedirected, redirectKubeconfig, referencedFiles, upstreamKubeconfig } from './kubeconfig.js';
+import { staticPodPathProblem } from './kubelet-config.js';
 import { renderStaticPod } from './static-pod.js';
 
 export interface InstallOptions {
@@ -177,7 +177,8 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
       linkState: o.linkState,
       extraArgs: o.proxyArgs,
     });
-    checkStaticPodPath(host, o, plan);
+    const podPathProblem = staticPodPathProblem(host, o.manifestsDir);
+    if (podPathProblem) plan.notes.push(`kubelet: ${podPathProblem}`);
     add(fileChange(host, 'static-pod', join(o.manifestsDir, 'islet-proxy.yaml'), Buffer.from(pod), 0o600));
     const current = host.read(o.kubeletKubeconfig)!.toString('utf8');
     if (!isRedirected(o.kubeletKubeconfig, current, proxyUrl(o))) {
@@ -191,29 +192,6 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
   }
   if (!o.skipCni) planCni(host, o, plan);
   return plan;
-}
-
-export const KUBELET_CONFIG = '/var/lib/kubelet/config.yaml';
-
-/** The static pod only starts if kubelet watches the directory it is written to. */
-function checkStaticPodPath(host: HostRoot, o: InstallOptions, plan: Plan): void {
-  const raw = host.read(KUBELET_CONFIG);
-  if (!raw) return;
-  let staticPodPath: unknown;
-  try {
-    staticPodPath = (parseYaml(raw.toString('utf8')) as { staticPodPath?: unknown } | null)?.staticPodPath;
-  } catch {
-    return;
-  }
-  if (staticPodPath === undefined || staticPodPath === '') {
-    plan.notes.push(
-      `kubelet: ${KUBELET_CONFIG} sets no staticPodPath, so kubelet will not start the proxy's static pod; set it to ${o.manifestsDir}`,
-    );
-  } else if (String(staticPodPath).replace(/\/+$/, '') !== o.manifestsDir) {
-    plan.notes.push(
-      `kubelet: staticPodPath is ${String(staticPodPath)}; run islet install --manifests-dir ${String(staticPodPath)}`,
-    );
-  }
 }
 
 /**

@@ -106,7 +106,7 @@ describe('delegate exec', () => {
   });
 
   it('kills a hanging delegate (and what it started) at the timeout', async () => {
-    const err = (await call('hang', { timeoutMs: 300 }).catch((e: unknown) => e)) as DelegateError;
+    const err = (await call('hang', { timeoutMs: 3000 }).catch((e: unknown) => e)) as DelegateError;
     expect(err.kind).toBe('timeout');
     expect(err.code).toBe(11);
     // The script's own child must be dead too (gone, or a zombie awaiting its reaper).

@@ -4,7 +4,7 @@
  * its order, with its codes: missing env (4) → stdin JSON (6) → network name (7) → container id
  * (3 empty / 4 bad characters) → ifname (4) → cniVersion (1).
  */
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { asCniError, CniError, ErrorCode } from './errors.js';
 import type { CmdArgs, Command, NetConf } from './types.js';
@@ -30,6 +30,11 @@ export interface SkelIo {
   env: NodeJS.ProcessEnv;
   /** Reads all of stdin; called at most once, never for VERSION without piped input. */
   readStdin(): Buffer;
+  /**
+   * VERSION's optional request. Unlike the other verbs, a caller may run VERSION without ever
+   * closing stdin, so this must not wait for EOF indefinitely. Defaults to readStdin.
+   */
+  readVersionRequest?(): Promise<Buffer>;
   /** True when stdin may carry data (not a terminal). */
   stdinIsPiped: boolean;
   writeStdout(text: string): void;
@@ -110,11 +115,12 @@ function decodeConf(stdin: Buffer): NetConf {
   return conf as NetConf;
 }
 
-function versionAnswer(io: SkelIo): Record<string, unknown> {
+async function versionAnswer(io: SkelIo): Promise<Record<string, unknown>> {
   let requested: unknown;
   if (io.stdinIsPiped) {
     try {
-      requested = (JSON.parse(io.readStdin().toString('utf8')) as { cniVersion?: unknown }).cniVersion;
+      const raw = io.readVersionRequest ? await io.readVersionRequest() : io.readStdin();
+      requested = (JSON.parse(raw.toString('utf8')) as { cniVersion?: unknown }).cniVersion;
     } catch {
       // VERSION needs no stdin (libcni's skel ignores it); a request we cannot read gets ours.
     }
@@ -180,7 +186,7 @@ export async function dispatch(verbs: PluginVerbs, io: SkelIo): Promise<number> 
   try {
     const args = prepare(io);
     if (args === 'VERSION') {
-      io.writeStdout(`${JSON.stringify(versionAnswer(io))}\n`);
+      io.writeStdout(`${JSON.stringify(await versionAnswer(io))}\n`);
       return 0;
     }
     cniVersion = args.conf.cniVersion;
@@ -227,8 +233,47 @@ export function processIo(): SkelIo {
       }
       return cached;
     },
+    readVersionRequest() {
+      return readBriefly(VERSION_STDIN_WAIT_MS);
+    },
     writeStdout(text: string) {
       process.stdout.write(text);
     },
   };
+}
+
+/** libcni writes the VERSION request at once; a caller that never closes stdin must not hang us. */
+const VERSION_STDIN_WAIT_MS = 200;
+
+function readBriefly(ms: number): Promise<Buffer> {
+  let isFile = false;
+  try {
+    isFile = fstatSync(0).isFile();
+  } catch {
+    return Promise.resolve(Buffer.alloc(0));
+  }
+  if (isFile) return Promise.resolve(readFileSync(0));
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const stdin = process.stdin;
+    const done = () => {
+      clearTimeout(timer);
+      stdin.removeAllListeners('data');
+      stdin.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    const timer = setTimeout(done, ms);
+    stdin.on('data', (b: Buffer) => {
+      chunks.push(b);
+      // A complete JSON object is all VERSION can use; do not wait for EOF once we have one.
+      try {
+        JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        done();
+      } catch {
+        // incomplete yet
+      }
+    });
+    stdin.once('end', done);
+    stdin.once('error', done);
+  });
 }

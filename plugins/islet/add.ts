@@ -214,15 +214,14 @@ async function sticky(ctx: WrapperContext, key: PodKey, snap: SnapshotRow): Prom
       if (h.kind === 'foreign') return stale(`${ips.join(',')} is held by another container ${h.who}`);
       if (h.kind === 'free' || retried)
         return stale(`${ips.join(',')} is not available: ${(err as Error).message}`);
-      for (const row of h.rows) {
-        if (!(await releaseInDelegate(ctx, row))) {
+      for (const old of h.sandboxes) {
+        if (!(await releaseOld(ctx, old))) {
           throw new CniError(
             ErrorCode.TryAgainLater,
-            `cannot release ${row.container_id}'s hold on ${ips.join(',')} yet`,
+            `cannot release ${old.containerId}'s hold on ${ips.join(',')} yet`,
           );
         }
-        ctx.store.deleteAttachment(row);
-        ctx.log.info(`released ${ips.join(',')} from this pod's older sandbox ${row.container_id}`);
+        ctx.log.info(`released ${ips.join(',')} from this pod's older sandbox ${old.containerId}`);
       }
       retried = true;
     }

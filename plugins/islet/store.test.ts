@@ -101,8 +101,8 @@ async function cni(
   return { code, out: stdout.trim() === '' ? undefined : (JSON.parse(stdout) as Record<string, unknown>) };
 }
 
-const ipOf = (a: Answer) =>
-  ((a.out?.ips as { address: string }[] | undefined)?.[0]?.address ?? '').split('/')[0];
+const ipOf = (a: Answer): string =>
+  ((a.out?.ips as { address: string }[] | undefined)?.[0]?.address ?? '').split('/')[0] ?? '';
 
 function db(): BetterSqlite3.Database {
   return new BetterSqlite3(dbPath);
@@ -164,6 +164,37 @@ describe('wrapper bookkeeping', () => {
     expect(reservations()).not.toContain(ip);
     const second = await cni('ADD', 'sandbox2', 'web');
     expect(ipOf(second)).toBe(ip);
+  });
+
+  it('takes the IP back from its own DELed sandbox whose reservation file survived (read-only data dir)', async () => {
+    const first = await cni('ADD', 'ro1', 'rho');
+    await cni('DEL', 'ro1', 'rho');
+    // host-local's DEL ignores failed removals: the file can outlive our record of the sandbox.
+    writeFileSync(join(dataDir, 'storenet', ipOf(first)), 'ro1\r\neth0');
+    const again = await cni('ADD', 'ro2', 'rho');
+    expect(ipOf(again)).toBe(ipOf(first));
+    const d = db();
+    expect(d.prepare("SELECT COUNT(*) AS n FROM stale_snapshots WHERE pod_name = 'rho'").get()).toEqual({
+      n: 0,
+    });
+    d.close();
+  });
+
+  it('never duplicates an IP another container holds: fresh IP, old snapshot archived as stale', async () => {
+    const first = await cni('ADD', 'c1', 'kappa');
+    await cni('DEL', 'c1', 'kappa');
+    writeFileSync(join(dataDir, 'storenet', ipOf(first)), 'somebody-else\r\neth0');
+    const again = await cni('ADD', 'c2', 'kappa');
+    expect(again.code).toBe(0);
+    expect(ipOf(again)).not.toBe(ipOf(first));
+    const d = db();
+    expect(d.prepare("SELECT ips FROM stale_snapshots WHERE pod_name = 'kappa'").get()).toEqual({
+      ips: JSON.stringify([`${ipOf(first)}/28`]),
+    });
+    expect(d.prepare("SELECT state FROM snapshots WHERE pod_name = 'kappa'").get()).toEqual({
+      state: 'live',
+    });
+    d.close();
   });
 
   it('does not reuse a snapshot of another pod UID when UIDs must match', async () => {

@@ -145,6 +145,31 @@ export function storeError(err: unknown, path: string): CniError {
 const ATTACHMENT_COLUMNS =
   'network, container_id, ifname, pod_namespace, pod_name, pod_uid, netns, cni_args, state, ips, result, delegate_conf, boot_id, pid, proc_start, created_at, updated_at';
 
+interface LazyStatement<P extends unknown[], R> {
+  get(...params: P): R | undefined;
+  all(...params: P): R[];
+  run(...params: P): unknown;
+}
+
+/** Prepared on first use: a CNI call touches a few of these, and preparing costs start-up time. */
+function lazy<P extends unknown[] = unknown[], R = unknown>(db: Database, sql: string): LazyStatement<P, R> {
+  type Raw = {
+    get(...a: unknown[]): unknown;
+    all(...a: unknown[]): unknown[];
+    run(...a: unknown[]): unknown;
+  };
+  let stmt: Raw | undefined;
+  const s = (): Raw => {
+    stmt ??= db.prepare(sql) as unknown as Raw;
+    return stmt;
+  };
+  return {
+    get: (...p) => s().get(...p) as R | undefined,
+    all: (...p) => s().all(...p) as R[],
+    run: (...p) => s().run(...p),
+  };
+}
+
 export class Store {
   private readonly db: Database;
   private inTx = false;
@@ -156,64 +181,81 @@ export class Store {
   ) {
     this.db = db;
     this.stmts = {
-      attachment: db.prepare<[string, string, string], AttachmentRow>(
+      attachment: lazy<[string, string, string], AttachmentRow>(
+        db,
         'SELECT * FROM attachments WHERE network = ? AND container_id = ? AND ifname = ?',
       ),
-      attachmentsIn: db.prepare<[string, string], AttachmentRow>(
+      attachmentsIn: lazy<[string, string], AttachmentRow>(
+        db,
         'SELECT * FROM attachments WHERE network = ? AND state = ? ORDER BY created_at',
       ),
-      allAttachments: db.prepare<[string], AttachmentRow>(
+      allAttachments: lazy<[string], AttachmentRow>(
+        db,
         'SELECT * FROM attachments WHERE network = ? ORDER BY created_at',
       ),
-      insertAttachment: db.prepare(
+      insertAttachment: lazy(
+        db,
         `INSERT INTO attachments (${ATTACHMENT_COLUMNS}) VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @netns, @cni_args, @state, @ips, @result, @delegate_conf, @boot_id, @pid, @proc_start, @created_at, @updated_at)
          ON CONFLICT (network, container_id, ifname) DO UPDATE SET pod_namespace = excluded.pod_namespace, pod_name = excluded.pod_name, pod_uid = excluded.pod_uid, netns = excluded.netns, cni_args = excluded.cni_args, state = excluded.state, ips = excluded.ips, result = excluded.result, delegate_conf = excluded.delegate_conf, boot_id = excluded.boot_id, pid = excluded.pid, proc_start = excluded.proc_start, updated_at = excluded.updated_at`,
       ),
-      setAttachmentState: db.prepare<[string, string | null, string | null, number, string, string, string]>(
+      setAttachmentState: lazy<[string, string | null, string | null, number, string, string, string]>(
+        db,
         'UPDATE attachments SET state = ?, ips = COALESCE(?, ips), result = COALESCE(?, result), updated_at = ? WHERE network = ? AND container_id = ? AND ifname = ?',
       ),
-      deleteAttachment: db.prepare<[string, string, string]>(
+      deleteAttachment: lazy<[string, string, string]>(
+        db,
         'DELETE FROM attachments WHERE network = ? AND container_id = ? AND ifname = ?',
       ),
-      snapshot: db.prepare<[string, string, string, string], SnapshotRow>(
+      snapshot: lazy<[string, string, string, string], SnapshotRow>(
+        db,
         'SELECT * FROM snapshots WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?',
       ),
-      upsertSnapshot: db.prepare(
+      upsertSnapshot: lazy(
+        db,
         `INSERT INTO snapshots (network, pod_namespace, pod_name, ifname, pod_uid, ips, result, state, stale_reason, container_id, boot_id, created_at, updated_at, held_at)
          VALUES (@network, @pod_namespace, @pod_name, @ifname, @pod_uid, @ips, @result, 'live', @stale_reason, @container_id, @boot_id, @now, @now, NULL)
          ON CONFLICT (network, pod_namespace, pod_name, ifname) DO UPDATE SET pod_uid = excluded.pod_uid, ips = excluded.ips, result = excluded.result, state = 'live', stale_reason = excluded.stale_reason, container_id = excluded.container_id, boot_id = excluded.boot_id, updated_at = excluded.updated_at, held_at = NULL,
            created_at = CASE WHEN snapshots.ips = excluded.ips THEN snapshots.created_at ELSE excluded.created_at END`,
       ),
-      holdSnapshot: db.prepare<[number, number, string, string, string]>(
+      holdSnapshot: lazy<[number, number, string, string, string]>(
+        db,
         "UPDATE snapshots SET state = 'held', held_at = ?, updated_at = ? WHERE network = ? AND container_id = ? AND ifname = ? AND state = 'live'",
       ),
-      staleSnapshot: db.prepare<[string, number, string, string, string, string]>(
+      staleSnapshot: lazy<[string, number, string, string, string, string]>(
+        db,
         "UPDATE snapshots SET state = 'stale', stale_reason = ?, updated_at = ? WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?",
       ),
-      archiveStale: db.prepare(
+      archiveStale: lazy(
+        db,
         `INSERT INTO stale_snapshots (network, pod_namespace, pod_name, ifname, pod_uid, ips, reason, container_id, staled_at)
          SELECT network, pod_namespace, pod_name, ifname, pod_uid, ips, @reason, container_id, @now FROM snapshots
          WHERE network = @network AND pod_namespace = @pod_namespace AND pod_name = @pod_name AND ifname = @ifname`,
       ),
-      expiredSnapshots: db.prepare<[string, number, number], SnapshotRow>(
+      expiredSnapshots: lazy<[string, number, number], SnapshotRow>(
+        db,
         "SELECT * FROM snapshots WHERE network = ? AND ((state = 'held' AND held_at < ?) OR (state = 'stale' AND updated_at < ?))",
       ),
-      deleteSnapshot: db.prepare<[string, string, string, string]>(
+      deleteSnapshot: lazy<[string, string, string, string]>(
+        db,
         'DELETE FROM snapshots WHERE network = ? AND pod_namespace = ? AND pod_name = ? AND ifname = ?',
       ),
-      replayableCount: db.prepare<[string, number], { n: number }>(
+      replayableCount: lazy<[string, number], { n: number }>(
+        db,
         "SELECT COUNT(*) AS n FROM snapshots WHERE network = ? AND state != 'stale' AND (held_at IS NULL OR held_at >= ?)",
       ),
-      chain: db.prepare<[string, string, string], ChainRow>(
+      chain: lazy<[string, string, string], ChainRow>(
+        db,
         'SELECT * FROM chain_results WHERE network = ? AND container_id = ? AND ifname = ?',
       ),
-      chainAll: db.prepare<[string], ChainRow>('SELECT * FROM chain_results WHERE network = ?'),
-      upsertChain: db.prepare(
+      chainAll: lazy<[string], ChainRow>(db, 'SELECT * FROM chain_results WHERE network = ?'),
+      upsertChain: lazy(
+        db,
         `INSERT INTO chain_results (network, container_id, ifname, pod_namespace, pod_name, pod_uid, cni_version, result, boot_id, created_at)
          VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @cni_version, @result, @boot_id, @created_at)
          ON CONFLICT (network, container_id, ifname) DO UPDATE SET pod_namespace = excluded.pod_namespace, pod_name = excluded.pod_name, pod_uid = excluded.pod_uid, cni_version = excluded.cni_version, result = excluded.result, boot_id = excluded.boot_id, created_at = excluded.created_at`,
       ),
-      deleteChain: db.prepare<[string, string, string]>(
+      deleteChain: lazy<[string, string, string]>(
+        db,
         'DELETE FROM chain_results WHERE network = ? AND container_id = ? AND ifname = ?',
       ),
     };

@@ -94,8 +94,17 @@ describe('offlineGet', () => {
   });
 
   it('refuses Table output and builds metadata-only output', () => {
-    const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
-    expect(get('/api/v1/namespaces/default/pods/web-1', node, accept).status).toBe(406);
+    const tableOnly = 'application/json;as=Table;v=v1;g=meta.k8s.io';
+    expect(get('/api/v1/namespaces/default/pods/web-1', node, tableOnly).status).toBe(406);
+    // kubectl's header ends in plain JSON: that is served, kubectl prints it itself
+    const kubectl =
+      'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
+    const r = get('/api/v1/namespaces/default/pods/web-1', node, kubectl);
+    expect(r.status).toBe(200);
+    expect(json(r).kind).toBe('Pod');
+    expect(
+      get('/api/v1/namespaces/default/pods/web-1', node, `${tableOnly},application/json;q=0`).status,
+    ).toBe(406);
     const meta = get(
       '/api/v1/namespaces/default/pods/web-1',
       node,
@@ -277,5 +286,50 @@ describe('offlineList', () => {
     const r = lst('/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a');
     expect(r.status).toBe(200);
     expect(json(r).items).toHaveLength(4);
+  });
+
+  it('lists in the API server key order (namespace/name as bytes) and pages across it', () => {
+    const all = view('node', pods);
+    store.applyList(
+      all,
+      list('v1', 'PodList', '900', [
+        pod('a', 'x', '1', 'n'),
+        pod('a-b', 'x', '2', 'n'),
+        pod('a', 'a-1', '3', 'n'),
+        pod('a.c', 'y', '4', 'n'),
+      ]),
+    );
+    const keys = (b: { items: KubeObject[] }) =>
+      b.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`);
+    expect(keys(json(lst('/api/v1/pods')))).toEqual(['a-b/x', 'a.c/y', 'a/a-1', 'a/x']);
+    const p1 = json(lst('/api/v1/pods?limit=2'));
+    const p2 = json(lst(`/api/v1/pods?limit=2&continue=${p1.metadata.continue}`));
+    expect([...keys(p1), ...keys(p2)]).toEqual(['a-b/x', 'a.c/y', 'a/a-1', 'a/x']);
+  });
+});
+
+describe('cluster-scoped resources', () => {
+  it('finds a namespace by the name its own path gives as namespace', () => {
+    const namespaces: Gvr = { group: '', version: 'v1', resource: 'namespaces' };
+    store.applyList(
+      view('node', namespaces),
+      list('v1', 'NamespaceList', '50', [{ metadata: { name: 'kube-system', resourceVersion: '7' } }]),
+    );
+    const r = get('/api/v1/namespaces/kube-system');
+    expect(r.status).toBe(200);
+    expect(json(r)).toMatchObject({ kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'kube-system' } });
+    expect(get('/api/v1/namespaces/nope').status).toBe(404);
+    const nodes: Gvr = { group: '', version: 'v1', resource: 'nodes' };
+    store.applyList(
+      view('node', nodes, { fieldSelector: 'metadata.name=node-a' }),
+      list('v1', 'NodeList', '60', [{ metadata: { name: 'node-a', resourceVersion: '8' } }]),
+    );
+    // kubelet's own node list: the field selector names the object, the verb stays list
+    const info = parseRequestInfo('GET', '/api/v1/nodes?fieldSelector=metadata.name%3Dnode-a');
+    expect(info.verb).toBe('list');
+    const nl = json(offlineList(store, info, node));
+    expect(nl.kind).toBe('NodeList');
+    expect(nl.items.map((n: KubeObject) => n.metadata.name)).toEqual(['node-a']);
+    expect(get('/api/v1/nodes/node-a').status).toBe(200);
   });
 });

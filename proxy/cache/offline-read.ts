@@ -230,20 +230,26 @@ function tooLarge(asked: string, held: string): ReadResult {
   });
 }
 
-/** 'table' and 'metadata' for the server-side conversions of `Accept: ...;as=...`. */
+/**
+ * The first alternative of the Accept header the cache can produce: plain JSON, or metadata-only
+ * (built from stored objects). Tables cannot be built offline; kubectl lists `application/json`
+ * after its Table types, so it gets plain JSON and prints it client-side. 'table' (→ 406) only
+ * when nothing else is acceptable.
+ */
 function outputForm(accept: string | undefined): 'object' | 'table' | 'metadata' {
-  if (!accept) return 'object';
-  // Clients list alternatives by preference; the first one naming `as=` decides, like the server.
+  if (!accept || accept.trim() === '') return 'object';
+  let table = false;
   for (const part of accept.split(',')) {
-    const as = /;\s*as=([A-Za-z]+)/.exec(part)?.[1];
-    if (!as) {
-      if (/^\s*(application\/json|\*\/\*|application\/\*)/.test(part)) return 'object';
-      continue;
-    }
-    if (as === 'Table') return 'table';
+    const [type = '', ...params] = part.split(';').map((p) => p.trim());
+    if (params.some((p) => /^q=0(\.0*)?$/.test(p))) continue;
+    const as = params.find((p) => p.startsWith('as='))?.slice(3);
+    const jsonish = /^(application\/json|application\/\*|\*\/\*)$/i.test(type);
+    if (!jsonish) continue;
+    if (as === undefined) return 'object';
     if (as === 'PartialObjectMetadata' || as === 'PartialObjectMetadataList') return 'metadata';
+    if (as === 'Table') table = true;
   }
-  return 'object';
+  return table ? 'table' : 'object';
 }
 
 function partialObject(obj: KubeObject): KubeObject {

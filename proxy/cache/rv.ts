@@ -3,19 +3,20 @@
  * integers. Compare them as integers when both are digit strings; otherwise they cannot be
  * ordered and callers must not assume either is newer.
  */
+import { compareWithLocal } from '../writes/local-rv.js';
+
 const digits = /^\d+$/;
 
 export function isNumericRv(rv: string | undefined): rv is string {
   return rv !== undefined && digits.test(rv);
 }
 
-/** -1, 0, 1 like a comparator; undefined when either is not numeric. */
+/**
+ * -1, 0, 1 like a comparator; undefined when either is neither numeric nor a local version of the
+ * write policy ("5-islet-1": after 5, before 6; see proxy/writes/local-rv.ts).
+ */
 export function compareRv(a: string | undefined, b: string | undefined): number | undefined {
-  if (!isNumericRv(a) || !isNumericRv(b)) return undefined;
-  const x = a.replace(/^0+(?=\d)/, '');
-  const y = b.replace(/^0+(?=\d)/, '');
-  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareWithLocal(a, b);
 }
 
 /** The RV as a SQLite integer for range queries; null when not numeric or beyond 2^63. */

@@ -47,9 +47,9 @@ export interface CacheStoreOptions {
   path: string;
   /** false keeps core/v1 secrets in memory only (lost on restart, never on disk). Default true. */
   persistSecrets?: boolean;
-  /** Hot objects kept parsed-ready in memory: at most this many... */
+  /** Hot objects kept in memory as JSON text: at most this many (default 2,000)... */
   lruMax?: number;
-  /** ...and at most this many bytes of JSON. */
+  /** ...and at most this many bytes (default 8 MiB). */
   lruMaxBytes?: number;
   /** Tombstones kept per resource; older deletions fall out of the replayable history. */
   maxTombstonesPerResource?: number;
@@ -269,7 +269,8 @@ export class CacheStore implements CacheStoreApi {
       throw new Error('CacheStore: options.path must be a non-empty file path');
     }
     const lruMax = opts.lruMax ?? 2000;
-    const lruMaxBytes = opts.lruMaxBytes ?? 16 * 1024 * 1024;
+    // Small on purpose: the proxy's RSS budget is 120 MB with 10k pods; SQLite's page cache is warm anyway.
+    const lruMaxBytes = opts.lruMaxBytes ?? 8 * 1024 * 1024;
     if (!Number.isInteger(lruMax) || lruMax < 1)
       throw new Error(`CacheStore: lruMax must be a positive integer, got ${lruMax}`);
     if (!Number.isInteger(lruMaxBytes) || lruMaxBytes < 1) {
@@ -290,8 +291,6 @@ export class CacheStore implements CacheStoreApi {
 
     this.db = openDatabase(opts.path);
     try {
-      // A 10k-pod relist is ~20 MB in one transaction: a larger page cache keeps it from spilling.
-      this.db.pragma('cache_size = -32768');
       this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as
         | { value: string }

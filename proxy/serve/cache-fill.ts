@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import { LRUCache } from 'lru-cache';
 import type { CacheStore } from '../cache/store.js';
 import { learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
@@ -72,12 +74,23 @@ export class Tee {
   }
 }
 
+function safeBody(tee: Tee, headers: IncomingHttpHeaders): Buffer | undefined {
+  try {
+    return tee.body(headers);
+  } catch {
+    return undefined;
+  }
+}
+
 function isJson(headers: IncomingHttpHeaders): boolean {
   return /^application\/json\b/i.test(String(headers['content-type'] ?? ''));
 }
 
 export class CacheFiller {
   private readonly pending = new Map<string, PendingList>();
+  private readonly granted = new LRUCache<string, true>({ max: 10_000 });
+  /** Digest of the last whole list applied per view: an unchanged relist costs no parse and no commit. */
+  private readonly lastList = new LRUCache<string, string>({ max: 1_000 });
 
   constructor(
     private readonly store: CacheStore,
@@ -106,10 +119,17 @@ export class CacheFiller {
     });
   }
 
-  /** Stores an object and records that this identity was allowed to read it (offline GETs). */
+  /**
+   * Stores an object and records that this identity was allowed to read it (offline GETs). The
+   * node reads everything it cached; token grants are remembered so a repeated GET costs no commit.
+   */
   private keep(gvr: Gvr, identity: Identity, obj: KubeObject): void {
     this.store.upsertObject(gvr, obj);
+    if (identity.kind === 'node') return;
+    const key = `${identity.id}\n${gvr.group}/${gvr.resource}\n${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    if (this.granted.has(key)) return;
     this.store.grant(identity.id, gvr, obj.metadata.namespace ?? '', obj.metadata.name);
+    this.granted.set(key, true);
   }
 
   /** A write answered with the object it produced (create/update/patch): keep the cache current. */
@@ -143,9 +163,18 @@ export class CacheFiller {
     // An exact historical list would move the cache backwards in time.
     if (info.resourceVersionMatch === 'Exact') return;
     this.queue.enqueue(() => {
+      const whole = info.continue === '';
+      const key = JSON.stringify(view);
+      let digest = '';
+      if (whole) {
+        const body = tee.overflow ? undefined : safeBody(tee, headers);
+        if (body) digest = createHash('sha1').update(body).digest('hex');
+        if (digest !== '' && this.lastList.get(key) === digest && this.store.findCoveringView(view)) return;
+      }
       const list = this.parse<KubeList>(tee, headers, info);
       if (!list || !Array.isArray(list.items)) return;
       this.applyPage(info, view, list);
+      if (digest !== '' && !list.metadata?.continue) this.lastList.set(key, digest);
     }, view);
   }
 

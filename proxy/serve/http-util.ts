@@ -46,8 +46,8 @@ export function relayResponse(
   onChunk?: (chunk: Buffer) => void,
 ): Promise<boolean> {
   res.writeHead(upstream.statusCode ?? 502, responseHeadersForClient(upstream.headers));
-  // Watches and followed logs must reach the client as they happen, not when a buffer fills.
-  res.flushHeaders();
+  // Streams (watches, followed logs: no length) must reach the client as they happen.
+  if (upstream.headers['content-length'] === undefined) res.flushHeaders();
   return new Promise<boolean>((resolve) => {
     let done = false;
     const finish = (ok: boolean) => {

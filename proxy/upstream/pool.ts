@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { writeLinkState } from '../../lib/link-state.js';
+import type { Logger } from '../log.js';
 import {
   type Identity,
   type UpstreamPool,
@@ -17,13 +18,6 @@ import type { ClientCertSource } from './client-cert.js';
  * probes, with hysteresis) and from that the link: online while any server is usable. The link
  * state is published to the link-state file the CNI plugin reads, refreshed on every probe round.
  */
-export interface PoolLogger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
 export interface ApiServerPoolOptions {
   servers: string[];
   /** CA bundle (PEM) that signs the servers' certificates; system roots when absent. */
@@ -43,7 +37,7 @@ export interface ApiServerPoolOptions {
   /** Default connect + response-head timeout of a request. */
   requestTimeoutMs: number;
   linkStatePath?: string;
-  logger?: PoolLogger;
+  logger?: Logger;
 }
 
 export interface UpstreamStatus {

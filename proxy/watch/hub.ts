@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLogger, type Logger } from '../log.js';
 import type { MetricsRegistry } from '../metrics.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
+import { decideAccept } from '../serve/accept.js';
 import { sendStatus } from '../status.js';
 import type {
   CacheStoreApi,
@@ -21,6 +22,7 @@ import type {
   WatchEvent,
   WatchHubApi,
 } from '../types.js';
+import { isLocalResourceVersion, upstreamBaseOf } from '../writes/local-rv.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
 import { parseResourceVersion } from './resource-version.js';
 import { SharedWatch, type SharedWatchConfig } from './shared-watch.js';
@@ -100,6 +102,11 @@ export class WatchHub implements WatchHubApi {
       sendStatus(res, 503, 'ServiceUnavailable', 'the proxy is shutting down');
       return;
     }
+    if (!decideAccept(req.headers.accept).json) {
+      // The log holds JSON; a protobuf-only or Table-only client would misread it.
+      sendStatus(res, 406, 'NotAcceptable', 'watches from the proxy are served as application/json');
+      return;
+    }
     if (!info.isResourceRequest || !info.resource || info.subresource) {
       sendStatus(res, 400, 'BadRequest', `cannot watch ${info.path}`);
       return;
@@ -123,7 +130,11 @@ export class WatchHub implements WatchHubApi {
       }
       throw err;
     }
-    const rv = info.resourceVersion;
+    // A client that saw a node-made change holds its local version ("4711-islet-3"): it resumes
+    // from the upstream version that change was based on.
+    const rv = isLocalResourceVersion(info.resourceVersion)
+      ? upstreamBaseOf(info.resourceVersion)
+      : info.resourceVersion;
     const fromRv = rv === '' || rv === '0' ? undefined : parseResourceVersion(rv);
     if (fromRv === undefined && rv !== '' && rv !== '0') {
       sendStatus(res, 400, 'BadRequest', `resourceVersion: Invalid value: "${rv}": must be an integer`);

@@ -130,9 +130,11 @@ export type ListResult =
   | { ok: true; list: KubeList; bytes: number }
   | { ok: false; refusal: UpstreamRefusal };
 
-const pageSize = 500;
-
-/** A consistent LIST of the scope (pages of 500, like client-go), for the relist after a 410. */
+/**
+ * A consistent LIST of the scope, for the relist after a 410: one request, not pages, so a
+ * relist costs the API server exactly one LIST (continue tokens are still followed should a
+ * server paginate on its own).
+ */
 export async function listUpstream(
   pool: UpstreamPool,
   scope: Scope,
@@ -144,13 +146,13 @@ export async function listUpstream(
   let bytes = 0;
   let first: KubeList | undefined;
   for (;;) {
-    const q = new URLSearchParams({ limit: String(pageSize) });
+    const q = new URLSearchParams();
     if (cont) q.set('continue', cont);
     if (scope.labelSelector) q.set('labelSelector', scope.labelSelector);
     if (scope.fieldSelector) q.set('fieldSelector', scope.fieldSelector);
     const res = await pool.request({
       method: 'GET',
-      path: `${collectionPath(scope)}?${q}`,
+      path: q.size ? `${collectionPath(scope)}?${q}` : collectionPath(scope),
       headers: { accept: 'application/json' },
       identity,
       signal,

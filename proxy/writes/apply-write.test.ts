@@ -99,3 +99,15 @@ describe('lease liveness', () => {
     expect(l.check('never-seen').alive).toBe(false);
   });
 });
+
+describe('ordering local versions among upstream ones', () => {
+  it('puts a local version after its base and before the next upstream version', async () => {
+    const { compareWithLocal } = await import('./local-rv.js');
+    expect(compareWithLocal('5', '5-islet-1')).toBe(-1);
+    expect(compareWithLocal('5-islet-2', '5-islet-1')).toBe(1);
+    expect(compareWithLocal('5-islet-9', '6')).toBe(-1);
+    expect(compareWithLocal('10', '9-islet-1')).toBe(1);
+    expect(compareWithLocal('7', '7')).toBe(0);
+    expect(compareWithLocal('abc', '7')).toBeUndefined();
+  });
+});

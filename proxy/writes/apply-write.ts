@@ -2,6 +2,7 @@ import type { KubeObject } from '../types.js';
 import { applyJsonPatch } from './json-patch.js';
 import { clone, isObject, type Json, type JsonObject, PatchError } from './json-value.js';
 import { applyMergePatch } from './merge-patch.js';
+import { decodeKubeProtobuf, PROTOBUF_CONTENT_TYPE, ProtobufError } from './protobuf.js';
 import { applyStrategicMergePatch } from './strategic-merge.js';
 
 /**
@@ -39,6 +40,14 @@ export function opFromRequest(verb: string, contentType: string | undefined, bod
       );
     }
     return { type, body: parseJson(body) };
+  }
+  if (mediaType === PROTOBUF_CONTENT_TYPE) {
+    try {
+      return { type: 'update', body: decodeKubeProtobuf(body) as unknown as Json };
+    } catch (err) {
+      if (err instanceof ProtobufError) throw new WriteRequestError(415, err.message);
+      throw err;
+    }
   }
   if (mediaType !== '' && mediaType !== 'application/json') {
     throw new WriteRequestError(

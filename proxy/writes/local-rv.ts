@@ -27,3 +27,26 @@ export function nextLocalResourceVersion(rv: string | undefined): string {
   if (m) return `${m[1]}-islet-${Number(m[2]) + 1}`;
   return `${upstreamBaseOf(rv) || '0'}-islet-1`;
 }
+
+/**
+ * Orders any two versions the proxy may hold: upstream integers as integers, a local version
+ * right after its base and before the next upstream version ("5" < "5-islet-1" < "5-islet-2" < "6").
+ * undefined when either is neither (nothing can be assumed about it).
+ */
+export function compareWithLocal(a: string | undefined, b: string | undefined): number | undefined {
+  const pa = parts(a);
+  const pb = parts(b);
+  if (!pa || !pb) return undefined;
+  const x = pa.base.replace(/^0+(?=\d)/, '');
+  const y = pb.base.replace(/^0+(?=\d)/, '');
+  if (x.length !== y.length) return x.length < y.length ? -1 : 1;
+  if (x !== y) return x < y ? -1 : 1;
+  return pa.n === pb.n ? 0 : pa.n < pb.n ? -1 : 1;
+}
+
+function parts(rv: string | undefined): { base: string; n: number } | undefined {
+  if (rv === undefined) return undefined;
+  if (/^[0-9]+$/.test(rv)) return { base: rv, n: 0 };
+  const m = LOCAL.exec(rv);
+  return m ? { base: m[1]!, n: Number(m[2]) } : undefined;
+}

@@ -19,6 +19,7 @@ import { eventDedupKey, prepareNewEvent } from './events.js';
 import { isObject, PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
 import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from './local-rv.js';
+import { decodeKubeProtobuf, isKubeProtobuf } from './protobuf.js';
 import { objectKey, QueueFullError, WriteQueue } from './queue.js';
 import { Replayer, type ReplayOutcome } from './replay.js';
 import { upstreamJson } from './upstream-json.js';
@@ -486,8 +487,10 @@ function checkUpdatePrecondition(op: WriteOp, current: KubeObject, info: Request
   if (rv && rv !== current.metadata.resourceVersion) throw conflict(info);
 }
 
+/** The object in a write's body (JSON or kubelet's protobuf), or undefined when it has none. */
 function parseObject(body: Buffer): KubeObject | undefined {
   try {
+    if (isKubeProtobuf(body)) return decodeKubeProtobuf(body);
     const v = JSON.parse(body.toString('utf8')) as unknown;
     return isObject(v as never) && isObject((v as KubeObject).metadata as never)
       ? (v as KubeObject)

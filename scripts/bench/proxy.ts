@@ -6,6 +6,7 @@
  *   - proxy RSS idle and after caching 10,000 pods.
  * Run: npm run bench:proxy   (builds dist/islet first)
  */
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -77,6 +78,35 @@ function rssMb(pid: number): number {
 
 const fmt = (n: number) => n.toFixed(2);
 
+/**
+ * The baseline for "what does one more process cost here": a bare keep-alive HTTP→HTTPS forwarder
+ * (no parsing, no cache), as a child process like the proxy.
+ */
+const FORWARDER = `
+const http = require('node:http'), https = require('node:https');
+const [target, ca, cert, key] = JSON.parse(process.env.FWD);
+const agent = new https.Agent({ keepAlive: true, ca, cert, key });
+const u = new URL(target);
+http.createServer((req, res) => {
+  const up = https.request({ hostname: u.hostname, port: u.port, path: req.url, method: req.method, headers: { ...req.headers, host: u.host }, agent }, (r) => {
+    res.writeHead(r.statusCode, r.headers); r.pipe(res);
+  });
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+}).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });
+`;
+
+async function startForwarder(target: string, ca: string, cert: string, key: string) {
+  const proc = spawn(process.execPath, ['-e', FORWARDER], {
+    env: { ...process.env, FWD: JSON.stringify([target, ca, cert, key]) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<string>((resolve) =>
+    proc.stdout.once('data', (c: Buffer) => resolve(c.toString().trim())),
+  );
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
 async function main(): Promise<void> {
   const tmp = tempDir('islet-bench-proxy-');
   const sim = await startSimulator({ requestLogLimit: 1000 });
@@ -119,6 +149,7 @@ async function main(): Promise<void> {
     'warn',
   ]);
   const pid = proxy.proc.pid!;
+  const forwarder = await startForwarder(sim.url, sim.caPem, cert.certPem, cert.keyPem);
   await new Promise((r) => setTimeout(r, 1000));
   const rssIdle = rssMb(pid);
 
@@ -133,6 +164,11 @@ async function main(): Promise<void> {
     }),
   };
   const viaProxy: Target = { name: 'proxy', base: proxy.url, agent: new http.Agent({ keepAlive: true }) };
+  const viaForwarder: Target = {
+    name: 'hop',
+    base: forwarder.url,
+    agent: new http.Agent({ keepAlive: true }),
+  };
 
   const cases: [string, string, number, number][] = [
     ['GET pod', '/api/v1/namespaces/bench-100/pods/pod-7', 1000, 2000],
@@ -141,17 +177,25 @@ async function main(): Promise<void> {
   ];
   const rows: string[] = [];
   rows.push(
-    'case               | direct p50/p99 ms | proxy p50/p99 ms | added p50/p99 ms | direct req/s | proxy req/s | ratio (proxy/direct req/s)',
+    'latency p50/p99 ms and throughput req/s (8 concurrent); "hop" = a bare keep-alive forwarder process (the cost of any extra process on this machine)',
+    'case               | direct        | hop           | proxy         | proxy-direct p50/p99 | proxy-hop p50/p99 | req/s direct/hop/proxy | proxy/direct',
   );
   for (const [name, path, n, total] of cases) {
     const d = await latency(direct, path, n);
+    const h = await latency(viaForwarder, path, n);
     const p = await latency(viaProxy, path, n);
     const dt = await throughput(direct, path, total);
+    const ht = await throughput(viaForwarder, path, total);
     const pt = await throughput(viaProxy, path, total);
     rows.push(
-      `${name.padEnd(18)} | ${fmt(d.p50)}/${fmt(d.p99)} | ${fmt(p.p50)}/${fmt(p.p99)} | ${fmt(p.p50 - d.p50)}/${fmt(p.p99 - d.p99)} | ${dt.toFixed(0)} | ${pt.toFixed(0)} | ${(pt / dt).toFixed(2)}`,
+      `${name.padEnd(18)} | ${fmt(d.p50)}/${fmt(d.p99)} | ${fmt(h.p50)}/${fmt(h.p99)} | ${fmt(p.p50)}/${fmt(p.p99)} | ` +
+        `${fmt(p.p50 - d.p50)}/${fmt(p.p99 - d.p99)} | ${fmt(p.p50 - h.p50)}/${fmt(p.p99 - h.p99)} | ` +
+        `${dt.toFixed(0)}/${ht.toFixed(0)}/${pt.toFixed(0)} | ${(pt / dt).toFixed(2)}`,
     );
   }
+  rows.push(
+    `load average during the run: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+  );
 
   // Offline: the same LIST answered from the cache.
   await sim.partition('refuse');
@@ -187,6 +231,7 @@ async function main(): Promise<void> {
   rows.push(`proxy RSS: idle ${rssIdle.toFixed(1)} MB, with 11,100 cached pods ${rss10k.toFixed(1)} MB`);
 
   console.log(rows.join('\n'));
+  forwarder.proc.kill('SIGTERM');
   direct.agent.destroy();
   viaProxy.agent.destroy();
   await proxy.stop();

@@ -125,6 +125,8 @@ export interface CnitoolOptions {
   pod?: Pod;
   /** Additional CNI_ARGS pairs (e.g. IP=). */
   args?: Record<string, string>;
+  /** CNI_ARGS verbatim, instead of the pod's (runtimes other than the kubelet's). */
+  rawArgs?: string;
   ifname?: string;
   env?: Record<string, string>;
   capArgs?: Record<string, unknown>;
@@ -204,14 +206,19 @@ export class CniLab {
 
   /**
    * host-local behind a shell wrapper that a test switches by flag files: `fail11` answers a
-   * try-again-later error, `hang` blocks until killed, `hold-add` lets the real host-local
-   * allocate and then blocks (a crash window after the delegate reserved an address).
+   * try-again-later error, `fail-opaque` an error that names no known transient cause, `hang`
+   * blocks until killed, `hold-add` lets the real host-local allocate and then blocks (the crash
+   * window after the delegate reserved an address).
    */
   private writeDelegateWrapper(): void {
     const f = this.flagDir;
     const script = `#!/bin/sh
 if [ -e '${f}/fail11' ]; then
   printf '{"cniVersion":"1.0.0","code":11,"msg":"IPAM backend unreachable: connection refused"}'
+  exit 1
+fi
+if [ -e '${f}/fail-opaque' ]; then
+  printf '{"cniVersion":"1.0.0","code":999,"msg":"ipam backend: unexpected EOF"}'
   exit 1
 fi
 if [ -e '${f}/hang' ]; then
@@ -235,7 +242,7 @@ exec ${SYSTEM_CNI_DIR}/host-local
     writeFileSync(join(this.binDir, name), script, { mode: 0o755 });
   }
 
-  flag(name: 'fail11' | 'hang' | 'hold-add', on: boolean): void {
+  flag(name: 'fail11' | 'fail-opaque' | 'hang' | 'hold-add', on: boolean): void {
     const p = join(this.flagDir, name);
     if (on) writeFileSync(p, '');
     else rmSync(p, { force: true });
@@ -337,6 +344,7 @@ exec ${SYSTEM_CNI_DIR}/host-local
       CNI_CACHE_DIR: this.cacheDir,
       CNI_IFNAME: o.ifname ?? 'eth0',
       ...(o.pod ? { CNI_ARGS: podCniArgs(o.pod, o.args) } : {}),
+      ...(o.rawArgs !== undefined ? { CNI_ARGS: o.rawArgs } : {}),
       ...(o.capArgs ? { CAP_ARGS: JSON.stringify(o.capArgs) } : {}),
       ...o.env,
     });

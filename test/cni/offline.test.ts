@@ -98,7 +98,7 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
   it('a delegate that hangs is killed at delegateTimeout; the snapshot is replayed, others get 11', async () => {
     lab = await CniLab.create({ tag: 'hng', secondOctet: 232, wrapDelegate: true });
     const net = 'hang';
-    lab.conflist({ name: net, isletIpam: { delegateTimeout: '1500ms' } });
+    lab.conflist({ name: net, isletIpam: { delegateTimeout: '3s' } });
     const pod = newPod('slow-0');
     const ip = (await snapshotPods(lab, net, [pod])).get(pod)!;
 
@@ -116,7 +116,7 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
 
     const other = await lab.islet(
       lab.ipamEnv('ADD', 'c-other', newPod('other-0'), ns.path),
-      lab.ipamStdin(net, '1.0.0', { delegateTimeout: '1500ms' }),
+      lab.ipamStdin(net, '1.0.0', { delegateTimeout: '3s' }),
     );
     expect(other.json?.code, other.stdout + other.stderr).toBe(11);
 
@@ -148,6 +148,10 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
       lab.ipamStdin(net),
     );
     expect(fresh.json?.code).toBe(11);
+    // same namespace/name, another UID (a recreated pod): the snapshot is not its to replay
+    const recreated = { ...pod, uid: newPod('x').uid };
+    const imp = await lab.islet(lab.ipamEnv('ADD', 'c-recreated', recreated, ns.path), lab.ipamStdin(net));
+    expect(imp.json?.code, imp.stdout + imp.stderr).toBe(11);
 
     // DEL while the delegate is down exits 0 and keeps the snapshot for the next sandbox
     const del = await lab.cnitool('del', net, ns, { pod });
@@ -184,6 +188,100 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
     expect(r.json?.code, r.stdout + r.stderr).toBe(7);
     expect(String(r.json?.msg)).toContain('host-local-absent');
     expect(attachmentOf(lab, net, 'c-conf')).toBeUndefined();
+  });
+
+  it('a held snapshot older than snapshotTTL is not replayed', async () => {
+    lab = await CniLab.create({ tag: 'ttl', secondOctet: 232, wrapDelegate: true });
+    const net = 'ttl';
+    const ttl = { snapshotTTL: '1s' };
+    lab.conflist({ name: net, isletIpam: ttl });
+    const pod = newPod('old-0');
+    await snapshotPods(lab, net, [pod]);
+    await new Promise((r) => setTimeout(r, 1500));
+    lab.flag('fail11', true);
+    const r = await lab.islet(
+      lab.ipamEnv('ADD', 'c-old', pod, '/var/run/netns/islet-ttl-none'),
+      lab.ipamStdin(net, '1.0.0', ttl),
+    );
+    expect(r.json?.code, r.stdout + r.stderr).toBe(11);
+    expect(attachmentOf(lab, net, 'c-old')).toBeUndefined();
+  });
+
+  it("a snapshot outside the delegate's current ranges is never replayed, nor requested", async () => {
+    lab = await CniLab.create({ tag: 'rng', secondOctet: 232 });
+    const net = 'ranges';
+    lab.conflist({ name: net });
+    const pod = newPod('moved-0');
+    const ip = (await snapshotPods(lab, net, [pod])).get(pod)!;
+    expect(ip).toBe(`${lab.prefix}.2`);
+
+    // the operator narrows the range: the recorded address is no longer inside it
+    const narrowed = {
+      ...lab.hostLocal(),
+      ranges: [
+        [
+          {
+            subnet: lab.subnet,
+            rangeStart: `${lab.prefix}.100`,
+            rangeEnd: `${lab.prefix}.120`,
+            gateway: lab.gateway,
+          },
+        ],
+      ],
+    };
+    lab.conflist({ name: net, isletIpam: { delegate: narrowed } });
+    await lab.mountReadOnly(lab.dataDir);
+    const nsDown = await lab.netns();
+    const down = await lab.islet(
+      lab.ipamEnv('ADD', 'c-moved-down', pod, nsDown.path),
+      lab.ipamStdin(net, '1.0.0', { delegate: narrowed }),
+    );
+    expect(down.json?.code, down.stdout + down.stderr).toBe(11);
+    await lab.unmount(lab.dataDir);
+
+    const ns = await lab.netns();
+    const add = await lab.cnitool('add', net, ns, { pod });
+    expect(add.code, add.stderr + add.stdout).toBe(0);
+    expect(resultIps(add.json)).toEqual([`${lab.prefix}.100`]);
+  });
+
+  it("an unrecognised delegate error is replayed only while the proxy's fresh link-state file says offline", async () => {
+    lab = await CniLab.create({ tag: 'lnk', secondOctet: 232, wrapDelegate: true });
+    const net = 'link';
+    lab.conflist({ name: net });
+    const pod = newPod('link-0');
+    const ip = (await snapshotPods(lab, net, [pod])).get(pod)!;
+    const linkState = (state: string, checkedAt: Date) =>
+      writeFileSync(
+        lab!.linkStateFile,
+        JSON.stringify({
+          state,
+          since: checkedAt.toISOString(),
+          checkedAt: checkedAt.toISOString(),
+          upstream: 'https://127.0.0.1:6443',
+        }),
+      );
+    const addOnce = async (cid: string) =>
+      lab!.islet(lab!.ipamEnv('ADD', cid, pod, '/var/run/netns/islet-link-none'), lab!.ipamStdin(net));
+
+    lab.flag('fail-opaque', true);
+    // no link-state file: "unknown", the error is passed through
+    const unknown = await addOnce('link-a');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.json?.code, unknown.stdout).toBe(999);
+    // a stale "offline" (the proxy stopped writing) is "unknown" too
+    linkState('offline', new Date(Date.now() - 3_600_000));
+    const stale = await addOnce('link-b');
+    expect(stale.json?.code, stale.stdout).toBe(999);
+    // the proxy says online: a real fault, passed through
+    linkState('online', new Date());
+    expect((await addOnce('link-c')).json?.code).toBe(999);
+    // the proxy says offline right now: replay
+    linkState('offline', new Date());
+    const replayed = await addOnce('link-d');
+    expect(replayed.code, replayed.stdout + replayed.stderr).toBe(0);
+    expect(resultIps(replayed.json)).toEqual([ip]);
+    expect(attachmentOf(lab, net, 'link-d')?.state).toBe('replayed');
   });
 
   it('STATUS succeeds while the delegate is down when snapshots can be replayed, and reports 50 when nothing can', async () => {

@@ -44,8 +44,12 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     // DEL is idempotent, and a DEL of a sandbox whose netns is gone still succeeds
     expect((await lab.cnitool('del', net, ns, { pod })).code).toBe(0);
     await lab.deleteNetns(ns);
+    const gone = await lab.cnitool('del', net, ns, { pod });
+    expect(gone.code, gone.stderr + gone.stdout).toBe(0);
+    // ... and so does a DEL for a container islet never saw
     const ns2 = await lab.netns();
     expect((await lab.cnitool('del', net, ns2, { pod: newPod('never-added') })).code).toBe(0);
+    expect(snapshotOf(lab, net, pod)?.state).toBe('held');
   });
 
   it('2. the same pod in a new sandbox after DEL gets the same IP (host-local alone would not)', async () => {
@@ -89,6 +93,27 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     const imp = await lab.cnitool('add', net, ns3, { pod: impostor });
     expect(imp.code, imp.stderr + imp.stdout).toBe(0);
     expect(resultIps(imp.json)[0]).not.toBe(ip);
+  });
+
+  it('2b. a runtime that passes only the pod name (podman-style, any CNI_ARGS order) still gets its IP back', async () => {
+    const rawArgs = 'K8S_POD_NAME=podman-web;IgnoreUnknown=1';
+    const ns1 = await lab.netns();
+    const first = await lab.cnitool('add', net, ns1, { rawArgs });
+    expect(first.code, first.stderr + first.stdout).toBe(0);
+    const [ip] = resultIps(first.json);
+    expect((await lab.cnitool('del', net, ns1, { rawArgs })).code).toBe(0);
+    await lab.deleteNetns(ns1);
+
+    const nsOther = await lab.netns();
+    expect(
+      (await lab.cnitool('add', net, nsOther, { rawArgs: 'IgnoreUnknown=1;K8S_POD_NAME=podman-db' })).code,
+    ).toBe(0);
+
+    const ns2 = await lab.netns();
+    const again = await lab.cnitool('add', net, ns2, { rawArgs });
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(resultIps(again.json)).toEqual([ip]);
+    expect(snapshotOf(lab, net, { namespace: '', name: 'podman-web', uid: '' })?.state).toBe('live');
   });
 
   it('3. the same pod after a simulated reboot (old sandbox never DELed, its host-local file still held) gets the same IP', async () => {

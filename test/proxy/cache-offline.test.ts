@@ -29,7 +29,10 @@ function pod(name: string, node: string, app: string, ns = 'default') {
 /** A ConfigMap manifest file for `kubectl create -f`. */
 function manifest(dir: string, name: string, data: Record<string, string>): string {
   const path = join(dir, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data }));
+  writeFileSync(
+    path,
+    JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data }),
+  );
   return path;
 }
 

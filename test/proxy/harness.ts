@@ -14,6 +14,8 @@ const execFileP = promisify(execFile);
 export interface RunningProxy {
   url: string;
   adminUrl: string;
+  /** https://HOST:PORT of --https-listen, '' without it. */
+  httpsUrl: string;
   proc: ChildProcess;
   /** Every stderr line so far (JSON logs). */
   logs: string[];
@@ -28,7 +30,7 @@ export async function startProxy(args: string[], timeoutMs = 30_000): Promise<Ru
   const logs: string[] = [];
   let pending = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const listening = new Promise<{ listen: string; admin: string }>((resolve, reject) => {
+  const listening = new Promise<{ listen: string; admin: string; https: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), timeoutMs);
     proc.stderr!.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -38,10 +40,10 @@ export async function startProxy(args: string[], timeoutMs = 30_000): Promise<Ru
         logs.push(line);
         if (process.env.ISLET_TEST_VERBOSE) process.stderr.write(`[proxy] ${line}\n`);
         try {
-          const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string };
+          const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string; https?: string };
           if (rec.msg === 'listening') {
             clearTimeout(timer);
-            resolve({ listen: rec.listen!, admin: rec.admin ?? '' });
+            resolve({ listen: rec.listen!, admin: rec.admin ?? '', https: rec.https ?? '' });
           }
         } catch {
           // not a JSON line (e.g. a usage message)
@@ -54,10 +56,11 @@ export async function startProxy(args: string[], timeoutMs = 30_000): Promise<Ru
       reject(new Error(`proxy exited with ${code} before listening:\n${logs.join('\n')}${pending}`));
     });
   });
-  const { listen, admin } = await listening;
+  const { listen, admin, https } = await listening;
   return {
     url: `http://${listen}`,
     adminUrl: `http://${admin}`,
+    httpsUrl: https ? `https://${https}` : '',
     proc,
     logs,
     async stop() {

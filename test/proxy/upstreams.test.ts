@@ -2,12 +2,14 @@
  * Issue 3, tests 5–7: two upstreams with failover and return to the preferred one, a flapping link
  * judged with hysteresis, and client-certificate rotation picked up by new upstream connections.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { eventually, httpJson, Kubectl, startProxy, tempDir } from './harness.js';
+import { createPki } from './pki.js';
 
 type Named = { metadata: { name: string } };
 const names = (items: Named[]) => items.map((i) => i.metadata.name).sort();
@@ -162,7 +164,11 @@ describe('islet proxy upstream handling', () => {
     const duringFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
     expect(duringFlaps).toBeLessThan(flips);
     expect(proxy.proc.exitCode).toBeNull();
-    await eventually('link settled online', async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status, (s) => s === 200);
+    await eventually(
+      'link settled online',
+      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+      (s) => s === 200,
+    );
     const afterFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
 
     // One long outage: exactly one transition down, and one back up after healing.
@@ -242,5 +248,51 @@ describe('islet proxy upstream handling', () => {
       10_000,
     );
     expect(proxy.logs.some((l) => l.includes('client certificate reloaded'))).toBe(true);
+  });
+
+  it('the HTTPS listener forwards bearer tokens upstream without the node certificate', async () => {
+    const tmp = tempDir('islet-proxy-token-');
+    cleanups.push(tmp.cleanup);
+    const sim = await startSimulator({ tokens: { 'tok-alice': 'alice' } });
+    cleanups.push(() => sim.close());
+    seed(sim, 1);
+    const cert = await sim.mintClientCert('node-a');
+    const serving = createPki(tmp.dir);
+    const proxy = await startProxy([
+      '--server',
+      sim.url,
+      '--ca',
+      sim.caPath,
+      '--cert',
+      cert.certPath,
+      '--key',
+      cert.keyPath,
+      '--https-listen',
+      '127.0.0.1:0',
+      '--tls-cert',
+      serving.serverCert,
+      '--tls-key',
+      serving.serverKey,
+      ...common(tmp.dir),
+    ]);
+    cleanups.push(async () => void (await proxy.stop()));
+    const get = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = https.get(
+          `${proxy.httpsUrl}/api/v1/namespaces/default/pods/pod-0`,
+          { ca: readFileSync(serving.caCert), headers },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+      });
+    expect(await get({ authorization: 'Bearer tok-alice' })).toBe(200);
+    expect(sim.requests.at(-1)?.identity).toMatchObject({ user: 'alice', via: 'token' });
+    expect(sim.requests.at(-1)?.identity?.certSerial).toBeUndefined();
+    expect(await get({ authorization: 'Bearer not-a-token' })).toBe(401);
+    expect(await get({})).toBe(200);
+    expect(sim.requests.at(-1)?.identity).toMatchObject({ user: 'system:node:node-a', via: 'cert' });
   });
 });

@@ -3,7 +3,7 @@
  * the plugin itself, the real proxy running against the API simulator with kubectl having read
  * through it) and on broken ones: the right findings, --json, exit codes.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Kubectl, type RunningProxy, startProxy } from '../proxy/harness.js';
@@ -220,6 +220,38 @@ describe('doctor on broken nodes', () => {
       expect(r.byId.get('link-state')!.summary).toContain('is stale');
       expect(r.byId.get('kubelet-kubeconfig')!.status).toBe('ok');
       expect(r.byId.get('static-pod')!.status).toBe('ok');
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it('a static pod kubelet will not start, or one written for another build of the binary', async () => {
+    const h = makeHost({ cni: ['10-containerd-net.conflist'] });
+    try {
+      expect((await runIslet(['install', '--root', h.root])).code).toBe(0);
+      const bin = readFileSync(h.at('/opt/cni/bin/islet'));
+      writeFileSync(h.at('/opt/cni/bin/islet'), Buffer.concat([bin, Buffer.from('newer build')]), {
+        mode: 0o755,
+      });
+      const stale = await doctor(h, 'http://127.0.0.1:9');
+      expect(stale.byId.get('static-pod')).toMatchObject({
+        status: 'warn',
+        summary:
+          '/etc/kubernetes/manifests/islet-proxy.yaml was written for another build than /opt/cni/bin/islet',
+      });
+      mkdirSync(h.at('/var/lib/kubelet'), { recursive: true });
+      writeFileSync(
+        h.at('/var/lib/kubelet/config.yaml'),
+        'kind: KubeletConfiguration\nstaticPodPath: /etc/kubelet.d\n',
+      );
+      const elsewhere = await doctor(h, 'http://127.0.0.1:9');
+      expect(elsewhere.byId.get('static-pod')).toMatchObject({
+        status: 'fail',
+        summary:
+          "kubelet's staticPodPath is /etc/kubelet.d, not /etc/kubernetes/manifests; run islet install --manifests-dir /etc/kubelet.d",
+      });
+      const again = await runIslet(['install', '--root', h.root]);
+      expect(again.stdout).toContain("kubelet: kubelet's staticPodPath is /etc/kubelet.d");
     } finally {
       h.cleanup();
     }

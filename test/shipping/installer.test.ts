@@ -6,12 +6,12 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Pod } from 'kubernetes-models/v1/Pod';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { activeConfigName } from '../../daemonset/installer/conflist.js';
 import { STEP_NAMES } from '../../daemonset/installer/install.js';
 import { isletBinary } from '../islet-binary.js';
-import { type FakeHost, fixture, makeHost, runIslet, snapshotTree } from './host-root.js';
+import { type FakeHost, fixture, makeHost, runIslet, snapshotTree, type TreeSnapshot } from './host-root.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON, inspected field by field
 type Loose = any;
@@ -148,6 +148,34 @@ describe('islet install on a node with containerd bridge + host-local', () => {
   });
 });
 
+describe('upgrading', () => {
+  it('a new binary replaces the old one and restarts the proxy; the first original stays the backup', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const before = snapshotTree(h.root);
+    const older = h.at('/older-islet');
+    writeFileSync(older, Buffer.concat([readFileSync(isletBinary), Buffer.from('older build')]), {
+      mode: 0o755,
+    });
+    await install(h, '--binary', older);
+    const manifest = h.read('/var/lib/islet/backup/manifest.json');
+    const oldPod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
+    const r = await install(h);
+    expect(r.stdout).toBe(
+      'updated /opt/cni/bin/islet\nupdated /etc/kubernetes/manifests/islet-proxy.yaml\nCNI: /etc/cni/net.d/10-containerd-net.conflist already uses islet\n',
+    );
+    expectBinaryInstalled(h);
+    const newPod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
+    expect(newPod.metadata.annotations['islet.dev/binary-sha256']).not.toBe(
+      oldPod.metadata.annotations['islet.dev/binary-sha256'],
+    );
+    expect(h.read('/var/lib/islet/backup/manifest.json')).toBe(manifest);
+    await uninstall(h);
+    const after = snapshotTree(h.root);
+    after.delete('older-islet');
+    expect(after).toEqual(before);
+  });
+});
+
 describe('islet install on other networks', () => {
   it("flannel: puts an islet IPAM around host-local into flannel's delegate", async () => {
     const h = host({ cni: ['10-flannel.conflist'] });
@@ -229,15 +257,66 @@ describe('islet install on other networks', () => {
   });
 });
 
+describe("kubeconfigs other than kubeadm's", () => {
+  it("relative credential paths become absolute in the proxy's copy, and their directory is mounted", async () => {
+    const h = host({ cni: [], kubelet: false });
+    const kubeconfig = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: edge',
+      '  cluster:',
+      '    server: https://10.0.0.1:6443',
+      '    certificate-authority: pki/ca.crt',
+      'users:',
+      '- name: kubelet',
+      '  user:',
+      '    client-certificate: pki/kubelet.crt',
+      '    client-key: pki/kubelet.key',
+      'contexts:',
+      '- name: default',
+      '  context:',
+      '    cluster: edge',
+      '    user: kubelet',
+      'current-context: default',
+      '',
+    ].join('\n');
+    writeFileSync(h.at('/etc/kubernetes/kubelet.conf'), kubeconfig, { mode: 0o600 });
+    const r = await install(h);
+    expect(r.stdout).toContain('CNI: no configuration in /etc/cni/net.d yet');
+    const upstream = parseYaml(h.read('/etc/islet/upstream.kubeconfig'));
+    expect(upstream.clusters[0].cluster).toEqual({
+      server: 'https://10.0.0.1:6443',
+      'certificate-authority': '/etc/kubernetes/pki/ca.crt',
+    });
+    expect(upstream.users[0].user).toEqual({
+      'client-certificate': '/etc/kubernetes/pki/kubelet.crt',
+      'client-key': '/etc/kubernetes/pki/kubelet.key',
+    });
+    const kubelet = parseYaml(h.read('/etc/kubernetes/kubelet.conf'));
+    expect(kubelet.clusters[0].cluster).toEqual({ server: 'http://127.0.0.1:10261' });
+    expect(kubelet.users[0].user).toEqual({});
+    const pod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
+    expect(pod.spec.volumes.map((v: Loose) => v.hostPath.path)).toContain('/etc/kubernetes/pki');
+  });
+});
+
 describe('islet install is crash-safe', () => {
   // The .conf host goes through every step, the aside rename included.
   const points = STEP_NAMES.flatMap((s) => [`${s}:backup`, s]);
 
-  it.each(points)('killed after %s: a rerun completes exactly, uninstall restores', async (point) => {
-    const reference = host({ cni: ['99-loopback.conf'] });
-    await install(reference);
-    const complete = snapshotTree(reference.root);
+  let complete: TreeSnapshot;
+  beforeAll(async () => {
+    const reference = makeHost({ cni: ['99-loopback.conf'] });
+    try {
+      await install(reference);
+      complete = snapshotTree(reference.root);
+    } finally {
+      reference.cleanup();
+    }
+  });
 
+  it.each(points)('killed after %s: a rerun completes exactly, uninstall restores', async (point) => {
     const h = host({ cni: ['99-loopback.conf'] });
     const before = snapshotTree(h.root);
     const crashed = await runIslet(['install', '--root', h.root, '--image', 'registry.local/islet:test'], {

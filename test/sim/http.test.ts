@@ -209,7 +209,6 @@ describe('CRUD', () => {
       '/api/v1/nodes/patch-node/status',
       {
         status: {
-          $setElementOrder$conditions: undefined,
           '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'Ready' }],
           conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }],
           addresses: [{ type: 'Hostname', address: 'patch-node' }],
@@ -220,8 +219,8 @@ describe('CRUD', () => {
     );
     expect(smp.status).toBe(200);
     expect(smp.json.status.conditions).toEqual([
-      { type: 'Ready', status: 'True', reason: 'KubeletReady' },
       { type: 'MemoryPressure', status: 'False' },
+      { type: 'Ready', status: 'True', reason: 'KubeletReady' },
     ]);
     expect(smp.json.status.addresses).toHaveLength(2);
     expect(smp.json.spec.podCIDR).toBe('10.0.0.0/24');
@@ -556,5 +555,233 @@ describe('controls', () => {
     sim.setLatency(50);
     expect((await req('GET', '/api/v1/nodes')).status).toBe(200);
     sim.setLatency(0);
+  });
+});
+
+describe('registry semantics', () => {
+  it('keeps objects with finalizers until the finalizers are removed', async () => {
+    sim.create('configmaps', {
+      metadata: { name: 'fin', namespace: 'reg', finalizers: ['example.com/hold'] },
+    });
+    const w = rawWatch(
+      sim.url,
+      auth,
+      `/api/v1/namespaces/reg/configmaps?watch=1&resourceVersion=${sim.resourceVersion}`,
+    );
+    const del = await req('DELETE', '/api/v1/namespaces/reg/configmaps/fin');
+    expect(del.status).toBe(200);
+    expect(del.json.metadata.deletionTimestamp).toBeDefined();
+    expect(sim.get('configmaps', 'fin', 'reg')).toBeDefined();
+    expect(await w.nextChange()).toMatchObject({ type: 'MODIFIED' });
+    const cur = sim.get('configmaps', 'fin', 'reg')!;
+    const cleared = await req('PUT', '/api/v1/namespaces/reg/configmaps/fin', {
+      ...cur,
+      metadata: { ...cur.metadata, finalizers: [] },
+    });
+    expect(cleared.status).toBe(200);
+    expect(await w.nextChange()).toMatchObject({ type: 'DELETED', object: { metadata: { name: 'fin' } } });
+    expect(sim.get('configmaps', 'fin', 'reg')).toBeUndefined();
+    w.close();
+  });
+
+  it('checks delete preconditions, supports dryRun and deletecollection', async () => {
+    const cm = sim.create('configmaps', {
+      metadata: { name: 'pre', namespace: 'reg', labels: { group: 'g' } },
+    });
+    sim.create('configmaps', { metadata: { name: 'pre-2', namespace: 'reg', labels: { group: 'g' } } });
+    const wrongUid = await req('DELETE', '/api/v1/namespaces/reg/configmaps/pre', {
+      preconditions: { uid: 'nope' },
+    });
+    expect(wrongUid.status).toBe(409);
+    const dry = await req('DELETE', '/api/v1/namespaces/reg/configmaps/pre?dryRun=All');
+    expect(dry.status).toBe(200);
+    expect(sim.get('configmaps', 'pre', 'reg')).toBeDefined();
+    const dryCreate = await req('POST', '/api/v1/namespaces/reg/configmaps?dryRun=All', {
+      metadata: { name: 'dry' },
+    });
+    expect(dryCreate.status).toBe(201);
+    expect(sim.get('configmaps', 'dry', 'reg')).toBeUndefined();
+    const ok = await req('DELETE', '/api/v1/namespaces/reg/configmaps/pre', {
+      preconditions: { uid: cm.metadata.uid, resourceVersion: cm.metadata.resourceVersion },
+    });
+    expect(ok.status).toBe(200);
+    const coll = await req('DELETE', '/api/v1/namespaces/reg/configmaps?labelSelector=group%3Dg');
+    expect(coll.json.kind).toBe('ConfigMapList');
+    expect(coll.json.items.map((c: { metadata: { name: string } }) => c.metadata.name)).toEqual(['pre-2']);
+    expect(sim.list('configmaps', { namespace: 'reg', labelSelector: 'group=g' }).items).toEqual([]);
+  });
+
+  it('deletes a namespace with its contents, and refuses writes into a missing one', async () => {
+    sim.create('secrets', { metadata: { name: 's', namespace: 'doomed' }, data: {} });
+    const w = rawWatch(sim.url, auth, `/api/v1/secrets?watch=1&resourceVersion=${sim.resourceVersion}`);
+    const del = await req('DELETE', '/api/v1/namespaces/doomed');
+    expect(del.json.status.phase).toBe('Terminating');
+    expect(await w.nextChange()).toMatchObject({
+      type: 'DELETED',
+      object: { metadata: { name: 's', namespace: 'doomed' } },
+    });
+    expect((await req('GET', '/api/v1/namespaces/doomed')).status).toBe(404);
+    const refused = await req('POST', '/api/v1/namespaces/doomed/secrets', { metadata: { name: 't' } });
+    expect(refused.status).toBe(404);
+    expect(refused.json.message).toBe('namespaces "doomed" not found');
+    w.close();
+  });
+
+  it('creates leases and endpoints on PUT, but not pods', async () => {
+    const lease = await req('PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-z', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'node-z', namespace: 'kube-node-lease' },
+      spec: { holderIdentity: 'node-z', leaseDurationSeconds: 40 },
+    });
+    expect(lease.status).toBe(201);
+    const podPut = await req('PUT', '/api/v1/namespaces/default/pods/not-there', pod('not-there'));
+    expect(podPut.status).toBe(404);
+    const mismatch = await req('PUT', '/api/v1/namespaces/default/configmaps/x', { metadata: { name: 'y' } });
+    expect(mismatch.status).toBe(400);
+  });
+
+  it('assigns service cluster IPs and namespaces the default fields', async () => {
+    const svc = await req('POST', '/api/v1/namespaces/default/services', {
+      metadata: { name: 'svc' },
+      spec: { selector: { app: 'a' }, ports: [{ port: 80 }] },
+    });
+    expect(svc.json.spec.clusterIP).toMatch(/^10\.96\.\d+\.\d+$/);
+    expect(svc.json.spec.ports[0]).toEqual({ port: 80, protocol: 'TCP', targetPort: 80 });
+    const ns = await req('POST', '/api/v1/namespaces', { metadata: { name: 'fresh' } });
+    expect(ns.json.status.phase).toBe('Active');
+    expect(ns.json.metadata.labels['kubernetes.io/metadata.name']).toBe('fresh');
+  });
+});
+
+describe('options', () => {
+  it('deletes node-bound pods gracefully when podGracefulDeletion is set, and compacts by historyLimit', async () => {
+    const s = await startSimulator({ tls: false, podGracefulDeletion: true, historyLimit: 5 });
+    try {
+      const plain: ClientAuth = {};
+      s.create('pods', pod('bound'));
+      const first = await rawRequest(s.url, plain, 'DELETE', '/api/v1/namespaces/default/pods/bound');
+      expect(first.json.metadata.deletionGracePeriodSeconds).toBe(30);
+      expect(s.get('pods', 'bound')).toBeDefined();
+      const final = await rawRequest(s.url, plain, 'DELETE', '/api/v1/namespaces/default/pods/bound', {
+        gracePeriodSeconds: 0,
+      });
+      expect(final.status).toBe(200);
+      expect(s.get('pods', 'bound')).toBeUndefined();
+      for (let i = 0; i < 10; i++) s.create('configmaps', { metadata: { name: `h${i}` } });
+      expect(s.compactedResourceVersion).toBe(s.resourceVersion - 5);
+      const old = await rawRequest(
+        s.url,
+        plain,
+        'GET',
+        `/api/v1/configmaps?watch=1&resourceVersion=${s.resourceVersion - 6}`,
+      );
+      expect(JSON.parse(old.body.toString().trim())).toMatchObject({ type: 'ERROR', object: { code: 410 } });
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('representations and policies', () => {
+  it('serves Tables and PartialObjectMetadata when the Accept header asks for them', async () => {
+    sim.create('pods', {
+      ...pod('tbl', { app: 'tbl' }, 'node-a', 'tables'),
+      status: {
+        phase: 'Running',
+        podIP: '10.0.0.9',
+        containerStatuses: [{ name: 'c', ready: true, restartCount: 2 }],
+      },
+    } as never);
+    const table = await req('GET', '/api/v1/namespaces/tables/pods', undefined, {
+      Accept:
+        'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json',
+    });
+    expect(table.headers['content-type']).toBe('application/json;as=Table;v=v1;g=meta.k8s.io');
+    expect(table.json.kind).toBe('Table');
+    expect(table.json.columnDefinitions.map((c: { name: string }) => c.name).slice(0, 5)).toEqual([
+      'Name',
+      'Ready',
+      'Status',
+      'Restarts',
+      'Age',
+    ]);
+    expect(table.json.rows[0].cells.slice(0, 4)).toEqual(['tbl', '1/1', 'Running', '2']);
+    expect(table.json.rows[0].cells[5]).toBe('10.0.0.9');
+    expect(table.json.rows[0].object).toMatchObject({
+      kind: 'PartialObjectMetadata',
+      metadata: { name: 'tbl' },
+    });
+    const full = await req('GET', '/api/v1/namespaces/tables/pods/tbl?includeObject=Object', undefined, {
+      Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
+    });
+    expect(full.json.rows[0].object).toMatchObject({ kind: 'Pod', spec: { nodeName: 'node-a' } });
+    const meta = await req('GET', '/api/v1/namespaces/tables/pods', undefined, {
+      Accept: 'application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io',
+    });
+    expect(meta.json.kind).toBe('PartialObjectMetadataList');
+    expect(meta.json.items[0]).toEqual({
+      kind: 'PartialObjectMetadata',
+      apiVersion: 'meta.k8s.io/v1',
+      metadata: sim.get('pods', 'tbl', 'tables')!.metadata,
+    });
+    const w = rawWatch(sim.url, auth, '/api/v1/namespaces/tables/pods?watch=1');
+    // rawWatch asks for plain JSON: objects stay objects.
+    expect((await w.next())!.object.kind).toBe('Pod');
+    w.close();
+    const unknown = await req('GET', '/api/v1/pods', undefined, {
+      Accept: 'application/json;as=Widget;v=v1;g=example.com',
+    });
+    expect(unknown.status).toBe(406);
+  });
+
+  it('gzips large responses for clients that accept gzip, and counts the bytes sent', async () => {
+    for (let i = 0; i < 300; i++) {
+      sim.create('configmaps', {
+        metadata: { name: `big-${i}`, namespace: 'gz' },
+        data: { v: 'x'.repeat(500) },
+      });
+    }
+    sim.resetCounters();
+    const plain = await req('GET', '/api/v1/namespaces/gz/configmaps');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.json.items).toHaveLength(300);
+    const zipped = await req('GET', '/api/v1/namespaces/gz/configmaps', undefined, {
+      'Accept-Encoding': 'gzip',
+    });
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    const { gunzipSync } = await import('node:zlib');
+    expect(JSON.parse(gunzipSync(zipped.body).toString()).items).toHaveLength(300);
+    expect(zipped.body.length).toBeLessThan(plain.body.length);
+    expect(sim.bytesSent({ resource: 'configmaps', namespace: 'gz' })).toBe(
+      plain.body.length + zipped.body.length,
+    );
+    const small = await req('GET', '/api/v1/namespaces/gz/configmaps/big-1', undefined, {
+      'Accept-Encoding': 'gzip',
+    });
+    expect(small.headers['content-encoding']).toBeUndefined();
+    expect(small.headers['audit-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers 403 Forbidden for denied requests until the denial is lifted', async () => {
+    const lift = sim.deny({ user: 'system:node:node-a', resource: 'secrets', verb: 'list' });
+    const denied = await req('GET', '/api/v1/namespaces/default/secrets');
+    expect(denied.status).toBe(403);
+    expect(denied.json).toMatchObject({ reason: 'Forbidden', code: 403 });
+    expect(denied.json.message).toBe(
+      'secrets is forbidden: User "system:node:node-a" cannot list resource "secrets" in API group "" in the namespace "default"',
+    );
+    expect(
+      (
+        await rawRequest(
+          sim.url,
+          { ca: sim.caPem, token: 'tok-1' },
+          'GET',
+          '/api/v1/namespaces/default/secrets',
+        )
+      ).status,
+    ).toBe(200);
+    lift();
+    expect((await req('GET', '/api/v1/namespaces/default/secrets')).status).toBe(200);
   });
 });

@@ -14,8 +14,9 @@
  * Options (startSimulator(opts), all optional): tls (default true; false = plain HTTP, anonymous
  * allowed), host, port (0), tokens {token: user | {user, groups}}, anonymous, bookmarkIntervalMs
  * (1000), defaultWatchTimeoutSeconds (1800), historyLimit (unlimited: automatic compaction),
- * podGracefulDeletion (false), maxBodyBytes (3 MiB), aggregatedDiscovery (true), requestLogLimit
- * (10000), tooLargeResourceVersionWaitMs (3000).
+ * podGracefulDeletion (false), maxBodyBytes (3 MiB), aggregatedDiscovery (true), compression (true:
+ * gzip for bodies >= 128 KiB when the client sends Accept-Encoding: gzip, as kube-apiserver does),
+ * requestLogLimit (10000), tooLargeResourceVersionWaitMs (3000).
  *
  * Network and credentials:
  *   sim.url, sim.port, sim.caPath, sim.caPem, sim.dir (temp dir, removed by close())
@@ -37,6 +38,7 @@
  *   sim.compact(rv?)                        forget history up to rv (default now): older RVs → 410
  *   sim.throttle(nextN, retryAfterSeconds, match?)  next N matching requests → 429 + Retry-After
  *     (probes /healthz, /livez, /readyz are never throttled)
+ *   const lift = sim.deny(filter)           matching requests → 403 Forbidden (RBAC-style message) until lift()
  *
  * State, bypassing HTTP (events reach watchers exactly as for HTTP writes). `ref` is 'pods', 'po',
  * 'Pod', 'leases.coordination.k8s.io', 'events.k8s.io/v1/events' or {group, resource}:
@@ -54,7 +56,7 @@
  *   sim.requestCount({verb?, group?, resource?, subresource?, namespace?, labelSelector?, fieldSelector?, user?, path?})
  *   sim.listCount({resource, namespace?, labelSelector?, fieldSelector?, group?, user?})
  *   sim.watchCount(key) → {opened, open}    opened in total / open right now
- *   sim.bytesSent(filter?)                  response body bytes (watch streams included)
+ *   sim.bytesSent(filter?)                  response body bytes as sent (after gzip; watch streams included)
  *   sim.requests                            log of RequestRecord {method, path, query, verb, resource,
  *                                           namespace, name, identity {user, groups, via, certSerial}, status, bytes}
  *   sim.resetCounters()
@@ -68,7 +70,10 @@
  * watch cache does), limit/continue (410 when the continue token's revision was compacted), label
  * and field selectors; WATCH from a history log with selector transitions, BOOKMARKs,
  * sendInitialEvents, timeoutSeconds, and 410 Expired as an ERROR event for compacted
- * resourceVersions. See docs/readme/sim.md.
+ * resourceVersions. Accept `as=Table` (kubectl's printing; columns of the real printers) and
+ * `as=PartialObjectMetadata[List]` are honoured for get/list/watch; every response has an Audit-Id.
+ * Not modelled: protobuf request bodies (415), server-side apply (415), authorization beyond deny().
+ * See docs/readme/sim.md.
  */
 
 export {

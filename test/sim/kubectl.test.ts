@@ -82,7 +82,11 @@ describe('kubectl against the simulator', () => {
       'pod/a2\n',
     );
     const table = await kubectl(['get', 'nodes,namespaces']);
-    expect(table).toContain('kube-node-lease');
+    expect(table).toMatch(/namespace\/kube-node-lease\s+Active\s+\d+s/);
+    // kubectl 1.32 discovered everything from the aggregated documents at /api and /apis.
+    expect(sim.requestCount({ path: '/api' })).toBeGreaterThan(0);
+    expect(sim.requestCount({ path: '/api/v1' })).toBe(0);
+    expect(sim.requestCount({ path: '/apis/coordination.k8s.io/v1' })).toBe(0);
   });
 
   it('applies, re-applies, patches and deletes', async () => {

@@ -98,6 +98,19 @@ function strategicList(field: string, original: Json | undefined, patch: Json[])
   return out;
 }
 
+/**
+ * $setElementOrder/<field>: the patch's items in the order the client gave, then items only the
+ * server had, in their previous order (kubelet always sends the full order for conditions).
+ */
+function reorder(field: string, list: Json[], order: Json[]): Json[] {
+  const key = mergeKeyFor(field, [...order, ...list]);
+  const id = (v: Json): Json => (key && isObject(v) ? (v[key] ?? null) : v);
+  const wanted = order.map(id);
+  const listed = list.filter((v) => wanted.includes(id(v)));
+  listed.sort((a, b) => wanted.indexOf(id(a)) - wanted.indexOf(id(b)));
+  return [...listed, ...list.filter((v) => !wanted.includes(id(v)))];
+}
+
 export function strategicMerge(target: unknown, patch: unknown): unknown {
   if (!isObject(patch)) return clone(patch);
   if (patch.$patch === 'replace') {
@@ -125,6 +138,12 @@ export function strategicMerge(target: unknown, patch: unknown): unknown {
     } else {
       out[k] = v;
     }
+  }
+  for (const [k, order] of Object.entries(patch)) {
+    if (!k.startsWith('$setElementOrder/') || !Array.isArray(order)) continue;
+    const field = k.slice('$setElementOrder/'.length);
+    const list = out[field];
+    if (Array.isArray(list)) out[field] = reorder(field, list, order);
   }
   const retain = patch.$retainKeys;
   if (Array.isArray(retain)) {

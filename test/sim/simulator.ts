@@ -2,6 +2,7 @@
  * The simulator's server: listener (raw TCP in front of HTTP/HTTPS so the network can be cut or
  * blackholed while the state lives on), authentication, routing, and the controls tests use.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -9,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { gzipSync } from 'node:zlib';
 import YAML from 'yaml';
 import {
   Counters,
@@ -43,6 +45,14 @@ import {
   parseSelectors,
   SimStore,
 } from './store.js';
+import {
+  contentType,
+  negotiate,
+  partialObjectMetadata,
+  partialObjectMetadataList,
+  type Representation,
+  toTable,
+} from './table.js';
 import { WatchStream } from './watch.js';
 
 export interface SimulatorOptions {
@@ -69,6 +79,8 @@ export interface SimulatorOptions {
   aggregatedDiscovery?: boolean;
   /** Request log entries kept (default 10,000; counters are exact regardless). */
   requestLogLimit?: number;
+  /** Gzip responses of 128 KiB or more when the client accepts gzip, as kube-apiserver does (default true). */
+  compression?: boolean;
   /** How long a read for a future resourceVersion waits before 504 (default 3000 ms). */
   tooLargeResourceVersionWaitMs?: number;
 }
@@ -79,6 +91,7 @@ export type PatchType = keyof typeof PATCH_TYPES | string;
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 const PROBE_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 const MIB = 1024 * 1024;
+const GZIP_THRESHOLD = 128 * 1024;
 
 function truthy(v: string | null): boolean {
   return v === '1' || v === 'true';
@@ -120,6 +133,7 @@ export class Simulator {
   private readonly revoked = new Set<string>();
   private mode: 'up' | 'stopped' | PartitionMode = 'stopped';
   private latencyMs = 0;
+  private denials: TrafficFilter[] = [];
   private throttles: Array<{ remaining: number; retryAfterSeconds: number; match: TrafficFilter }> = [];
 
   constructor(
@@ -308,6 +322,17 @@ export class Simulator {
     this.throttles.push({ remaining: nextN, retryAfterSeconds, match });
   }
 
+  /**
+   * Requests matching `match` (e.g. {user: 'system:node:b', resource: 'secrets'}) get 403 Forbidden,
+   * as RBAC would answer, until the returned function is called.
+   */
+  deny(match: TrafficFilter): () => void {
+    this.denials.push(match);
+    return () => {
+      this.denials = this.denials.filter((d) => d !== match);
+    };
+  }
+
   /** Forgets history at and below `rv` (default: the current revision): older resourceVersions get 410. */
   compact(rv?: number): void {
     this.store.compact(rv);
@@ -367,19 +392,7 @@ export class Simulator {
   /** WATCH requests for a key: how many were opened in total and how many are open now. */
   watchCount(key: WatchKey): { opened: number; open: number } {
     let open = 0;
-    for (const [w, rec] of this.watches) {
-      if (w.isClosed) continue;
-      const k: Record<string, string> = {
-        group: rec.group,
-        resource: rec.resource,
-        subresource: rec.subresource,
-        namespace: rec.namespace,
-        labelSelector: rec.labelSelector,
-        fieldSelector: rec.fieldSelector,
-        user: rec.identity?.user ?? '',
-      };
-      if (Object.entries(key).every(([f, v]) => v === undefined || k[f] === v)) open++;
-    }
+    for (const [w, rec] of this.watches) if (!w.isClosed && filterMatches(key, filterKey(rec))) open++;
     return { opened: this.counters.count({ ...key, verb: 'watch' }), open };
   }
 
@@ -458,6 +471,7 @@ export class Simulator {
       await sleep(this.latencyMs);
       if (this.isBlackholed()) return this.hold(res);
     }
+    res.setHeader('Audit-Id', randomUUID());
     const method = req.method ?? 'GET';
     let r: SimRequest;
     try {
@@ -491,9 +505,10 @@ export class Simulator {
     this.counters.record(record);
     try {
       this.checkThrottle(record);
+      this.authorize(record);
       // There is no OpenAPI v2 (protobuf) here: a plain 404 lets kubectl fall back.
       if (r.path.startsWith('/openapi/v2')) throw errors.unknownPath();
-      if (!acceptsJson(req.headers.accept)) throw errors.notAcceptable();
+      if (!r.isResource && !acceptsJson(req.headers.accept)) throw errors.notAcceptable();
       if (!r.isResource) {
         if (method !== 'GET' && method !== 'HEAD') throw errors.methodNotAllowed();
         const a = this.nonResourceAnswer(req.headers.accept, r.path);
@@ -546,15 +561,33 @@ export class Simulator {
     throw errors.unauthorized();
   }
 
+  private authorize(rec: RequestRecord): void {
+    const key = filterKey(rec);
+    if (!this.denials.some((d) => filterMatches(d, key))) return;
+    const user = rec.identity?.user ?? 'system:anonymous';
+    if (!rec.resource) {
+      throw new StatusError(
+        403,
+        'Forbidden',
+        `forbidden: User "${user}" cannot ${rec.verb} path "${rec.path}"`,
+      );
+    }
+    const scope = rec.namespace ? `in the namespace "${rec.namespace}"` : 'at the cluster scope';
+    const what = rec.subresource ? `${rec.resource}/${rec.subresource}` : rec.resource;
+    const named = rec.name ? ` "${rec.name}"` : '';
+    throw new StatusError(
+      403,
+      'Forbidden',
+      `${rec.resource}${named} is forbidden: User "${user}" cannot ${rec.verb} resource "${what}" in API group "${rec.group}" ${scope}`,
+      { name: rec.name || undefined, group: rec.group, kind: rec.resource },
+    );
+  }
+
   private checkThrottle(rec: RequestRecord): void {
     if (PROBE_PATHS.has(rec.path)) return;
+    const key = filterKey(rec);
     for (const t of this.throttles) {
-      if (t.remaining <= 0) continue;
-      const key: Record<string, string> = { ...rec, user: rec.identity?.user ?? '' } as unknown as Record<
-        string,
-        string
-      >;
-      if (!Object.entries(t.match).every(([k, v]) => v === undefined || key[k] === v)) continue;
+      if (t.remaining <= 0 || !filterMatches(t.match, key)) continue;
       t.remaining--;
       this.throttles = this.throttles.filter((x) => x.remaining > 0);
       throw errors.tooManyRequests(t.retryAfterSeconds);
@@ -618,15 +651,35 @@ export class Simulator {
     const q = r.query;
     const dryRun = q.getAll('dryRun').includes('All');
     const ns = r.namespace;
+    const rep = negotiate(req.headers.accept, r.verb === 'list');
+    if (!rep) throw errors.notAcceptable();
+    const includeObject = q.get('includeObject') ?? 'Metadata';
+    if (!['None', 'Metadata', 'Object'].includes(includeObject)) {
+      throw errors.badRequest(
+        `includeObject: Unsupported value: "${includeObject}": supported values: "None", "Metadata", "Object"`,
+      );
+    }
     switch (r.verb) {
-      case 'get':
+      case 'get': {
         if (r.subresource && r.subresource !== 'status') throw errors.unknownPath();
-        return this.sendJson(res, rec, 200, this.store.get(resource, ns, r.name));
+        const obj = this.store.get(resource, ns, r.name);
+        if (rep.as === 'object') return this.sendJson(res, rec, 200, obj);
+        const body =
+          rep.as === 'Table'
+            ? toTable(
+                resource,
+                [obj],
+                { resourceVersion: obj.metadata.resourceVersion },
+                { ...rep, includeObject, columns: true },
+              )
+            : partialObjectMetadata(obj, rep.version);
+        return this.sendJson(res, rec, 200, body, contentType(rep, false));
+      }
       case 'list':
-        return this.serveList(res, r, rec, resource);
+        return this.serveList(res, r, rec, resource, rep, includeObject);
       case 'watch':
         if (r.subresource) throw errors.methodNotAllowed();
-        return this.serveWatch(res, r, rec, resource);
+        return this.serveWatch(res, r, rec, resource, watchTransform(resource, rep, includeObject));
       case 'create': {
         if (r.name) throw errors.methodNotAllowed();
         const body = await this.readObject(req);
@@ -705,6 +758,8 @@ export class Simulator {
     r: SimRequest,
     rec: RequestRecord,
     resource: SimResource,
+    rep: Representation,
+    includeObject: string,
   ): Promise<void> {
     const q = r.query;
     const limitRaw = q.get('limit');
@@ -712,27 +767,45 @@ export class Simulator {
     if (!Number.isInteger(limit) || limit < 0) throw errors.badRequest(`invalid limit "${limitRaw}"`);
     const rvParam = q.get('resourceVersion') ?? '';
     await this.waitForRevision(rvParam);
-    const out = this.store.list(resource, {
-      namespace: r.namespace,
-      labelSelector: q.get('labelSelector') ?? '',
-      fieldSelector: q.get('fieldSelector') ?? '',
-      resourceVersion: rvParam,
-      resourceVersionMatch: q.get('resourceVersionMatch') ?? '',
-      limit,
-      continue: q.get('continue') ?? '',
-    });
+    const out = this.store.list(
+      resource,
+      {
+        namespace: r.namespace,
+        labelSelector: q.get('labelSelector') ?? '',
+        fieldSelector: q.get('fieldSelector') ?? '',
+        resourceVersion: rvParam,
+        resourceVersionMatch: q.get('resourceVersionMatch') ?? '',
+        limit,
+        continue: q.get('continue') ?? '',
+      },
+      { clone: false },
+    );
     const metadata: Record<string, unknown> = { resourceVersion: String(out.resourceVersion) };
     if (out.continue) metadata.continue = out.continue;
     if (out.remainingItemCount !== undefined) metadata.remainingItemCount = out.remainingItemCount;
-    this.sendJson(res, rec, 200, {
+    if (rep.as !== 'object') {
+      const body =
+        rep.as === 'Table'
+          ? toTable(resource, out.items, metadata, { ...rep, includeObject, columns: true })
+          : partialObjectMetadataList(out.items, metadata, rep.version);
+      return this.sendJson(res, rec, 200, body, contentType(rep, true));
+    }
+    const head = JSON.stringify({
       kind: `${resource.kind}List`,
       apiVersion: groupVersion(resource),
       metadata,
-      items: out.items.map(stripTypeMeta),
     });
+    const items = out.items.map((o) => listItemJson(o)).join(',');
+    this.sendRaw(res, rec, 200, `${head.slice(0, -1)},"items":[${items}]}`);
   }
 
-  private serveWatch(res: ServerResponse, r: SimRequest, rec: RequestRecord, resource: SimResource): void {
+  private serveWatch(
+    res: ServerResponse,
+    r: SimRequest,
+    rec: RequestRecord,
+    resource: SimResource,
+    transform: ((o: SimObject) => unknown) | undefined,
+  ): void {
     const q = r.query;
     let fieldSelector = q.get('fieldSelector') ?? '';
     if (r.name) fieldSelector = [fieldSelector, `metadata.name=${r.name}`].filter(Boolean).join(',');
@@ -775,6 +848,7 @@ export class Simulator {
       res,
       scope,
       (n) => this.counters.addBytes(rec, n),
+      transform,
       (s) => {
         this.watches.delete(s);
         unsubscribe?.();
@@ -792,7 +866,7 @@ export class Simulator {
     }
     this.watches.set(stream, rec);
     if (initial) {
-      for (const obj of this.store.list(resource, { namespace: r.namespace }).items) {
+      for (const obj of this.store.list(resource, { namespace: r.namespace }, { clone: false }).items) {
         if (matches(selectors, obj)) stream.send('ADDED', obj);
       }
       if (sendInitial === 'true') stream.bookmark(this.store.rv, { 'k8s.io/initial-events-end': 'true' });
@@ -888,19 +962,30 @@ export class Simulator {
 
   // ---------------------------------------------------------------- responses
 
-  private sendJson(
+  /**
+   * Writes a whole response. Like kube-apiserver (APIResponseCompression), bodies of 128 KiB or more
+   * are gzipped for clients that accept it; counters see the bytes actually sent.
+   */
+  private send(
     res: ServerResponse,
     rec: RequestRecord | undefined,
     code: number,
-    body: unknown,
-    type = 'application/json',
+    body: string,
+    type: string,
   ): void {
-    const data = Buffer.from(JSON.stringify(body));
-    res.writeHead(code, {
+    let data = Buffer.from(body);
+    const headers: Record<string, string | number> = {
       'Content-Type': type,
-      'Content-Length': data.length,
       'Cache-Control': 'no-cache, private',
-    });
+    };
+    const acceptEncoding = String(res.req?.headers['accept-encoding'] ?? '');
+    if (this.opts.compression !== false && data.length >= GZIP_THRESHOLD && /\bgzip\b/.test(acceptEncoding)) {
+      data = gzipSync(data);
+      headers['Content-Encoding'] = 'gzip';
+      headers.Vary = 'Accept-Encoding';
+    }
+    headers['Content-Length'] = data.length;
+    res.writeHead(code, headers);
     res.end(data);
     if (rec) {
       rec.status = code;
@@ -908,12 +993,28 @@ export class Simulator {
     }
   }
 
+  private sendRaw(
+    res: ServerResponse,
+    rec: RequestRecord,
+    code: number,
+    json: string,
+    type = 'application/json',
+  ): void {
+    this.send(res, rec, code, json, type);
+  }
+
+  private sendJson(
+    res: ServerResponse,
+    rec: RequestRecord | undefined,
+    code: number,
+    body: unknown,
+    type = 'application/json',
+  ): void {
+    this.send(res, rec, code, JSON.stringify(body), type);
+  }
+
   private sendText(res: ServerResponse, rec: RequestRecord, code: number, text: string): void {
-    const data = Buffer.from(text);
-    res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': data.length });
-    res.end(data);
-    rec.status = code;
-    this.counters.addBytes(rec, data.length);
+    this.send(res, rec, code, text, 'text/plain; charset=utf-8');
   }
 
   private sendError(res: ServerResponse, rec: RequestRecord | undefined, err: unknown): void {
@@ -931,6 +1032,60 @@ export class Simulator {
     if (e.code === 413) res.setHeader('Connection', 'close');
     this.sendJson(res, rec, e.code, e.toStatus());
   }
+}
+
+function filterKey(rec: RequestRecord): Record<string, string> {
+  return {
+    verb: rec.verb,
+    group: rec.group,
+    resource: rec.resource,
+    subresource: rec.subresource,
+    namespace: rec.namespace,
+    labelSelector: rec.labelSelector,
+    fieldSelector: rec.fieldSelector,
+    user: rec.identity?.user ?? '',
+    path: rec.path,
+  };
+}
+
+function filterMatches(f: TrafficFilter, key: Record<string, string>): boolean {
+  return Object.entries(f).every(([k, v]) => v === undefined || key[k] === v);
+}
+
+/**
+ * How watch events carry objects for a representation: Tables of one row (column definitions in
+ * the first event only) or PartialObjectMetadata; undefined keeps the objects.
+ */
+function watchTransform(
+  resource: SimResource,
+  rep: Representation,
+  includeObject: string,
+): ((o: SimObject) => unknown) | undefined {
+  if (rep.as === 'object') return undefined;
+  if (rep.as === 'PartialObjectMetadata') return (o) => partialObjectMetadata(o, rep.version);
+  let first = true;
+  return (o) => {
+    const t = toTable(
+      resource,
+      [o],
+      { resourceVersion: o.metadata.resourceVersion },
+      { ...rep, includeObject, columns: first },
+    );
+    first = false;
+    return t;
+  };
+}
+
+/** Stored objects are immutable once committed, so their list form is serialized once. */
+const itemJsonCache = new WeakMap<SimObject, string>();
+
+function listItemJson(o: SimObject): string {
+  let json = itemJsonCache.get(o);
+  if (json === undefined) {
+    json = JSON.stringify(stripTypeMeta(o));
+    itemJsonCache.set(o, json);
+  }
+  return json;
 }
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {

@@ -134,6 +134,8 @@ export class SimStore {
   private history: Change[] = [];
   private readonly listeners = new Set<(c: Change) => void>();
   private nextServiceIp = 10;
+  /** Keys of each resource in etcd order, rebuilt lazily after an add or delete. */
+  private readonly sortedKeys = new Map<SimResource, string[] | undefined>();
 
   constructor(private readonly opts: StoreOptions = {}) {
     for (const r of RESOURCES) this.objects.set(r, new Map());
@@ -177,27 +179,37 @@ export class SimStore {
     return clone(obj);
   }
 
-  /** The objects of a resource as they were at revision `rv`, keyed and sorted like etcd keys. */
-  private stateAt(resource: SimResource, rv: number): Map<string, SimObject> {
-    const m = new Map(this.objects.get(resource)!);
-    if (rv < this.rv) {
-      for (let i = this.history.length - 1; i >= 0; i--) {
-        const c = this.history[i]!;
-        if (c.rv <= rv) break;
-        if (c.resource !== resource) continue;
-        const key = objectKey(c.namespace, c.name);
-        if (c.type === 'ADDED') m.delete(key);
-        else m.set(key, c.prev!);
+  /**
+   * The objects of a resource as they were at revision `rv` and their keys in etcd key order. At
+   * the newest revision this is the live map itself: callers only read it.
+   */
+  private stateAt(resource: SimResource, rv: number): { state: Map<string, SimObject>; keys: string[] } {
+    const live = this.objects.get(resource)!;
+    if (rv >= this.rv) {
+      let keys = this.sortedKeys.get(resource);
+      if (!keys) {
+        keys = [...live.keys()].sort();
+        this.sortedKeys.set(resource, keys);
       }
+      return { state: live, keys };
     }
-    return m;
+    const m = new Map(live);
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const c = this.history[i]!;
+      if (c.rv <= rv) break;
+      if (c.resource !== resource) continue;
+      const key = objectKey(c.namespace, c.name);
+      if (c.type === 'ADDED') m.delete(key);
+      else m.set(key, c.prev!);
+    }
+    return { state: m, keys: [...m.keys()].sort() };
   }
 
   /**
    * A LIST with the API server's resourceVersion semantics. Callers wanting NotOlderThan a future
    * revision wait first (see Simulator); here a revision newer than the store is a 504.
    */
-  list(resource: SimResource, q: ListQuery = {}): ListResult {
+  list(resource: SimResource, q: ListQuery = {}, o: { clone?: boolean } = {}): ListResult {
     const sel = parseSelectors(resource, q.labelSelector, q.fieldSelector);
     const rvParam = q.resourceVersion ?? '';
     const match = q.resourceVersionMatch ?? '';
@@ -246,9 +258,8 @@ export class SimStore {
         readRv = want;
       }
     }
-    const state = this.stateAt(resource, readRv);
+    const { state, keys } = this.stateAt(resource, readRv);
     const ns = q.namespace ? this.scope(resource, q.namespace) : '';
-    const keys = [...state.keys()].sort();
     const selected: string[] = [];
     for (const k of keys) {
       if (start && k < start) continue;
@@ -258,7 +269,9 @@ export class SimStore {
       selected.push(k);
     }
     const page = limit > 0 ? selected.slice(0, limit) : selected;
-    const result: ListResult = { items: page.map((k) => clone(state.get(k)!)), resourceVersion: readRv };
+    // Stored objects are never mutated after commit, so internal readers may skip the copy.
+    const copy = o.clone === false ? (x: SimObject) => x : clone;
+    const result: ListResult = { items: page.map((k) => copy(state.get(k)!)), resourceVersion: readRv };
     if (limit > 0 && selected.length > limit) {
       result.continue = encodeContinue(readRv, page[page.length - 1]!);
       if (sel.labels.length === 0 && sel.fields.length === 0)
@@ -507,6 +520,7 @@ export class SimStore {
     const map = this.objects.get(resource)!;
     if (type === 'DELETED') map.delete(objectKey(ns, name));
     else map.set(objectKey(ns, name), obj);
+    if (type !== 'MODIFIED') this.sortedKeys.set(resource, undefined);
     const change: Change = { rv: this.rv, type, resource, namespace: ns, name, object: obj, prev };
     this.history.push(change);
     const limit = this.opts.historyLimit;

@@ -42,6 +42,8 @@ export class WatchStream {
     readonly res: ServerResponse,
     readonly scope: WatchScope,
     private readonly onBytes: (n: number) => void,
+    /** Re-shapes objects of ADDED/MODIFIED/DELETED events (Table rows, PartialObjectMetadata). */
+    private readonly transform: ((o: SimObject) => unknown) | undefined,
     private readonly onClose: (s: WatchStream) => void,
   ) {
     res.on('close', () => this.cleanup());
@@ -58,7 +60,11 @@ export class WatchStream {
 
   send(type: EventType, object: SimObject | StatusObject): void {
     if (this.closed || this.muted) return;
-    const line = `${JSON.stringify({ type, object })}\n`;
+    const shaped =
+      this.transform && type !== 'BOOKMARK' && type !== 'ERROR'
+        ? this.transform(object as SimObject)
+        : object;
+    const line = `${JSON.stringify({ type, object: shaped })}\n`;
     const n = Buffer.byteLength(line);
     this.res.write(line);
     this.onBytes(n);

@@ -81,12 +81,11 @@ export interface TrackedInformer {
   events: string[];
   /** namespace/name@resourceVersion of everything it holds, sorted. */
   state(): string[];
+  /** The resourceVersion it would resume from. */
+  resourceVersion(): string;
 }
 
-export function trackInformer(
-  kc: k8s.KubeConfig,
-  kind: 'pods' | 'endpointslices',
-): TrackedInformer {
+export function trackInformer(kc: k8s.KubeConfig, kind: 'pods' | 'endpointslices'): TrackedInformer {
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
   const t: TrackedInformer = {
@@ -95,6 +94,9 @@ export function trackInformer(
     errors: [],
     events: [],
     state: () => stateOf(t.informer.list() as Named[]),
+    // makeInformer's declared type hides that it is a ListWatch, which knows its version.
+    resourceVersion: () =>
+      (t.informer as unknown as k8s.ListWatch<k8s.KubernetesObject>).latestResourceVersion(),
   };
   const listFn =
     kind === 'pods'
@@ -107,7 +109,11 @@ export function trackInformer(
           return discovery.listEndpointSliceForAllNamespaces();
         };
   const path = kind === 'pods' ? '/api/v1/pods' : '/apis/discovery.k8s.io/v1/endpointslices';
-  t.informer = k8s.makeInformer(kc, path, listFn as () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>);
+  t.informer = k8s.makeInformer(
+    kc,
+    path,
+    listFn as () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>,
+  );
   t.informer.on('error', (err) => t.errors.push(err));
   for (const verb of ['add', 'update', 'delete'] as const) {
     t.informer.on(verb, (o) => t.events.push(`${verb} ${(o as Named).metadata?.name}`));
@@ -173,7 +179,12 @@ export function kubectlWatch(env: Env, args: string[]): KubectlWatch {
 }
 
 export async function waitLink(env: Env, state: 'online' | 'offline'): Promise<void> {
-  await eventually(`link ${state}`, () => env.linkState(), (s) => s === state, 30_000);
+  await eventually(
+    `link ${state}`,
+    () => env.linkState(),
+    (s) => s === state,
+    30_000,
+  );
 }
 
 export function pod(name: string, app = 'web', ns = 'default') {

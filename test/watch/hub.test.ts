@@ -279,6 +279,21 @@ describe('WatchHub against the simulator', () => {
     });
   });
 
+  it('watchers racing in with different versions: the earlier one is served too, no 410', async () => {
+    sim.create('pods', pod('a'));
+    const rv1 = listIntoStore();
+    sim.create('pods', pod('b'));
+    const rv2 = listIntoStore();
+    const late = await watch(`resourceVersion=${rv2}`);
+    const early = await watch(`resourceVersion=${rv1}`);
+    await eventually('early watcher got b', () => early.names().includes('b'));
+    sim.create('pods', pod('c'));
+    await eventually('both got c', () => early.names().includes('c') && late.names().includes('c'));
+    expect(early.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['ADDED b', 'ADDED c']);
+    expect(late.events.map((e) => `${e.type} ${e.object.metadata?.name}`)).toEqual(['ADDED c']);
+    expect(sim.watchCount({ resource: 'pods' }).open).toBe(1);
+  });
+
   it('delivers changes the node makes itself, with selector semantics', async () => {
     sim.create('pods', pod('a'));
     const rv = listIntoStore();
@@ -303,6 +318,10 @@ describe('WatchHub against the simulator', () => {
     // It left the web watcher's selector: DELETED for that watcher, as the API server does.
     expect(web.events[0]).toMatchObject({ type: 'DELETED', object: { metadata: { name: 'a' } } });
     expect(store.getObject(pods, 'default', 'a')?.metadata.labels).toEqual({ app: 'db' });
+    // A client that saw a node-made version resumes from the upstream version it was based on.
+    const resumed = await watch(`resourceVersion=${rv}-islet-1&timeoutSeconds=1`);
+    expect(resumed.status).toBe(200);
+    expect(await resumed.ended).toBe('ended');
   });
 
   it('resourceVersion=0 with nothing cached: one LIST upstream, then ADDED for the state', async () => {
@@ -321,6 +340,12 @@ describe('WatchHub against the simulator', () => {
     expect(bad.status).toBe(400);
     const badSel = await watch('labelSelector=%3D%3D');
     expect(badSel.status).toBe(400);
+    // The log holds JSON: a protobuf-only client is told so instead of getting JSON.
+    const proto = await openWatch(base, '/api/v1/pods?watch=1', {
+      accept: 'application/vnd.kubernetes.protobuf',
+    });
+    watchers.push(proto);
+    expect(proto.status).toBe(406);
     // The simulator does not know this resource: its 404 reaches the client as is.
     const unknown = await watch('resourceVersion=5', '/apis/example.com/v1/widgets');
     expect(unknown.status).toBe(404);

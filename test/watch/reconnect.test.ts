@@ -10,7 +10,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../proxy/harness.js';
-import { openWatch } from './watch-client.js';
 import {
   type Env,
   type KubectlWatch,
@@ -28,6 +27,7 @@ import {
   trackInformer,
   waitLink,
 } from './e2e.js';
+import { openWatch } from './watch-client.js';
 
 const OUTAGE_MS = Number(process.env.ISLET_TEST_OUTAGE_MS ?? 30_000);
 
@@ -60,7 +60,11 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
     await Promise.all(all().map((i) => i.informer.start()));
     await synced();
     kubectl = kubectlWatch(env, ['pods', '-A', '-o', 'name']);
-    await eventually('kubectl -w listed', () => kubectl.out(), (o) => o.includes('pod/p9'));
+    await eventually(
+      'kubectl -w listed',
+      () => kubectl.out(),
+      (o) => o.includes('pod/p9'),
+    );
     // From here on, any LIST a local client sends the proxy is a relist.
     listsAtStart = await proxyRequests(env.proxy, 'list');
   });
@@ -103,12 +107,18 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
       await waitLink(env, 'online');
       await synced();
       for (const i of pods) {
-        expect(i.events).toEqual(expect.arrayContaining(['add during-1', 'update p1', 'delete p2', 'add during-2']));
+        expect(i.events).toEqual(
+          expect.arrayContaining(['add during-1', 'update p1', 'delete p2', 'add during-2']),
+        );
       }
       for (const i of eps) {
         expect(i.events).toEqual(expect.arrayContaining(['add svcnew-a', 'delete svc0-a', 'update svc1-a']));
       }
-      await eventually('kubectl -w saw the changes', () => kubectl.out(), (o) => o.includes('pod/during-2'));
+      await eventually(
+        'kubectl -w saw the changes',
+        () => kubectl.out(),
+        (o) => o.includes('pod/during-2'),
+      );
       await noLocalRelist();
       // Upstream: the watches resumed from their resourceVersion; not a single LIST.
       expect(env.sim.listCount({ resource: 'pods' })).toBe(0);
@@ -116,48 +126,53 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
       expect(env.sim.watchCount({ resource: 'pods', namespace: '' }).open).toBe(1);
       expect(env.sim.watchCount({ resource: 'endpointslices', namespace: '' }).open).toBe(1);
       expect(await metricValue(env.proxy, 'islet_watch_relists_total', 'resource="pods"')).toBe(0);
-      expect(await metricValue(env.proxy, 'islet_watch_relists_avoided_total', 'resource="pods"')).toBeGreaterThan(0);
+      expect(
+        await metricValue(env.proxy, 'islet_watch_relists_avoided_total', 'resource="pods"'),
+      ).toBeGreaterThan(0);
     },
     OUTAGE_MS + 90_000,
   );
 
-  it(
-    'compaction past the proxy’s version: exactly one LIST per key upstream, still no 410 locally',
-    async () => {
-      env.sim.resetCounters();
-      await env.sim.partition('refuse');
-      await waitLink(env, 'offline');
-      env.sim.create('pods', pod('after-compact'));
-      env.sim.delete('pods', 'p3');
-      env.sim.patch('pods', 'p4', { metadata: { labels: { app: 'db' } } });
-      env.sim.delete(slices, 'svc2-a');
-      env.sim.create(slices, slice('svcc-a', '10.0.8.8'));
-      env.sim.compact();
-      await sleep(3000);
-      await env.sim.heal();
-      await waitLink(env, 'online');
-      await synced();
-      for (const i of pods) expect(i.events).toEqual(expect.arrayContaining(['add after-compact', 'delete p3', 'update p4']));
-      for (const i of eps) expect(i.events).toEqual(expect.arrayContaining(['delete svc2-a', 'add svcc-a']));
-      await eventually('kubectl -w saw the new pod', () => kubectl.out(), (o) => o.includes('pod/after-compact'));
-      await noLocalRelist();
-      expect(env.sim.listCount({ resource: 'pods', namespace: '' })).toBe(1);
-      expect(env.sim.listCount({ resource: 'endpointslices', namespace: '' })).toBe(1);
-      // …and the watches run again from the list's version.
-      env.sim.create('pods', pod('after-relist'));
-      await eventually('events flow after the relist', () => pods.every((i) => i.events.includes('add after-relist')));
-      expect(env.sim.listCount({ resource: 'pods' })).toBe(1);
-    },
-    90_000,
-  );
+  it('compaction past the proxy’s version: exactly one LIST per key upstream, still no 410 locally', async () => {
+    env.sim.resetCounters();
+    await env.sim.partition('refuse');
+    await waitLink(env, 'offline');
+    env.sim.create('pods', pod('after-compact'));
+    env.sim.delete('pods', 'p3');
+    env.sim.patch('pods', 'p4', { metadata: { labels: { app: 'db' } } });
+    env.sim.delete(slices, 'svc2-a');
+    env.sim.create(slices, slice('svcc-a', '10.0.8.8'));
+    env.sim.compact();
+    await sleep(3000);
+    await env.sim.heal();
+    await waitLink(env, 'online');
+    await synced();
+    for (const i of pods)
+      expect(i.events).toEqual(expect.arrayContaining(['add after-compact', 'delete p3', 'update p4']));
+    for (const i of eps) expect(i.events).toEqual(expect.arrayContaining(['delete svc2-a', 'add svcc-a']));
+    await eventually(
+      'kubectl -w saw the new pod',
+      () => kubectl.out(),
+      (o) => o.includes('pod/after-compact'),
+    );
+    await noLocalRelist();
+    expect(env.sim.listCount({ resource: 'pods', namespace: '' })).toBe(1);
+    expect(env.sim.listCount({ resource: 'endpointslices', namespace: '' })).toBe(1);
+    // …and the watches run again from the list's version.
+    env.sim.create('pods', pod('after-relist'));
+    await eventually('events flow after the relist', () =>
+      pods.every((i) => i.events.includes('add after-relist')),
+    );
+    expect(env.sim.listCount({ resource: 'pods' })).toBe(1);
+  }, 90_000);
 
   it('offline: bookmarks and a clean end at timeout for a new watcher; an old resourceVersion replays', async () => {
-    const before = pods[0]!.informer.latestResourceVersion();
+    const before = pods[0]!.resourceVersion();
     env.sim.create('pods', pod('replayed'));
     env.sim.patch('pods', 'p5', { metadata: { labels: { app: 'web', rev: '3' } } });
     env.sim.delete('pods', 'p6');
     await synced();
-    const head = pods[0]!.informer.latestResourceVersion();
+    const head = pods[0]!.resourceVersion();
 
     await env.sim.partition('refuse');
     await waitLink(env, 'offline');
@@ -165,14 +180,19 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
       env.proxy.url,
       `/api/v1/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion=${head}`,
     );
-    const old = await openWatch(env.proxy.url, `/api/v1/pods?watch=1&timeoutSeconds=2&resourceVersion=${before}`);
+    const old = await openWatch(
+      env.proxy.url,
+      `/api/v1/pods?watch=1&timeoutSeconds=2&resourceVersion=${before}`,
+    );
     expect([fresh.status, old.status]).toEqual([200, 200]);
     expect(await fresh.ended).toBe('ended');
     const marks = fresh.events.filter((e) => e.type === 'BOOKMARK');
     expect(marks.length).toBeGreaterThanOrEqual(2);
-    expect(marks.every((m) => m.object.kind === 'Pod' && Number(m.object.metadata?.resourceVersion) >= Number(head))).toBe(
-      true,
-    );
+    expect(
+      marks.every(
+        (m) => m.object.kind === 'Pod' && Number(m.object.metadata?.resourceVersion) >= Number(head),
+      ),
+    ).toBe(true);
     expect(fresh.events.filter((e) => e.type !== 'BOOKMARK')).toEqual([]);
 
     expect(await old.ended).toBe('ended');

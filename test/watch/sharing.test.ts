@@ -45,16 +45,29 @@ describe('shared upstream watches through the built proxy', () => {
     );
     const kubectl = kubectlWatch(env, ['pods', '-A', '-o', 'name']);
     try {
-      await eventually('kubectl listed', () => kubectl.out(), (o) => o.includes('pod/p4'));
+      await eventually(
+        'kubectl listed',
+        () => kubectl.out(),
+        (o) => o.includes('pod/p4'),
+      );
       // Every informer's watch is open once the proxy has attached it; then one change reaches all.
       env.sim.create('pods', pod('new-pod'));
       env.sim.create(slices, slice('svcnew-x', '10.0.1.1'));
       await eventually('all informers saw the new objects', () =>
         informers.every((i) => i.events.includes(podInformers.includes(i) ? 'add new-pod' : 'add svcnew-x')),
       );
-      await eventually('kubectl -w saw the new pod', () => kubectl.out(), (o) => o.includes('pod/new-pod'));
+      await eventually(
+        'kubectl -w saw the new pod',
+        () => kubectl.out(),
+        (o) => o.includes('pod/new-pod'),
+      );
 
-      const podWatches = env.sim.watchCount({ resource: 'pods', namespace: '', labelSelector: '', fieldSelector: '' });
+      const podWatches = env.sim.watchCount({
+        resource: 'pods',
+        namespace: '',
+        labelSelector: '',
+        fieldSelector: '',
+      });
       const sliceWatches = env.sim.watchCount({
         group: 'discovery.k8s.io',
         resource: 'endpointslices',
@@ -69,7 +82,11 @@ describe('shared upstream watches through the built proxy', () => {
       expect(await metricValue(env.proxy, 'islet_watch_upstream_open', 'resource="pods"')).toBe(1);
       expect(await metricValue(env.proxy, 'islet_watch_local_watchers', 'resource="pods"')).toBe(21);
       expect(
-        await metricValue(env.proxy, 'islet_watch_local_watchers', 'resource="discovery.k8s.io/endpointslices"'),
+        await metricValue(
+          env.proxy,
+          'islet_watch_local_watchers',
+          'resource="discovery.k8s.io/endpointslices"',
+        ),
       ).toBe(20);
       for (const i of podInformers) expect(i.state()).toEqual(simState(env.sim, 'pods'));
       for (const i of sliceInformers) expect(i.state()).toEqual(simState(env.sim, 'endpointslices'));

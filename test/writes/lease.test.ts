@@ -8,6 +8,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../proxy/harness.js';
+import { encodeLease } from './k8s-protobuf.js';
 import { send, sleep, startRig, type WritesRig } from './setup.js';
 
 const NS = 'kube-node-lease';
@@ -84,6 +85,36 @@ describe('node lease renewals offline (issue 4, test 4)', () => {
       expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
       offline.push(r.rv!);
     }
+    // kubelet's default wire format is protobuf: the same renewal encoded so is answered in JSON
+    const pb = await fetch(`${rig.proxy.url}/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/node-a`, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/vnd.kubernetes.protobuf',
+        accept: 'application/vnd.kubernetes.protobuf, application/json',
+      },
+      body: encodeLease({
+        metadata: {
+          name: 'node-a',
+          namespace: NS,
+          resourceVersion: offline.at(-1)!,
+          uid: kubelet.latest!.metadata!.uid!,
+        },
+        spec: {
+          holderIdentity: 'node-a',
+          leaseDurationSeconds: LEASE_DURATION,
+          renewTime: new Date().toISOString(),
+        },
+      }),
+    });
+    expect(pb.status).toBe(200);
+    expect(pb.headers.get('content-type')).toContain('application/json');
+    const pbLease = (await pb.json()) as k8s.V1Lease;
+    expect(pbLease.spec?.holderIdentity).toBe('node-a');
+    offline.push(pbLease.metadata!.resourceVersion!);
+    kubelet.latest = pbLease;
+    expect((await kubelet.renew()).ok).toBe(true);
+    offline.push(kubelet.latest.metadata!.resourceVersion!);
+
     // local versions: told apart from the API server's, increasing, each accepted as the next precondition
     expect(offline.every((rv) => /^\d+-islet-\d+$/.test(rv))).toBe(true);
     expect(new Set(offline).size).toBe(offline.length);

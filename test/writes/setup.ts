@@ -100,3 +100,32 @@ export async function send(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface SeenEvent {
+  type: string;
+  object: { metadata: { name: string; resourceVersion?: string } };
+}
+
+/** A raw watch through the proxy that collects its event lines until closed. */
+export function openWatch(rig: WritesRig, path: string): { events: SeenEvent[]; close(): void } {
+  const events: SeenEvent[] = [];
+  const ctl = new AbortController();
+  void (async () => {
+    try {
+      const res = await fetch(`${rig.proxy.url}${path}`, {
+        signal: ctl.signal,
+        headers: { accept: 'application/json' },
+      });
+      let pending = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        pending += Buffer.from(chunk).toString();
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const l of lines) if (l.trim()) events.push(JSON.parse(l) as SeenEvent);
+      }
+    } catch {
+      // aborted by close()
+    }
+  })();
+  return { events, close: () => ctl.abort() };
+}

@@ -8,7 +8,8 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Kubectl } from '../proxy/harness.js';
 import type { SimObject } from '../sim/index.js';
-import { send, startRig, type WritesRig } from './setup.js';
+import { encodeEvent } from './k8s-protobuf.js';
+import { openWatch, send, startRig, type WritesRig } from './setup.js';
 
 type Condition = { type: string; status: string; reason?: string; message?: string };
 const conditions = (obj: unknown) =>
@@ -65,6 +66,7 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
     core = rig.kubeConfig().makeApiClient(k8s.CoreV1Api);
     // kubelet reads its node and pods before the outage: that is what the cache holds
     for (const args of [
+      ['get', 'nodes'],
       ['get', 'node', 'node-a'],
       ['get', 'pod', 'web-1', '-n', 'default'],
     ]) {
@@ -79,6 +81,11 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
 
   it('queues node/pod status patches and events offline, serves them locally, replays them after heal', async () => {
     await rig.offline();
+    // kubelet watches its own node: it must see its offline writes as events
+    const watch = openWatch(
+      rig,
+      '/api/v1/nodes?watch=1&fieldSelector=metadata.name%3Dnode-a&allowWatchBookmarks=true',
+    );
 
     // kubelet's node status heartbeat: a strategic merge patch with $setElementOrder
     const heartbeat = new Date().toISOString();
@@ -109,6 +116,13 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
       message: 'offline heartbeat',
     });
     expect(condition(nodePatch.body, 'MemoryPressure')).toMatchObject({ status: 'False' });
+
+    await eventually(
+      'watcher saw the local change',
+      () => watch.events.filter((e) => e.type === 'MODIFIED').map((e) => e.object.metadata.resourceVersion),
+      (rvs) => rvs.includes(nodePatch.body.metadata?.resourceVersion),
+    );
+    watch.close();
 
     // kubectl's own status patch (a real client) coalesces into the same queued object
     const kp = await kubectl.run([
@@ -175,6 +189,44 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
     expect(repeat.count).toBe(2);
     expect(other.metadata?.name).toBe('web-1.c');
     expect(other.count).toBe(1);
+    // kubelet's own recorder sends protobuf: the third occurrence folds in as well
+    const pbEvent = await fetch(`${rig.proxy.url}/api/v1/namespaces/default/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.kubernetes.protobuf', accept: 'application/json' },
+      body: encodeEvent({
+        metadata: { name: 'web-1.d', namespace: 'default' },
+        involvedObject: { kind: 'Pod', namespace: 'default', name: 'web-1' },
+        reason: 'BackOff',
+        message: 'restarting c',
+        count: 1,
+        lastTimestamp: new Date().toISOString(),
+        type: 'Warning',
+      }),
+    });
+    expect(pbEvent.status).toBe(201);
+    expect(await pbEvent.json()).toMatchObject({ metadata: { name: 'web-1.a' }, count: 3 });
+
+    // events.k8s.io/v1 (the scheduler's and newer components' API): repeats counted in series
+    const newStyle = {
+      apiVersion: 'events.k8s.io/v1',
+      kind: 'Event',
+      metadata: { generateName: 'web-1.' },
+      eventTime: new Date().toISOString().replace('Z', '000Z'),
+      regarding: { kind: 'Pod', namespace: 'default', name: 'web-1' },
+      reason: 'Unhealthy',
+      note: 'probe failed',
+      type: 'Warning',
+      action: 'Probe',
+      reportingController: 'kubelet',
+      reportingInstance: 'node-a',
+    };
+    const ne1 = await send(rig, 'POST', '/apis/events.k8s.io/v1/namespaces/default/events', newStyle);
+    const ne2 = await send(rig, 'POST', '/apis/events.k8s.io/v1/namespaces/default/events', newStyle);
+    expect(ne1.status).toBe(201);
+    expect(ne2.status).toBe(201);
+    const newStyleName = (ne1.body.metadata as { name: string }).name;
+    expect((ne2.body.metadata as { name: string }).name).toBe(newStyleName);
+    expect(ne2.body.series).toMatchObject({ count: 2 });
 
     // readable locally while queued
     const node = await kubectl.json<unknown>(['get', 'node', 'node-a']);
@@ -184,8 +236,23 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
     expect(pod.status.phase).toBe('Running');
     const ev = await send(rig, 'GET', '/api/v1/namespaces/default/events/web-1.a');
     expect(ev.status).toBe(200);
-    expect(ev.body.count).toBe(2);
-    expect(await rig.metric('islet_writes_queued')).toBe(4);
+    expect(ev.body.count).toBe(3);
+    expect(await rig.metric('islet_writes_queued')).toBe(5);
+
+    // a watcher resuming from a local version (the offline LIST's or the MODIFIED it saw) is served
+    const list = await send(rig, 'GET', '/api/v1/nodes');
+    expect(list.status, JSON.stringify(list.body)).toBe(200);
+    const listRv = (list.body.metadata as { resourceVersion: string }).resourceVersion;
+    expect(list.body.items).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ resourceVersion: expect.stringMatching(/-islet-2$/) }),
+      }),
+    ]);
+    for (const rv of [listRv, String(nodePatch.body.metadata?.resourceVersion)]) {
+      const w = await fetch(`${rig.proxy.url}/api/v1/nodes?watch=1&resourceVersion=${rv}&timeoutSeconds=1`);
+      expect(w.status, rv).toBe(200);
+      await w.text();
+    }
 
     // meanwhile upstream: the node lifecycle controller marks the node Unknown, someone labels it
     rig.sim.patch(
@@ -224,14 +291,56 @@ describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
 
     const upEvents = rig.sim.list('events', { namespace: 'default' }).items as unknown as k8s.CoreV1Event[];
     expect(upEvents.map((e) => [e.metadata?.name, e.reason, e.count]).sort()).toEqual([
-      ['web-1.a', 'BackOff', 2],
+      ['web-1.a', 'BackOff', 3],
       ['web-1.c', 'Pulled', 1],
     ]);
-    expect(await rig.metric('islet_writes_replayed_total', '{outcome="replayed"}')).toBe(4);
+    const upNewStyle = rig.sim.get('events.k8s.io/v1/events', newStyleName, 'default') as unknown as {
+      note: string;
+      series?: { count: number };
+    };
+    expect(upNewStyle).toMatchObject({ note: 'probe failed', series: { count: 2 } });
+    expect(await rig.metric('islet_writes_replayed_total', '{outcome="replayed"}')).toBe(5);
 
     // the replayed answers replace the local versions in the cache
     const after = await kubectl.json<{ metadata: { resourceVersion: string } }>(['get', 'node', 'node-a']);
     expect(after.metadata.resourceVersion).toBe(rig.sim.get('nodes', 'node-a')!.metadata.resourceVersion);
+  });
+
+  it('drops (and counts) a queued pod status whose pod was replaced upstream meanwhile', async () => {
+    rig.sim.create('pods', {
+      metadata: { name: 'job-1', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      status: { phase: 'Pending' },
+    });
+    const cached = await send(rig, 'GET', '/api/v1/namespaces/default/pods/job-1');
+    expect(cached.status).toBe(200);
+    await rig.offline();
+    const patched = await send(
+      rig,
+      'PATCH',
+      '/api/v1/namespaces/default/pods/job-1/status',
+      { status: { phase: 'Succeeded' } },
+      'application/merge-patch+json',
+    );
+    expect(patched.status).toBe(200);
+    // upstream, the pod is deleted and a new one with the same name created
+    rig.sim.delete('pods', 'job-1', { namespace: 'default', gracePeriodSeconds: 0 });
+    const replacement = rig.sim.create('pods', {
+      metadata: { name: 'job-1', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      status: { phase: 'Pending' },
+    });
+    const conflictsBefore = await rig.metric('islet_writes_replayed_total', '{outcome="conflict"}');
+    await rig.online();
+    await eventually(
+      'queue replayed',
+      () => rig.metric('islet_writes_queued'),
+      (n) => n === 0,
+    );
+    expect(await rig.metric('islet_writes_replayed_total', '{outcome="conflict"}')).toBe(conflictsBefore + 1);
+    const upstream = rig.sim.get('pods', 'job-1', 'default')!;
+    expect(upstream.metadata.uid).toBe(replacement.metadata.uid);
+    expect((upstream as unknown as { status: { phase: string } }).status.phase).toBe('Pending');
   });
 
   it('refuses every other write offline with a 503 Status, and none reaches the API server later', async () => {

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CacheStore } from '../cache/store.js';
+import { CacheWriter } from '../cache/writer.js';
+import { createLogger } from '../log.js';
+import { parseRequestInfo } from '../request-info.js';
+import type { Identity, KubeObject } from '../types.js';
+import { CacheFiller, Tee, viewOf } from './cache-fill.js';
+
+const node: Identity = { kind: 'node', id: 'node' };
+const json = { 'content-type': 'application/json' };
+const gzipped = { ...json, 'content-encoding': 'gzip' };
+const pods = { group: '', version: 'v1', resource: 'pods' };
+
+function pod(name: string, rv: string): KubeObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', resourceVersion: rv } };
+}
+
+function teeOf(value: unknown, gzip = false): Tee {
+  const tee = new Tee();
+  const body = Buffer.from(JSON.stringify(value));
+  const bytes = gzip ? gzipSync(body) : body;
+  // Split in two to exercise chunked collection.
+  tee.push(bytes.subarray(0, 10));
+  tee.push(bytes.subarray(10));
+  return tee;
+}
+
+let dir: string;
+let store: CacheStore;
+let writer: CacheWriter;
+let filler: CacheFiller;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'islet-fill-'));
+  store = new CacheStore({ path: join(dir, 'cache.db') });
+  writer = new CacheWriter({ store });
+  filler = new CacheFiller(store, writer, createLogger({ level: 'error' }));
+});
+
+afterEach(async () => {
+  await writer.close();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('CacheFiller', () => {
+  it('stitches a chunked LIST by its continue tokens and completes the view only at the last page', async () => {
+    const first = parseRequestInfo('GET', '/api/v1/namespaces/default/pods?limit=2');
+    const second = parseRequestInfo('GET', '/api/v1/namespaces/default/pods?limit=2&continue=tok1');
+    filler.list(
+      first,
+      node,
+      200,
+      json,
+      teeOf({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: '10', continue: 'tok1' },
+        items: [pod('a', '5'), pod('b', '6')],
+      }),
+    );
+    await writer.flush();
+    const view = viewOf(first, node);
+    expect(store.findCoveringView(view)).toBeUndefined();
+    filler.list(
+      second,
+      node,
+      200,
+      gzipped,
+      teeOf(
+        {
+          apiVersion: 'v1',
+          kind: 'PodList',
+          metadata: { resourceVersion: '10' },
+          items: [pod('c', '7')],
+        },
+        true,
+      ),
+    );
+    await writer.flush();
+    expect(store.findCoveringView(view)?.complete).toBe(true);
+    expect(store.listObjects(pods, 'default', '', '').map((o) => o.metadata.name)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('never completes a view from a page whose first pages it did not see', async () => {
+    const orphan = parseRequestInfo('GET', '/api/v1/namespaces/default/pods?continue=unknown');
+    filler.list(
+      orphan,
+      node,
+      200,
+      json,
+      teeOf({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: '10' },
+        items: [pod('z', '9')],
+      }),
+    );
+    await writer.flush();
+    expect(store.findCoveringView(viewOf(orphan, node))).toBeUndefined();
+    expect(store.getObject(pods, 'default', 'z')?.metadata.name).toBe('z');
+  });
+
+  it('keeps GET answers and forgets objects upstream reports gone', async () => {
+    const get = parseRequestInfo('GET', '/api/v1/namespaces/default/pods/a');
+    filler.object(get, node, 200, json, teeOf(pod('a', '3')));
+    await writer.flush();
+    expect(store.getObject(pods, 'default', 'a')?.metadata.resourceVersion).toBe('3');
+    filler.object(get, node, 404, json, teeOf({ kind: 'Status', apiVersion: 'v1', code: 404 }));
+    await writer.flush();
+    expect(store.getObject(pods, 'default', 'a')).toBeUndefined();
+  });
+
+  it('marks a view incomplete when the answer was too large to tee', async () => {
+    const info = parseRequestInfo('GET', '/api/v1/namespaces/default/pods');
+    filler.list(
+      info,
+      node,
+      200,
+      json,
+      teeOf({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: '4' },
+        items: [pod('a', '4')],
+      }),
+    );
+    await writer.flush();
+    expect(store.findCoveringView(viewOf(info, node))?.complete).toBe(true);
+    const big = new Tee();
+    big.overflow = true;
+    filler.list(info, node, 200, json, big);
+    await writer.flush();
+    expect(store.findCoveringView(viewOf(info, node))).toBeUndefined();
+  });
+
+  it('keeps discovery answers verbatim under their key', async () => {
+    const doc = { kind: 'APIVersions', versions: ['v1'] };
+    filler.raw('/api\naccept', 200, gzipped, teeOf(doc, true));
+    await writer.flush();
+    const raw = store.getRaw('/api\naccept');
+    expect(raw?.contentType).toBe('application/json');
+    expect(JSON.parse(raw!.body.toString())).toEqual(doc);
+  });
+});

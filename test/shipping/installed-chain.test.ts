@@ -1,0 +1,77 @@
+/**
+ * What islet install writes is a working CNI setup for a real runtime: a node's plain bridge +
+ * host-local network, patched by the installer, run by cnitool (libcni) in real network
+ * namespaces with the installed binary: pods get addresses and keep them across sandboxes; after
+ * uninstall the original network works without islet.
+ */
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CniLab, newPod, requireRoot, resultIps, SYSTEM_CNI_DIR } from '../cni/lab.js';
+import { type FakeHost, makeHost, runIslet, snapshotTree } from './host-root.js';
+
+const root = requireRoot('shipping/installed-chain');
+
+describe.runIf(root)('a network patched by islet install, under cnitool', () => {
+  let lab: CniLab;
+  let h: FakeHost;
+  const network = 'edge-net';
+  const cni = () => ({
+    netDir: h.at('/etc/cni/net.d'),
+    env: { CNI_PATH: `${h.at('/opt/cni/bin')}:${SYSTEM_CNI_DIR}` },
+  });
+
+  beforeAll(async () => {
+    lab = await CniLab.create({ tag: 'shp', secondOctet: 227 });
+    h = makeHost({ cni: [] });
+    // The node's own network before islet: bridge + host-local, nothing else.
+    const original = { cniVersion: '1.0.0', name: network, plugins: [lab.bridgePlugin(lab.hostLocal())] };
+    writeFileSync(h.at('/etc/cni/net.d/10-edge.conflist'), JSON.stringify(original, null, 2));
+    // The ConfigMap's way of pointing the plugin at its database.
+    writeFileSync(
+      h.at('/config.yaml'),
+      `plugin:\n  database: ${lab.dbPath}\n  linkStateFile: ${lab.linkStateFile}\n`,
+    );
+  });
+
+  afterAll(async () => {
+    await lab?.cleanup();
+    h?.cleanup();
+  });
+
+  it('gives pods addresses through the installed wrapper and recorder, sticky across sandboxes', async () => {
+    const before = snapshotTree(h.root);
+    const install = await runIslet(['install', '--root', h.root, '--config', h.at('/config.yaml')]);
+    expect(install.code).toBe(0);
+    const patched = JSON.parse(h.read('/etc/cni/net.d/10-edge.conflist'));
+    expect(patched.plugins.map((p: { type: string }) => p.type)).toEqual(['bridge', 'islet']);
+
+    const pod = newPod('web');
+    const ns1 = await lab.netns();
+    const add1 = await lab.cnitool('add', network, ns1, { pod, ...cni() });
+    expect(add1.code, add1.stderr + add1.stdout).toBe(0);
+    const [ip] = resultIps(add1.json);
+    expect(ip!.startsWith(`${lab.prefix}.`)).toBe(true);
+    expect((await lab.ping(ns1, lab.gateway)).code).toBe(0);
+    // The recorder (last in the chain) and the wrapper both wrote to the configured database.
+    const db = lab.db();
+    expect(db.prepare('SELECT count(*) AS n FROM snapshots').get()).toEqual({ n: 1 });
+    expect(db.prepare('SELECT count(*) AS n FROM chain_results').get()).toEqual({ n: 1 });
+    db.close();
+    expect((await lab.cnitool('check', network, ns1, { pod, ...cni() })).code).toBe(0);
+
+    expect((await lab.cnitool('del', network, ns1, { pod, ...cni() })).code).toBe(0);
+    await lab.deleteNetns(ns1);
+    const other = await lab.cnitool('add', network, await lab.netns(), { pod: newPod('other'), ...cni() });
+    expect(other.code).toBe(0);
+    const ns2 = await lab.netns();
+    const add2 = await lab.cnitool('add', network, ns2, { pod, ...cni() });
+    expect(add2.code, add2.stderr + add2.stdout).toBe(0);
+    expect(resultIps(add2.json)).toEqual([ip]);
+
+    // Uninstall: the network is the node's own again, byte for byte, and works without islet.
+    expect((await runIslet(['uninstall', '--root', h.root])).code).toBe(0);
+    expect(snapshotTree(h.root)).toEqual(before);
+    const plain = await lab.cnitool('add', network, await lab.netns(), { pod: newPod('plain'), ...cni() });
+    expect(plain.code, plain.stderr + plain.stdout).toBe(0);
+  });
+});
