@@ -35,6 +35,13 @@ export function collectUpstreamStats(pool: ApiServerPool, metrics: ProxyMetrics)
       failures.set({ upstream: u.url }, u.failures + u.probeFailures);
     }
   });
+  const rss = metrics.registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.');
+  const heap = metrics.registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.');
+  rss.onCollect(() => {
+    const m = process.memoryUsage();
+    rss.set({}, m.rss);
+    heap.set({}, m.heapUsed);
+  });
   metrics.linkOnline.onCollect(() => {
     metrics.linkOnline.set({}, pool.isOnline() ? 1 : 0);
     transitions.set({}, pool.transitions);

@@ -42,6 +42,9 @@ export async function main(argv: string[]): Promise<number> {
     return await run(config, logger);
   } catch (err) {
     logger.error('proxy failed', { error: err });
+    // A half-started proxy (e.g. the admin port taken after the main listener bound) must not
+    // linger: whatever still holds the event loop open, exit shortly after returning.
+    setTimeout(() => process.exit(1), 200).unref();
     return 1;
   }
 }

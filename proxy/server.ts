@@ -169,7 +169,9 @@ export class ProxyServer {
     if (info.verb === 'list' || info.verb === 'watch') {
       try {
         parseLabelSelector(info.labelSelector);
-        parseFieldSelector(info.fieldSelector, gvrOf(info));
+        // Syntax only: which fields a resource supports is upstream's call online (CRDs may add
+        // selectable fields); offline-read checks them against what it can evaluate.
+        parseFieldSelector(info.fieldSelector);
       } catch (err) {
         if (err instanceof SelectorError) {
           ex.servedFrom = 'proxy';
@@ -208,7 +210,7 @@ export class ProxyServer {
       // Tables, metadata-only lists and subresources pass through untouched; offline, plain JSON.
       const up = await this.forward(ex, undefined);
       if (!up) return objectRead ? this.offlineRead(ex) : this.offline503(ex, 'needs the API server');
-      await relayResponse(up, res);
+      await relayResponse(up, res, undefined, { stream: info.subresource !== '' });
       return;
     }
     const up = await this.forward(ex, undefined, { accept: 'application/json' });
@@ -278,7 +280,9 @@ export class ProxyServer {
     const splitter = new WatchLineSplitter((ev) => {
       this.opts.writer.enqueue(() => this.opts.store.applyWatchEvent(gvr, ev), gvr);
     });
-    await relayResponse(up, res, up.statusCode === 200 ? (chunk) => splitter.push(chunk) : undefined);
+    await relayResponse(up, res, up.statusCode === 200 ? (chunk) => splitter.push(chunk) : undefined, {
+      stream: true,
+    });
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -370,7 +374,8 @@ export class ProxyServer {
     }
     const up = this.opts.pool.isOnline() ? await this.forward(ex, body) : undefined;
     if (!up) return this.offline503(ex, why);
-    await relayResponse(up, ex.res);
+    // Anything passed through may be a stream (logs?follow, proxy/...): show its head at once.
+    await relayResponse(up, ex.res, undefined, { stream: true });
   }
 
   private offline503(ex: Exchange, why: string): void {

@@ -4,8 +4,7 @@
  * its order, with its codes: missing env (4) → stdin JSON (6) → network name (7) → container id
  * (3 empty / 4 bad characters) → ifname (4) → cniVersion (1).
  */
-import { fstatSync, readFileSync } from 'node:fs';
-import { isatty } from 'node:tty';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { asCniError, CniError, ErrorCode } from './errors.js';
 import type { CmdArgs, Command, NetConf } from './types.js';
 import {
@@ -219,8 +218,9 @@ export function processIo(): SkelIo {
   let cached: Buffer | undefined;
   return {
     env: process.env,
-    // isatty instead of process.stdin: the stream object would load net/stream for nothing.
-    stdinIsPiped: !isatty(0),
+    // fstat instead of tty.isatty/process.stdin (each loads modules a CNI call does not need): a
+    // character device is a terminal or /dev/null, neither carries a request.
+    stdinIsPiped: !isCharacterDevice(0),
     readStdin() {
       if (cached) return cached;
       try {
@@ -237,9 +237,32 @@ export function processIo(): SkelIo {
       return readBriefly(VERSION_STDIN_WAIT_MS);
     },
     writeStdout(text: string) {
-      process.stdout.write(text);
+      writeFd(1, text);
     },
   };
+}
+
+function isCharacterDevice(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice();
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Synchronous write to fd 1/2 without instantiating process.stdout (a stream stack per call);
+ * falls back to the stream if the descriptor is non-blocking and full.
+ */
+export function writeFd(fd: 1 | 2, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(fd, buf, off);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    (fd === 1 ? process.stdout : process.stderr).write(buf.subarray(off));
+  }
 }
 
 /** libcni writes the VERSION request at once; a caller that never closes stdin must not hang us. */

@@ -25,7 +25,7 @@ type Claim =
 /** First transaction: record the intent, or find that this sandbox interface is already known. */
 function claim(ctx: WrapperContext): Claim {
   const { store } = ctx;
-  return store.tx(() => {
+  return store.txSurvivingCrash(() => {
     const existing = store.attachment(tupleOf(ctx));
     if (existing && (existing.state === 'active' || existing.state === 'replayed') && existing.result) {
       return { kind: 'existing', row: existing } as const;

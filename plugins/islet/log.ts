@@ -1,5 +1,6 @@
 /** Logging for the CNI path: stderr only (stdout belongs to the protocol), plus an optional file. */
 import { appendFileSync } from 'node:fs';
+import { writeFd } from '../cni/skel.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -16,7 +17,11 @@ export function createLogger(level: LogLevel, file: string, context: string): Lo
   const emit = (at: LogLevel, msg: string) => {
     if (LOG_LEVELS.indexOf(at) < min) return;
     const line = `${new Date().toISOString()} islet[${process.pid}] ${at} ${context}: ${msg}\n`;
-    process.stderr.write(line);
+    try {
+      writeFd(2, line);
+    } catch {
+      // A closed stderr must not fail the CNI call.
+    }
     if (file !== '') {
       try {
         appendFileSync(file, line, { mode: 0o600 });

@@ -8,31 +8,35 @@ import { dispatch, type PluginVerbs, processIo } from '../cni/skel.js';
 import type { CmdArgs } from '../cni/types.js';
 import { parseConfig } from './config.js';
 import { createLogger } from './log.js';
-import { recorderVerbs } from './recorder.js';
-import { Store } from './store.js';
-import { wrapperVerbs } from './wrapper.js';
 
 /** Longer than any delegate call a parallel ADD may be holding the write lock for. */
 function busyTimeoutMs(delegateTimeoutMs: number): number {
   return Math.max(60_000, 6 * delegateTimeoutMs);
 }
 
-function verbsFor(args: CmdArgs): PluginVerbs {
+/**
+ * The verbs for this config. Store, delegate and role modules load here, after validation, so
+ * VERSION and rejected input never pay for SQLite (every CNI call is a fresh process).
+ */
+async function verbsFor(args: CmdArgs): Promise<PluginVerbs> {
   const cfg = parseConfig(args.conf);
   const log = createLogger(cfg.logLevel, cfg.logFile, `${args.command} ${args.conf.name}`);
+  const { Store } = await import('./store.js');
   if (cfg.role === 'chained') {
+    const { recorderVerbs } = await import('./recorder.js');
     return recorderVerbs(() => Store.open(cfg.database, busyTimeoutMs(10_000)), log);
   }
+  const { wrapperVerbs } = await import('./wrapper.js');
   return wrapperVerbs(cfg, () => Store.open(cfg.database, busyTimeoutMs(cfg.delegateTimeoutMs)), log);
 }
 
 /** Each verb builds its implementation only after the skel has validated env and stdin. */
 export const isletVerbs: PluginVerbs = {
-  add: (args) => verbsFor(args).add(args),
-  del: (args) => verbsFor(args).del(args),
-  check: (args) => verbsFor(args).check(args),
-  gc: (args) => verbsFor(args).gc(args),
-  status: (args) => verbsFor(args).status(args),
+  add: async (args) => (await verbsFor(args)).add(args),
+  del: async (args) => (await verbsFor(args)).del(args),
+  check: async (args) => (await verbsFor(args)).check(args),
+  gc: async (args) => (await verbsFor(args)).gc(args),
+  status: async (args) => (await verbsFor(args)).status(args),
 };
 
 export function main(): Promise<number> {

@@ -316,6 +316,20 @@ export class Store {
     }
   }
 
+  /**
+   * A short transaction whose commit skips the fsync (synchronous=NORMAL): durable against a
+   * crashed process, not against power loss. For ADD's pending intent only — the snapshot commit
+   * that follows is FULL and makes these frames durable with it.
+   */
+  txSurvivingCrash<T>(fn: () => T): T {
+    this.run(() => this.db.pragma('synchronous = NORMAL'));
+    try {
+      return this.tx(fn);
+    } finally {
+      this.run(() => this.db.pragma('synchronous = FULL'));
+    }
+  }
+
   private run<T>(fn: () => T): T {
     try {
       return fn();

@@ -37,17 +37,20 @@ export function responseHeadersForClient(headers: IncomingHttpHeaders): Outgoing
 
 /**
  * Streams an upstream response to the client untouched; `onChunk` sees every chunk as it passes
- * (the tee into the cache) without holding the stream back. Resolves when the client got it all
+ * (the tee into the cache) without holding the stream back. `stream` flushes the head at once
+ * (watches, followed logs). Resolves when the client got it all
  * (true) or went away / the upstream broke off (false).
  */
 export function relayResponse(
   upstream: IncomingMessage,
   res: ServerResponse,
   onChunk?: (chunk: Buffer) => void,
+  opts: { stream?: boolean } = {},
 ): Promise<boolean> {
   res.writeHead(upstream.statusCode ?? 502, responseHeadersForClient(upstream.headers));
-  // Streams (watches, followed logs: no length) must reach the client as they happen.
-  if (upstream.headers['content-length'] === undefined) res.flushHeaders();
+  // Streams (watches, followed logs) must show their head at once; for ordinary answers the
+  // head goes out with the first chunk (one write instead of two).
+  if (opts.stream && upstream.headers['content-length'] === undefined) res.flushHeaders();
   return new Promise<boolean>((resolve) => {
     let done = false;
     const finish = (ok: boolean) => {

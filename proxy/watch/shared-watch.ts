@@ -133,10 +133,6 @@ export class SharedWatch {
     return this.log ? String(this.log.head) : '';
   }
 
-  get upstreamRunning(): boolean {
-    return this.running;
-  }
-
   /**
    * Serves one local watch request. `fromRv` undefined means resourceVersion "" or "0": the
    * current state as synthetic ADDED events first.
@@ -250,7 +246,10 @@ export class SharedWatch {
 
   private attach(res: ServerResponse, info: RequestInfo, fromRv: bigint | undefined): void {
     const log = this.log!;
-    const w = this.newWatcher(res, info, fromRv ?? log.head);
+    // The synthetic state is the store's; after a priming LIST it is newer than the log's head,
+    // and events up to the list's version must not follow it (they would be older versions).
+    const stateRv = this.storeBase !== undefined && this.storeBase > log.head ? this.storeBase : log.head;
+    const w = this.newWatcher(res, info, fromRv ?? stateRv);
     if (fromRv === undefined) {
       w.start();
       const objects = this.deps.store.listObjects(

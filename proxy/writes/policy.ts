@@ -157,7 +157,14 @@ export class WritePolicy implements WritePolicyApi {
         this.queue.get(
           objectKey({ gvr, namespace: info.namespace, name: info.name, subresource: info.subresource }),
         ) ?? this.queue.findCreate(gvr, info.namespace, info.name);
-      if (queued) await this.replay();
+      if (queued) {
+        try {
+          await this.replay();
+        } catch (err) {
+          // the write still goes through; the row stays queued for the next replay
+          this.opts.log?.error('write replay before an online write failed', { error: err });
+        }
+      }
     }
     return false;
   }

@@ -9,11 +9,11 @@
  *   - `islet proxy --help` (the proxy's modules loaded: what the CNI path must not pay for),
  *   - `node dist/islet.cjs version` (the same bundle as a plain script, no code cache),
  * and prints the sizes of the binary, the node it was made from and the bundle, medians, p90s and
- * ratios against bare Node.
+ * ratios against bare Node, for wall time and for CPU time (bash `times`: robust on a busy machine).
  *
  * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,6 +53,32 @@ function runOnce(v: Variant): Promise<number> {
       } else resolve(ms);
     });
   });
+}
+
+/**
+ * CPU time (user + sys) of one run, as bash's `times` reports its children: on a shared, busy
+ * machine wall time mostly measures the scheduler, CPU time what the process itself costs.
+ */
+function cpuOnce(v: Variant): number {
+  const env = Object.entries(v.env ?? {}).map(([k, val]) => `${k}=${val}`);
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      'printf "%s" "$0" | "$@" >/dev/null 2>&1 || exit 1; times',
+      v.stdin ?? '',
+      'env',
+      ...env,
+      v.cmd,
+      ...v.args,
+    ],
+    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+  );
+  const children = r.stdout.trim().split('\n')[1] ?? '';
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(children);
+  if (r.status !== 0 || !m)
+    throw new Error(`${v.cmd} ${v.args.join(' ')}: no CPU time (${r.stdout}${r.stderr})`);
+  return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
 }
 
 function median(xs: number[]): number {
@@ -100,6 +126,14 @@ async function main(): Promise<number> {
     }
   }
 
+  const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(round + k) % names.length]!;
+      cpu[name]!.push(cpuOnce(variants[name]!));
+    }
+  }
+
   console.log(`islet binary benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
   console.log('sizes:');
   console.log(`  dist/islet (single executable)               ${mb(statSync(isletBinary).size)}`);
@@ -109,17 +143,20 @@ async function main(): Promise<number> {
   console.log(
     `  dist/islet.cjs (the bundle inside)           ${mb(statSync(join(distDir, 'islet.cjs')).size)}`,
   );
-  console.log('start-to-exit:');
+  console.log('start-to-exit (wall) and CPU time (user+sys):');
   for (const n of names) {
     const xs = samples[n]!;
     console.log(
-      `  ${n.padEnd(44)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`,
+      `  ${n.padEnd(30)} wall median ${median(xs).toFixed(1).padStart(6)} ms  p90 ${p90(xs).toFixed(1).padStart(6)} ms   cpu median ${median(cpu[n]!).toFixed(0).padStart(4)} ms`,
     );
   }
   const base = median(samples['node -e ""']!);
-  console.log('ratios (median / median of node -e ""):');
+  const cpuBase = median(cpu['node -e ""']!);
+  console.log('ratios against node -e "" (medians):');
   for (const n of names.slice(1)) {
-    console.log(`  ${n.padEnd(44)} ${(median(samples[n]!) / base).toFixed(2).padStart(6)}×`);
+    console.log(
+      `  ${n.padEnd(30)} wall ${(median(samples[n]!) / base).toFixed(2).padStart(5)}×   cpu ${(median(cpu[n]!) / cpuBase).toFixed(2).padStart(5)}×`,
+    );
   }
   const cni = median(samples['CNI_COMMAND=VERSION islet']!);
   const proxy = median(samples['islet proxy --help']!);

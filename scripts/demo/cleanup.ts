@@ -6,7 +6,16 @@ export class Cleanup {
   private readonly undos: Array<{ what: string; undo: () => Promise<void> | void }> = [];
   private running: Promise<string[]> | undefined;
 
+  private done = false;
+
   add(what: string, undo: () => Promise<void> | void): void {
+    if (this.done) {
+      // Created after clean-up finished (a step that ignored the stop): undo it at once.
+      void Promise.resolve()
+        .then(undo)
+        .catch(() => {});
+      return;
+    }
     this.undos.push({ what, undo });
   }
 
@@ -22,6 +31,7 @@ export class Cleanup {
           problems.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
         }
       }
+      this.done = true;
       return problems;
     })();
     return this.running;

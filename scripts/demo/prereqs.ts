@@ -42,7 +42,7 @@ export function requirements(isletBinary: string): Requirement[] {
       what: 'cnitool (libcni 1.1.2, the CNI runtime that drives the plugins)',
       present: () => onPath('cnitool'),
       fix:
-        'bash ../shared/scripts/build-cnitool.sh /usr/local/bin/cnitool ' +
+        'bash ../shared/scripts/build-cnitool.sh /usr/local/bin/cnitool (from the repository root, as .ci/run does) ' +
         '(or: go install github.com/containernetworking/cni/cnitool@v1.1.2 and put it on PATH)',
     },
     {

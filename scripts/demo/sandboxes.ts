@@ -24,9 +24,14 @@ export class PodNetwork {
   /** Every netns name this network made, to prove after clean-up that none is left. */
   private readonly netnsNames = new Set<string>();
 
-  private constructor(private readonly lab: CniLab) {}
+  private constructor(
+    private readonly lab: CniLab,
+    private readonly signal: AbortSignal,
+  ) {}
 
-  static async create(): Promise<PodNetwork> {
+  /** `signal` stops it from starting new CNI calls once the demo is told to stop. */
+  static async create(signal: AbortSignal): Promise<PodNetwork> {
+    signal.throwIfAborted();
     const lab = await CniLab.create({ tag: 'demo', secondOctet: 226 });
     try {
       lab.conflist({ name: NETWORK, tuning: false, recorder: true });
@@ -34,7 +39,7 @@ export class PodNetwork {
       await lab.cleanup();
       throw err;
     }
-    return new PodNetwork(lab);
+    return new PodNetwork(lab, signal);
   }
 
   get bridge(): string {
@@ -56,6 +61,7 @@ export class PodNetwork {
 
   /** A new sandbox for the pod: new netns + cnitool ADD. `bootId` overrides the kernel's boot id. */
   async add(pod: Pod, bootId?: string): Promise<Sandbox> {
+    this.signal.throwIfAborted();
     const netns = await this.lab.netns();
     this.netnsNames.add(netns.name);
     const r = await this.lab.cnitool('add', NETWORK, netns, {
@@ -71,6 +77,7 @@ export class PodNetwork {
 
   /** The runtime tears the sandbox down: cnitool DEL, then the netns goes. */
   async remove(sb: Sandbox): Promise<void> {
+    this.signal.throwIfAborted();
     const r = await this.lab.cnitool('del', NETWORK, sb.netns, { pod: sb.pod });
     if (r.code !== 0) {
       throw new Error(`cnitool del for ${sb.pod.name} failed (${r.code}): ${(r.stdout + r.stderr).trim()}`);
@@ -80,6 +87,7 @@ export class PodNetwork {
 
   /** Power loss: the netns (and its veth) vanish and nobody calls DEL. */
   async vanish(sb: Sandbox): Promise<void> {
+    this.signal.throwIfAborted();
     await this.lab.deleteNetns(sb.netns);
   }
 

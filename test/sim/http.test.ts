@@ -268,7 +268,7 @@ describe('CRUD', () => {
       ...pod('gen'),
       status: { phase: 'Running' },
     });
-    expect(p.json.status).toEqual({ phase: 'Pending' });
+    expect(p.json.status).toEqual({ phase: 'Pending', qosClass: 'BestEffort' });
     expect(p.json.metadata.generation).toBe(1);
     expect(p.json.spec.restartPolicy).toBe('Always');
     const labelled = await req(
@@ -783,5 +783,33 @@ describe('representations and policies', () => {
     ).toBe(200);
     lift();
     expect((await req('GET', '/api/v1/namespaces/default/secrets')).status).toBe(200);
+  });
+});
+
+describe('garbage collection', () => {
+  it('deletes dependents in the background, or orphans them, by ownerReferences', async () => {
+    const owner = sim.create('configmaps', { metadata: { name: 'owner', namespace: 'gc' } });
+    const ref = [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata.uid }];
+    sim.create('configmaps', { metadata: { name: 'dep', namespace: 'gc', ownerReferences: ref } });
+    sim.create('secrets', { metadata: { name: 'dep-secret', namespace: 'gc', ownerReferences: ref } });
+    expect((await req('DELETE', '/api/v1/namespaces/gc/configmaps/owner')).status).toBe(200);
+    expect(sim.get('configmaps', 'dep', 'gc')).toBeUndefined();
+    expect(sim.get('secrets', 'dep-secret', 'gc')).toBeUndefined();
+
+    const owner2 = sim.create('configmaps', { metadata: { name: 'owner2', namespace: 'gc' } });
+    sim.create('configmaps', {
+      metadata: {
+        name: 'dep2',
+        namespace: 'gc',
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner2', uid: owner2.metadata.uid }],
+      },
+    });
+    await req('DELETE', '/api/v1/namespaces/gc/configmaps/owner2', { propagationPolicy: 'Orphan' });
+    const orphan = sim.get('configmaps', 'dep2', 'gc')!;
+    expect(orphan.metadata.ownerReferences).toBeUndefined();
+    expect(
+      (await req('DELETE', '/api/v1/namespaces/gc/configmaps/dep2', { propagationPolicy: 'Sideways' }))
+        .status,
+    ).toBe(400);
   });
 });

@@ -72,7 +72,10 @@
  * sendInitialEvents, timeoutSeconds, and 410 Expired as an ERROR event for compacted
  * resourceVersions. Accept `as=Table` (kubectl's printing; columns of the real printers) and
  * `as=PartialObjectMetadata[List]` are honoured for get/list/watch; every response has an Audit-Id.
- * Not modelled: protobuf request bodies (415), server-side apply (415), authorization beyond deny().
+ * Protobuf request bodies are decoded for Lease, core Event, ConfigMap, Secret and Namespace
+ * (kubelet's and kubectl's typed writes); other kinds in protobuf get 415. Responses are JSON.
+ * Not modelled: server-side apply (415), authorization beyond deny(), events.k8s.io/v1 and core
+ * Events sharing storage (they are separate here).
  * See docs/readme/sim.md.
  */
 
@@ -88,6 +91,7 @@ export type { Identity, RequestRecord, TrafficFilter, WatchKey } from './counter
 export type { SimMeta, SimObject } from './object.js';
 export { applyPatch, jsonPatch, mergePatch, PATCH_TYPES, strategicMerge } from './patch.js';
 export type { CertFiles } from './pki.js';
+export { decodeProtobufObject, PROTOBUF } from './protobuf.js';
 export { RESOURCES, type ResourceRef, resolveResource, type SimResource } from './resources.js';
 export { matchesFields, matchesLabels, parseFieldSelector, parseLabelSelector } from './selectors.js';
 export {

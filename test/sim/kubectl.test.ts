@@ -140,6 +140,21 @@ describe('kubectl against the simulator', () => {
     await expect(kubectl(['get', 'configmap', 'applied'])).rejects.toThrow(/NotFound/);
   });
 
+  it("accepts the protobuf bodies of kubectl's imperative create commands", async () => {
+    // kubectl's typed clients send application/vnd.kubernetes.protobuf, as to a real API server.
+    await kubectl(['create', 'configmap', 'imperative', '--from-literal=k=v']);
+    expect(sim.get('configmaps', 'imperative')!.data).toEqual({ k: 'v' });
+    await kubectl(['create', 'secret', 'generic', 'imperative', '--from-literal=pw=hunter2']);
+    const secret = sim.get('secrets', 'imperative')!;
+    expect(secret.type).toBe('Opaque');
+    expect(Buffer.from((secret.data as { pw: string }).pw, 'base64').toString()).toBe('hunter2');
+    await kubectl(['create', 'namespace', 'imperative']);
+    expect(sim.get('namespaces', 'imperative')!.status).toEqual({ phase: 'Active' });
+    expect(sim.requests.filter((r) => r.verb === 'create').map((r) => r.resource)).toEqual(
+      expect.arrayContaining(['configmaps', 'secrets', 'namespaces']),
+    );
+  });
+
   it('watches with kubectl get -w and sees changes as they happen', async () => {
     const child = spawn(
       'kubectl',

@@ -33,6 +33,7 @@ import { isPlainObject, type SimObject } from './object.js';
 import { openApiDocument, openApiIndex, openApiPathGv } from './openapi.js';
 import { PATCH_TYPES } from './patch.js';
 import { type CertFiles, createPki, mintClientCert, type Pki } from './pki.js';
+import { decodeProtobufObject, PROTOBUF } from './protobuf.js';
 import { parseRequest, type SimRequest } from './request.js';
 import { groupVersion, type ResourceRef, resolveResource, type SimResource } from './resources.js';
 import { errors, StatusError } from './status.js';
@@ -940,7 +941,9 @@ export class Simulator {
 
   private async readObject(req: IncomingMessage): Promise<SimObject> {
     const type = (req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-    const text = (await this.readBody(req)).toString('utf8');
+    const body = await this.readBody(req);
+    if (type === PROTOBUF) return decodeProtobufObject(body) as SimObject;
+    const text = body.toString('utf8');
     let obj: unknown;
     if (type === 'application/json' || type === '*/*' || type === '') obj = this.parseJson(text);
     else if (type === 'application/yaml') {
@@ -953,7 +956,7 @@ export class Simulator {
       throw new StatusError(
         415,
         'UnsupportedMediaType',
-        `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got "${type}")`,
+        `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "${type}")`,
       );
     }
     if (!isPlainObject(obj)) throw errors.badRequest('the request body must be a JSON object');

@@ -125,6 +125,27 @@ export function parseResourceVersion(rv: string): number {
   return Number(rv);
 }
 
+/** The pod's QoS class as the API server computes it from container requests and limits (CPU, memory). */
+function qosClass(containers: Array<Record<string, unknown>>): string {
+  let any = false;
+  let guaranteed = true;
+  for (const c of containers) {
+    const res = (c.resources ?? {}) as {
+      requests?: Record<string, unknown>;
+      limits?: Record<string, unknown>;
+    };
+    const req = res.requests ?? {};
+    const lim = res.limits ?? {};
+    for (const k of ['cpu', 'memory']) {
+      if (req[k] !== undefined || lim[k] !== undefined) any = true;
+      if (lim[k] === undefined || (req[k] !== undefined && String(req[k]) !== String(lim[k])))
+        guaranteed = false;
+    }
+  }
+  if (!any) return 'BestEffort';
+  return guaranteed ? 'Guaranteed' : 'Burstable';
+}
+
 export class SimStore {
   /** The newest revision (etcd's header revision). */
   rv = 0;
@@ -396,7 +417,7 @@ export class SimStore {
       !(next.metadata.finalizers?.length ?? 0) &&
       this.deletionDue(resource, next)
     ) {
-      return this.remove(resource, ns, name, old);
+      return this.removeAndCollect(resource, ns, name, old);
     }
     return this.commit('MODIFIED', resource, ns, name, next, old);
   }
@@ -450,11 +471,12 @@ export class SimStore {
       } else if (grace < (next.metadata.deletionGracePeriodSeconds ?? 0)) {
         next.metadata.deletionGracePeriodSeconds = grace;
       }
-      if (!hasFinalizers && grace === 0) return this.remove(resource, ns, name, old);
+      if (!hasFinalizers && grace === 0)
+        return this.removeAndCollect(resource, ns, name, old, d.propagationPolicy);
       if (deepEqual(old, next)) return clone(old);
       return this.commit('MODIFIED', resource, ns, name, next, old);
     }
-    return this.remove(resource, ns, name, old);
+    return this.removeAndCollect(resource, ns, name, old, d.propagationPolicy);
   }
 
   deleteCollection(
@@ -499,6 +521,45 @@ export class SimStore {
     terminating.status = { phase: 'Terminating' };
     this.remove(nsRes, '', name, old);
     return terminating;
+  }
+
+  /**
+   * Removes an object and does what the garbage collector would do with its dependents
+   * (metadata.ownerReferences): delete them (Background, Foreground) or drop the reference (Orphan).
+   */
+  private removeAndCollect(
+    resource: SimResource,
+    ns: string,
+    name: string,
+    old: SimObject,
+    policy = 'Background',
+  ): SimObject {
+    const uid = old.metadata.uid;
+    if (policy === 'Foreground') this.collectDependents(uid, policy);
+    const out = this.remove(resource, ns, name, old);
+    if (policy !== 'Foreground') this.collectDependents(uid, policy);
+    return out;
+  }
+
+  private collectDependents(uid: string | undefined, policy: string): void {
+    if (!uid) return;
+    for (const r of RESOURCES) {
+      for (const obj of [...this.objects.get(r)!.values()]) {
+        const refs = obj.metadata.ownerReferences as Array<{ uid?: string }> | undefined;
+        if (!refs?.some((ref) => ref.uid === uid)) continue;
+        const ns = obj.metadata.namespace ?? '';
+        const name = obj.metadata.name!;
+        if (policy === 'Orphan') {
+          const next = clone(obj);
+          const kept = refs.filter((ref) => ref.uid !== uid);
+          if (kept.length) next.metadata.ownerReferences = kept;
+          else delete next.metadata.ownerReferences;
+          this.commit('MODIFIED', r, ns, name, next, obj);
+        } else if (this.objects.get(r)!.has(objectKey(ns, name))) {
+          this.delete(r, ns, name, { propagationPolicy: policy });
+        }
+      }
+    }
   }
 
   private remove(resource: SimResource, ns: string, name: string, old: SimObject): SimObject {
@@ -632,7 +693,9 @@ export class SimStore {
           c.resources ??= {};
         }
         o.spec = spec;
-        if (!direct || o.status === undefined) o.status = { phase: 'Pending' };
+        if (!direct || o.status === undefined) {
+          o.status = { phase: 'Pending', qosClass: qosClass(containers as Array<Record<string, unknown>>) };
+        }
         break;
       }
       case 'namespaces':

@@ -1,6 +1,7 @@
 /** The simulator's own selector parser and patch engines, checked against apimachinery's rules. */
 import { describe, expect, it } from 'vitest';
 import {
+  decodeProtobufObject,
   jsonPatch,
   matchesFields,
   matchesLabels,
@@ -159,5 +160,53 @@ describe('patches', () => {
     expect(() => jsonPatch(doc, [{ op: 'remove', path: '/nope' }])).toThrow(StatusError);
     expect(() => jsonPatch(doc, [{ op: 'test', path: '/list/0', value: 9 }])).toThrow(StatusError);
     expect(() => jsonPatch(doc, { op: 'add' })).toThrow(StatusError);
+  });
+});
+
+describe('protobuf request bodies', () => {
+  // A minimal writer for the test: varint / length-delimited fields, as gogo-protobuf emits them.
+  const varint = (n: number): Buffer => {
+    const out: number[] = [];
+    let v = n;
+    do {
+      let b = v & 0x7f;
+      v = Math.floor(v / 128);
+      if (v) b |= 0x80;
+      out.push(b);
+    } while (v);
+    return Buffer.from(out);
+  };
+  const bytesField = (num: number, b: Buffer) => Buffer.concat([varint((num << 3) | 2), varint(b.length), b]);
+  const str = (num: number, s: string) => bytesField(num, Buffer.from(s));
+  const int = (num: number, n: number) => Buffer.concat([varint(num << 3), varint(n)]);
+
+  it("decodes kubelet's Lease like the API server reads it", () => {
+    const renew = Date.parse('2026-11-22T10:00:00.123456Z') / 1000;
+    const time = Buffer.concat([int(1, Math.floor(renew)), int(2, 123456000)]);
+    const meta = Buffer.concat([
+      str(1, 'node-a'),
+      str(2, ''),
+      str(3, 'kube-node-lease'),
+      int(7, 0),
+      bytesField(11, Buffer.concat([str(1, 'k'), str(2, 'v')])),
+    ]);
+    const spec = Buffer.concat([str(1, 'node-a'), int(2, 40), bytesField(4, time)]);
+    const raw = Buffer.concat([bytesField(1, meta), bytesField(2, spec)]);
+    const typeMeta = Buffer.concat([str(1, 'coordination.k8s.io/v1'), str(2, 'Lease')]);
+    const body = Buffer.concat([Buffer.from('k8s\0', 'binary'), bytesField(1, typeMeta), bytesField(2, raw)]);
+    expect(decodeProtobufObject(body)).toEqual({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: 'node-a', namespace: 'kube-node-lease', labels: { k: 'v' } },
+      spec: { holderIdentity: 'node-a', leaseDurationSeconds: 40, renewTime: '2026-11-22T10:00:00.123456Z' },
+    });
+    expect(() => decodeProtobufObject(Buffer.from('{"json":true}'))).toThrow(StatusError);
+    const pod = Buffer.concat([
+      Buffer.from('k8s\0', 'binary'),
+      bytesField(1, Buffer.concat([str(1, 'v1'), str(2, 'Pod')])),
+    ]);
+    expect(() => decodeProtobufObject(pod)).toThrow(
+      /decodes application\/vnd.kubernetes.protobuf bodies only for/,
+    );
   });
 });

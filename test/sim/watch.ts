@@ -10,6 +10,8 @@ import { groupVersion, type SimResource } from './resources.js';
 import type { StatusObject } from './status.js';
 import { type Change, matches, type Selectors } from './store.js';
 
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface WatchScope {
@@ -68,6 +70,8 @@ export class WatchStream {
     const n = Buffer.byteLength(line);
     this.res.write(line);
     this.onBytes(n);
+    // Like the API server's watch cache, a watcher that stops reading is cut off, not buffered forever.
+    if (this.res.writableLength > MAX_UNREAD_BYTES) this.destroy();
   }
 
   bookmark(rv: number, annotations?: Record<string, string>): void {

@@ -222,6 +222,23 @@ describe('WatchHub against the simulator', () => {
     expect(store.listObjects(pods, '', '', '').map((o) => o.metadata.name)).toEqual(['a', 'c', 'd', 'f']);
   });
 
+  it('the one relist of a large collection travels compressed', async () => {
+    for (let i = 0; i < 800; i++) sim.create('pods', pod(`bulk-${i}`));
+    const rv = listIntoStore();
+    const w = await watch(`resourceVersion=${rv}`);
+    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
+    await sim.partition('refuse');
+    await eventually('offline', () => !pool.isOnline());
+    sim.delete('pods', 'bulk-7');
+    sim.compact();
+    await sim.heal();
+    await eventually('diff delivered', () => w.names('DELETED').includes('bulk-7'));
+    expect(w.events.filter((e) => e.type !== 'BOOKMARK')).toHaveLength(1);
+    expect(sim.listCount({ resource: 'pods' })).toBe(1);
+    const plain = JSON.stringify(sim.list('pods').items).length;
+    expect(sim.bytesSent({ verb: 'list', resource: 'pods' })).toBeLessThan(plain / 3);
+  });
+
   it('offline: a new watcher gets bookmarks and a clean end at its timeout', async () => {
     sim.create('pods', pod('a'));
     const rv = listIntoStore();
