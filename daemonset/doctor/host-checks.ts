@@ -108,10 +108,14 @@ export function checkCni(host: HostRoot, p: HostPaths): Finding[] {
           },
     );
   }
-  for (const type of new Set([wiring.mainPluginType, wiring.delegateType])) {
-    if (!type || type === 'islet') continue;
+  for (const type of wiring.requiredBinaries) {
     const bin = join(p.binDir, type);
-    const id = type === wiring.delegateType ? 'delegate-binary' : 'main-plugin-binary';
+    const id =
+      type === wiring.delegateType
+        ? 'delegate-binary'
+        : type === wiring.mainPluginType
+          ? 'main-plugin-binary'
+          : `plugin-binary:${type}`;
     findings.push(
       executable(host, bin)
         ? { id, status: 'ok', summary: `${bin} present`, data: { path: bin } }

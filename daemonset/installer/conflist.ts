@@ -156,6 +156,18 @@ export interface CniWiring {
   mainPluginType: string | undefined;
   delegateType: string | undefined;
   pluginTypes: string[];
+  /** Binaries the runtime will exec for the main plugin: itself, and for flannel its delegate (bridge). */
+  requiredBinaries: string[];
+}
+
+function requiredBinaries(main: MainPlugin | undefined, ipamType: string | undefined): string[] {
+  const out = new Set<string>();
+  if (main) out.add(String(main.plugin.type));
+  // flannel execs a bridge (or its configured delegate type) with the ipam section it was given.
+  if (main?.flannel) out.add(typeof main.ipamHolder.type === 'string' ? main.ipamHolder.type : 'bridge');
+  if (ipamType) out.add(ipamType);
+  out.delete('islet');
+  return [...out];
 }
 
 export function inspectCniConfig(fileName: string, text: string): CniWiring {
@@ -173,5 +185,6 @@ export function inspectCniConfig(fileName: string, text: string): CniWiring {
     mainPluginType: main ? String(main.plugin.type) : undefined,
     delegateType: delegate ?? (ipam && !wrapper ? String(ipam.type) : undefined),
     pluginTypes: plugins.map((p) => String(p.type)),
+    requiredBinaries: requiredBinaries(main, delegate ?? (ipam && !wrapper ? String(ipam.type) : undefined)),
   };
 }

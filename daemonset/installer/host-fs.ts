@@ -2,9 +2,23 @@
  * File operations on the host root the installer works on (`--root`, "/" on a node, a temp dir in
  * tests). Host paths are absolute paths as the node sees them; `at()` maps them under the root.
  */
-import { chmodSync, chownSync, lstatSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, closeSync, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/atomic-file.js';
+
+/** sha256 of a file, read in chunks: the islet binary is ~85 MB and never needs to sit in memory. */
+export function fileSha256(path: string): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
 
 export class HostRoot {
   constructor(readonly root: string) {}

@@ -3,19 +3,18 @@
  * simply finishes the job), then applies them one step at a time: record the original in the
  * backup store, change the file atomically. Running it twice changes nothing.
  */
-import { createHash } from 'node:crypto';
-import { readdirSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BackupStore } from './backup-store.js';
 import { ASIDE_SUFFIX, activeConfigName, patchCniConfig } from './conflist.js';
-import type { HostRoot } from './host-fs.js';
+import { fileSha256, type HostRoot } from './host-fs.js';
 import { isRedirected, redirectKubeconfig, referencedFiles, upstreamKubeconfig } from './kubeconfig.js';
 import { staticPodPathProblem } from './kubelet-config.js';
 import { renderStaticPod } from './static-pod.js';
 
 export interface InstallOptions {
-  /** Bytes of the islet binary to install. */
-  binary: Buffer;
+  /** The islet binary to install. */
+  binary: BinarySource;
   binDir: string;
   cniConfDir: string;
   kubeletKubeconfig: string;
@@ -30,6 +29,16 @@ export interface InstallOptions {
   proxyArgs: string[];
   skipCni: boolean;
   skipKubelet: boolean;
+}
+
+export interface BinarySource {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export function binarySource(path: string): BinarySource {
+  return { path, size: statSync(path).size, sha256: fileSha256(path) };
 }
 
 export type StepName =
@@ -49,12 +58,17 @@ export const STEP_NAMES: StepName[] = [
   'cni-aside',
 ];
 
-/** One file change. `after` undefined with `renameTo` set: the file moves aside. */
+/**
+ * One file change: new content (`after`), a copy of a file (`copyFrom`, the binary), or a move
+ * aside (`renameTo`). `before` is the current text for diffs (not read for the binary).
+ */
 export interface Change {
   step: StepName;
   path: string;
+  existed: boolean;
   before: Buffer | undefined;
-  after: Buffer | undefined;
+  after?: Buffer;
+  copyFrom?: BinarySource;
   mode: number;
   renameTo?: string;
 }
@@ -67,10 +81,6 @@ export interface Plan {
 
 export class InstallError extends Error {}
 
-function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 function fileChange(
   host: HostRoot,
   step: StepName,
@@ -81,7 +91,22 @@ function fileChange(
   const before = host.read(path);
   const st = host.stat(path);
   if (before?.equals(after) && st?.mode === mode) return undefined;
-  return { step, path, before, after, mode };
+  return { step, path, existed: before !== undefined, before, after, mode };
+}
+
+/** The binary is compared by hash, streamed. */
+function binaryChange(host: HostRoot, path: string, source: BinarySource): Change | undefined {
+  const st = host.stat(path);
+  if (st && !st.isDirectory && st.mode === 0o755 && fileSha256(host.at(path)) === source.sha256)
+    return undefined;
+  return {
+    step: 'binary',
+    path,
+    existed: st !== undefined,
+    before: undefined,
+    copyFrom: source,
+    mode: 0o755,
+  };
 }
 
 function planCni(host: HostRoot, o: InstallOptions, plan: Plan): void {
@@ -119,8 +144,8 @@ function planCni(host: HostRoot, o: InstallOptions, plan: Plan): void {
     plan.changes.push({
       step: 'cni-aside',
       path,
+      existed: true,
       before: Buffer.from(text),
-      after: undefined,
       mode,
       renameTo: aside,
     });
@@ -154,7 +179,7 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
     if (c) plan.changes.push(c);
   };
   const binaryPath = join(o.binDir, 'islet');
-  add(fileChange(host, 'binary', binaryPath, o.binary, 0o755));
+  add(binaryChange(host, binaryPath, o.binary));
 
   if (!o.skipKubelet) {
     const original = originalKubeconfig(host, o, store);
@@ -168,7 +193,7 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
     const pod = renderStaticPod({
       image: o.image,
       binary: binaryPath,
-      binarySha256: sha256(o.binary),
+      binarySha256: o.binary.sha256,
       upstreamKubeconfig: o.upstreamKubeconfig,
       credentialFiles: referencedFiles(o.upstreamKubeconfig, upstreamText),
       listen: o.listen,
@@ -213,8 +238,8 @@ export function applyPlan(host: HostRoot, plan: Plan, store: BackupStore, log: (
       log(`moved ${c.path} to ${c.renameTo}`);
     } else {
       store.ensureDir(dirname(c.path));
-      host.write(c.path, c.after!, c.mode);
-      log(`${c.before === undefined ? 'created' : 'updated'} ${c.path}`);
+      host.write(c.path, c.copyFrom ? readFileSync(c.copyFrom.path) : c.after!, c.mode);
+      log(`${c.existed ? 'updated' : 'created'} ${c.path}`);
     }
     crashPoint(c.step);
   }

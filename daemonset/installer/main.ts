@@ -5,12 +5,13 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { isSea } from 'node:sea';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
 import { VERSION } from '../../lib/version.js';
 import { BackupStore } from './backup-store.js';
 import { HostRoot } from './host-fs.js';
-import { applyPlan, computePlan, type InstallOptions, type Plan } from './install.js';
+import { applyPlan, binarySource, computePlan, type InstallOptions, type Plan } from './install.js';
 import { unifiedDiff } from './unified-diff.js';
 
 export const DEFAULT_IMAGE = `ghcr.io/islet-dev/islet:${VERSION}`;
@@ -41,6 +42,8 @@ running it again changes nothing. Undo with islet uninstall.
                          proxy: {args: [...extra islet proxy flags]}}
   --skip-cni             leave the CNI configuration alone
   --skip-kubelet         leave kubelet alone (no kubeconfig redirect, no static pod)
+  --watch SECONDS        stay running and apply again every SECONDS (repairs a CNI
+                         configuration the network plugin rewrote); quiet when nothing changes
   --help                 this text
 
 Paths are as the node sees them; --root only says where that file system is mounted.
@@ -73,6 +76,7 @@ const INSTALL_FLAGS: FlagSpec = {
   config: { type: 'string' },
   'skip-cni': { type: 'boolean', default: false },
   'skip-kubelet': { type: 'boolean', default: false },
+  watch: { type: 'string' },
   help: { type: 'boolean', default: false },
 };
 
@@ -133,7 +137,7 @@ function printDiff(plan: Plan): void {
   for (const c of plan.changes) {
     if (c.step === 'binary') {
       process.stdout.write(
-        `${c.before === undefined ? 'create' : 'replace'} ${c.path} (binary, ${c.after!.length} bytes, mode ${c.mode.toString(8)})\n`,
+        `${c.existed ? 'replace' : 'create'} ${c.path} (binary, ${c.copyFrom!.size} bytes, mode ${c.mode.toString(8)})\n`,
       );
     } else if (c.renameTo) {
       process.stdout.write(`rename ${c.path} -> ${c.renameTo}\n`);
@@ -167,7 +171,7 @@ export async function installMain(argv: string[]): Promise<number> {
     const config = readConfig(flags.config as string | undefined);
     const binaryFile = (flags.binary as string | undefined) ?? runningBinary();
     const options: InstallOptions = {
-      binary: readFileSync(resolve(binaryFile)),
+      binary: binarySource(resolve(binaryFile)),
       binDir: hostPath(flags, 'bin-dir'),
       cniConfDir: hostPath(flags, 'cni-conf-dir'),
       kubeletKubeconfig: hostPath(flags, 'kubeconfig'),
@@ -184,20 +188,59 @@ export async function installMain(argv: string[]): Promise<number> {
       skipKubelet: flags['skip-kubelet'] as boolean,
     };
     const host = new HostRoot(resolve(flags.root as string));
-    const store = new BackupStore(host);
-    const plan = computePlan(host, options, store);
+    const watchSeconds = parseWatch(flags.watch as string | undefined);
     if (flags['dry-run']) {
+      if (watchSeconds !== undefined) throw new UsageError('--dry-run and --watch exclude each other');
+      const plan = computePlan(host, options, new BackupStore(host));
       printDiff(plan);
       for (const n of plan.notes) process.stdout.write(`note: ${n}\n`);
       if (plan.changes.length === 0) process.stdout.write('nothing to change\n');
       return 0;
     }
-    applyPlan(host, plan, store, (line) => process.stdout.write(`${line}\n`));
-    for (const n of plan.notes) process.stdout.write(`${n}\n`);
+    const plan = installOnce(host, options);
     if (plan.changes.length === 0) process.stdout.write('islet is installed; nothing to change\n');
+    if (watchSeconds === undefined) return 0;
+    await keepInstalled(host, options, watchSeconds, plan.notes);
     return 0;
   } catch (err) {
     return report(err);
+  }
+}
+
+function parseWatch(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--watch takes a whole number of seconds, not "${value}"`);
+  return n;
+}
+
+function installOnce(host: HostRoot, options: InstallOptions, quietNotes: string[] = []): Plan {
+  const store = new BackupStore(host);
+  const plan = computePlan(host, options, store);
+  applyPlan(host, plan, store, (line) => process.stdout.write(`${line}\n`));
+  for (const n of plan.notes) {
+    if (plan.changes.length > 0 || !quietNotes.includes(n)) process.stdout.write(`${n}\n`);
+  }
+  return plan;
+}
+
+/**
+ * --watch: applies the install again every interval, so a network plugin that rewrites its CNI
+ * configuration when it restarts (flannel's and Calico's install-cni do) is re-wrapped within
+ * one interval. Quiet while nothing changes; an error is reported and retried, never fatal.
+ */
+async function keepInstalled(host: HostRoot, options: InstallOptions, seconds: number, notes: string[]) {
+  let seen = notes;
+  for (;;) {
+    await sleep(seconds * 1000);
+    try {
+      seen = installOnce(host, options, seen).notes;
+    } catch (err) {
+      process.stderr.write(
+        `islet: ${err instanceof Error ? err.message : String(err)} (retrying in ${seconds}s)\n`,
+      );
+    }
   }
 }
 

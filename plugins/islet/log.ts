@@ -1,6 +1,6 @@
 /** Logging for the CNI path: stderr only (stdout belongs to the protocol), plus an optional file. */
 import { appendFileSync } from 'node:fs';
-import { writeFd } from '../cni/skel.js';
+import { writeFd } from '../cni/stdio.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -4,7 +4,8 @@
  * wrapper or chained recorder) comes from the config; the config is parsed after libcni's own
  * validation so the codes match what a runtime expects.
  */
-import { dispatch, type PluginVerbs, processIo } from '../cni/skel.js';
+import { dispatch, type PluginVerbs } from '../cni/skel.js';
+import { processIo } from '../cni/stdio.js';
 import type { CmdArgs } from '../cni/types.js';
 import { parseConfig } from './config.js';
 import { createLogger } from './log.js';

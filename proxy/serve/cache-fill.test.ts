@@ -20,7 +20,7 @@ function pod(name: string, rv: string): KubeObject {
 }
 
 function teeOf(value: unknown, gzip = false): Tee {
-  const tee = new Tee();
+  const tee = new Tee({ digest: true });
   const body = Buffer.from(JSON.stringify(value));
   const bytes = gzip ? gzipSync(body) : body;
   // Split in two to exercise chunked collection.
@@ -136,6 +136,27 @@ describe('CacheFiller', () => {
     filler.list(info, node, 200, json, big);
     await writer.flush();
     expect(store.findCoveringView(viewOf(info, node))).toBeUndefined();
+  });
+
+  it('skips an unchanged relist while its view is covered, and applies it again once it is not', async () => {
+    const info = parseRequestInfo('GET', '/api/v1/namespaces/default/pods');
+    const answer = {
+      apiVersion: 'v1',
+      kind: 'PodList',
+      metadata: { resourceVersion: '4' },
+      items: [pod('a', '4')],
+    };
+    filler.list(info, node, 200, json, teeOf(answer));
+    await writer.flush();
+    const applied = writer.applied;
+    filler.list(info, node, 200, json, teeOf(answer));
+    expect(writer.pending).toBe(0);
+    await writer.flush();
+    expect(writer.applied).toBe(applied);
+    store.markViewIncomplete(viewOf(info, node));
+    filler.list(info, node, 200, json, teeOf(answer));
+    await writer.flush();
+    expect(store.findCoveringView(viewOf(info, node))?.complete).toBe(true);
   });
 
   it('keeps discovery answers verbatim under their key', async () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
@@ -49,8 +49,14 @@ export function viewOf(info: RequestInfo, identity: Identity): ViewKey {
 /** Collects a response body as it streams, up to MAX_TEE_BYTES. */
 export class Tee {
   private chunks: Buffer[] = [];
+  private readonly hash: Hash | undefined;
   size = 0;
   overflow = false;
+
+  /** `digest`: hash the bytes as they pass, so an unchanged list can be recognised without parsing. */
+  constructor(opts: { digest?: boolean } = {}) {
+    this.hash = opts.digest ? createHash('sha1') : undefined;
+  }
 
   push = (chunk: Buffer): void => {
     if (this.overflow) return;
@@ -61,7 +67,13 @@ export class Tee {
       return;
     }
     this.chunks.push(chunk);
+    this.hash?.update(chunk);
   };
+
+  /** Hex digest of the raw bytes ('' without `digest` or after an overflow); call once, at the end. */
+  digest(): string {
+    return this.hash && !this.overflow ? this.hash.digest('hex') : '';
+  }
 
   /** The decoded body, or undefined when it overflowed or uses an encoding we do not decode. */
   body(headers: IncomingHttpHeaders): Buffer | undefined {
@@ -70,14 +82,6 @@ export class Tee {
     const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding === 'identity' || encoding === '') return raw;
     if (encoding === 'gzip') return gunzipSync(raw);
-    return undefined;
-  }
-}
-
-function safeBody(tee: Tee, headers: IncomingHttpHeaders): Buffer | undefined {
-  try {
-    return tee.body(headers);
-  } catch {
     return undefined;
   }
 }
@@ -162,15 +166,13 @@ export class CacheFiller {
     if (status !== 200 || !isJson(headers)) return;
     // An exact historical list would move the cache backwards in time.
     if (info.resourceVersionMatch === 'Exact') return;
+    // The same bytes as the last list applied for this view, still covered: nothing to learn, and
+    // nothing is queued (a busy client relisting an unchanged resource costs no parse, no commit
+    // and no memory held in the queue).
+    const key = JSON.stringify(view);
+    const digest = info.continue === '' ? tee.digest() : '';
+    if (digest !== '' && this.lastList.get(key) === digest && this.store.findCoveringView(view)) return;
     this.queue.enqueue(() => {
-      const whole = info.continue === '';
-      const key = JSON.stringify(view);
-      let digest = '';
-      if (whole) {
-        const body = tee.overflow ? undefined : safeBody(tee, headers);
-        if (body) digest = createHash('sha1').update(body).digest('hex');
-        if (digest !== '' && this.lastList.get(key) === digest && this.store.findCoveringView(view)) return;
-      }
       const list = this.parse<KubeList>(tee, headers, info);
       if (!list || !Array.isArray(list.items)) return;
       this.applyPage(info, view, list);

@@ -257,6 +257,28 @@ describe('doctor on broken nodes', () => {
     }
   });
 
+  it('a flannel node: checks flannel, the bridge it execs, and host-local under islet', async () => {
+    const h = makeHost({ cni: ['10-flannel.conflist'] });
+    try {
+      expect((await runIslet(['install', '--root', h.root])).code).toBe(0);
+      for (const p of ['bridge', 'host-local']) copyFileSync(join(CNI_PLUGINS, p), h.at(`/opt/cni/bin/${p}`));
+      const r = await doctor(h, 'http://127.0.0.1:9');
+      expect(r.byId.get('cni-config')).toMatchObject({
+        status: 'ok',
+        summary:
+          '/etc/cni/net.d/10-flannel.conflist: islet wraps the host-local IPAM of flannel and records last',
+      });
+      expect(r.byId.get('main-plugin-binary')).toMatchObject({
+        status: 'fail',
+        summary: '/opt/cni/bin/flannel is missing or not executable',
+      });
+      expect(r.byId.get('plugin-binary:bridge')?.status).toBe('ok');
+      expect(r.byId.get('delegate-binary')?.status).toBe('ok');
+    } finally {
+      h.cleanup();
+    }
+  });
+
   it('a Calico node: islet not in the network is a warning with the reason, not a failure', async () => {
     const h = makeHost({ cni: ['10-calico.conflist'] });
     try {

@@ -4,13 +4,15 @@
  * kubeadm's kubelet.conf): expected files, idempotence, byte-identical uninstall, crash safety,
  * dry-run.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { activeConfigName } from '../../daemonset/installer/conflist.js';
 import { STEP_NAMES } from '../../daemonset/installer/install.js';
 import { isletBinary } from '../islet-binary.js';
+import { eventually } from '../proxy/harness.js';
 import { type FakeHost, fixture, makeHost, runIslet, snapshotTree, type TreeSnapshot } from './host-root.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON, inspected field by field
@@ -173,6 +175,40 @@ describe('upgrading', () => {
     const after = snapshotTree(h.root);
     after.delete('older-islet');
     expect(after).toEqual(before);
+  });
+});
+
+describe('islet install --watch', () => {
+  it('re-wraps a CNI configuration the network plugin rewrote, and is quiet otherwise', async () => {
+    const h = host({ cni: ['10-flannel.conflist'] });
+    const child = spawn(isletBinary, ['install', '--root', h.root, '--watch', '1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const conflist = '/etc/cni/net.d/10-flannel.conflist';
+    const wrapped = () => json(h.read(conflist)).plugins.at(-1).type === 'islet';
+    try {
+      await eventually('the first install', () => out.includes(`updated ${conflist}`));
+      const installed = snapshotTree(h.root);
+      await new Promise((r) => setTimeout(r, 2500));
+      // Two intervals later nothing was written again.
+      expect(snapshotTree(h.root)).toEqual(installed);
+      expect(out.match(/updated /g)).toHaveLength(2);
+      // flannel's install-cni copies its stock configuration back when its pod restarts.
+      copyFileSync(fixture('cni', '10-flannel.conflist'), h.at(conflist));
+      expect(wrapped()).toBe(false);
+      await eventually('the configuration wrapped again', wrapped);
+      expect(snapshotTree(h.root)).toEqual(installed);
+      expect(out.match(new RegExp(`updated ${conflist}`, 'g'))).toHaveLength(2);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
 

@@ -86,6 +86,9 @@ describe('daemonset manifests', () => {
     const ds = objs.find((o) => o.kind === 'DaemonSet');
     const init = ds.spec.template.spec.initContainers.find((c: Loose) => c.name === 'install');
     expect(init.env.find((e: Loose) => e.name === 'ISLET_IMAGE').value).toBe(init.image);
+    const agent = ds.spec.template.spec.containers.find((c: Loose) => c.name === 'agent');
+    expect(agent.env.find((e: Loose) => e.name === 'ISLET_IMAGE').value).toBe(init.image);
+    expect(agent.image).toBe(init.image);
   });
 
   it('least privilege: no API access at all for the service account, no privileged containers', () => {
@@ -123,14 +126,18 @@ describe('daemonset manifests', () => {
       expect(hostPaths).toContain(p);
     }
     const init = spec.initContainers.find((c: Loose) => c.name === 'install');
-    expect(init.command).toEqual([
+    const install = [
       '/usr/local/bin/islet',
       'install',
       '--root',
       '/host',
       '--config',
       '/etc/islet-config/config.yaml',
-    ]);
+    ];
+    expect(init.command).toEqual(install);
+    const agent = spec.containers.find((c: Loose) => c.name === 'agent');
+    expect(agent.command).toEqual([...install, '--watch', '60']);
+    expect(agent.readinessProbe.exec.command).toEqual(['/usr/local/bin/islet', 'doctor', '--root', '/host']);
     for (const c of [...spec.initContainers, ...spec.containers]) {
       expect(c.ports).toBeUndefined();
       expect(c.command).not.toContain('proxy');

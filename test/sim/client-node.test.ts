@@ -97,15 +97,19 @@ describe('client-node against the simulator', () => {
     informer.on('update', (p) => seen.push(`update ${p.metadata?.name} ${p.metadata?.labels?.v ?? ''}`));
     informer.on('delete', (p) => seen.push(`delete ${p.metadata?.name}`));
     await informer.start();
-    await expect.poll(() => seen).toEqual(['add inf-0']);
+    await expect.poll(() => seen, { timeout: 20_000 }).toEqual(['add inf-0']);
     await expect
-      .poll(() => sim.watchCount({ resource: 'pods', namespace: 'inf', labelSelector: 'app=inf' }).open)
+      .poll(() => sim.watchCount({ resource: 'pods', namespace: 'inf', labelSelector: 'app=inf' }).open, {
+        timeout: 20_000,
+      })
       .toBe(1);
     sim.create('pods', pod('inf-1', 'inf', { app: 'inf' }) as never);
     sim.patch('pods', 'inf-1', { metadata: { labels: { v: '2' } } }, { namespace: 'inf' });
     sim.patch('pods', 'other', { metadata: { labels: { v: '2' } } }, { namespace: 'inf' });
     sim.delete('pods', 'inf-0', { namespace: 'inf' });
-    await expect.poll(() => seen).toEqual(['add inf-0', 'add inf-1', 'update inf-1 2', 'delete inf-0']);
+    await expect
+      .poll(() => seen, { timeout: 20_000 })
+      .toEqual(['add inf-0', 'add inf-1', 'update inf-1 2', 'delete inf-0']);
     expect(informer.list('inf').map((p) => p.metadata?.name)).toEqual(['inf-1']);
   });
 
@@ -119,18 +123,20 @@ describe('client-node against the simulator', () => {
     const added: string[] = [];
     informer.on('add', (c) => added.push(c.metadata!.name!));
     await informer.start();
-    await expect.poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'gone' }).open).toBe(1);
+    await expect
+      .poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'gone' }).open, { timeout: 20_000 })
+      .toBe(1);
     const listsBefore = sim.listCount({ resource: 'configmaps', namespace: 'gone' });
     const watchesBefore = sim.watchCount({ resource: 'configmaps', namespace: 'gone' }).opened;
     // The watch ends cleanly, and before the informer resumes its resourceVersion is compacted away.
     expect(sim.dropWatches({ graceful: true })).toBeGreaterThanOrEqual(1);
     sim.create('configmaps', { metadata: { name: 'c1', namespace: 'gone' } });
     sim.compact();
-    await expect.poll(() => added).toEqual(['c0', 'c1']);
+    await expect.poll(() => added, { timeout: 20_000 }).toEqual(['c0', 'c1']);
     expect(sim.listCount({ resource: 'configmaps', namespace: 'gone' })).toBe(listsBefore + 1);
     // One resume that got the 410 ERROR event, then one watch after the relist.
     await expect
-      .poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'gone' }))
+      .poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'gone' }), { timeout: 20_000 })
       .toEqual({
         opened: watchesBefore + 2,
         open: 1,

@@ -434,7 +434,9 @@ describe('WATCH', () => {
     });
     w.close();
     await w.ended;
-    await expect.poll(() => sim.watchCount({ resource: 'pods', namespace: 'watching' }).open).toBe(0);
+    await expect
+      .poll(() => sim.watchCount({ resource: 'pods', namespace: 'watching' }).open, { timeout: 20_000 })
+      .toBe(0);
   });
 
   it('resumes from a resourceVersion and answers a compacted one with a 410 ERROR event', async () => {
@@ -503,7 +505,9 @@ describe('controls', () => {
       auth,
       '/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=' + sim.resourceVersion,
     );
-    await expect.poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'default' }).open).toBe(1);
+    await expect
+      .poll(() => sim.watchCount({ resource: 'configmaps', namespace: 'default' }).open, { timeout: 20_000 })
+      .toBe(1);
     await sim.partition('blackhole');
     let answered = false;
     const pending = req('GET', '/readyz').then(

@@ -375,6 +375,15 @@ export class SimStore {
       }
       throw errors.notFound(resource.group, resource.resource, name);
     }
+    const uid = input.metadata.uid;
+    if (uid && uid !== old.metadata.uid) {
+      throw errors.conflict(
+        resource.group,
+        resource.resource,
+        name,
+        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${old.metadata.uid}`,
+      );
+    }
     const rv = input.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) {
       throw errors.staleResourceVersion(resource.group, resource.resource, name);

@@ -185,6 +185,24 @@ describe('WatchHub against the simulator', () => {
     expect(metric('islet_watch_relists_total')).toBe(0);
   });
 
+  it('a blackholed link (connections hang, streams go silent) is dropped and resumed the same way', async () => {
+    sim.create('pods', pod('a'));
+    const rv = listIntoStore();
+    const w = await watch(`resourceVersion=${rv}`);
+    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
+    await sim.partition('blackhole');
+    await eventually('offline', () => !pool.isOnline());
+    sim.create('pods', pod('b'));
+    sim.delete('pods', 'a');
+    await sim.heal();
+    await eventually('missed changes delivered', () => w.names('DELETED').includes('a'));
+    expect(
+      w.events.filter((e) => e.type !== 'BOOKMARK').map((e) => `${e.type} ${e.object.metadata?.name}`),
+    ).toEqual(['ADDED b', 'DELETED a']);
+    expect(w.state()).toBe('open');
+    expect(sim.listCount({ resource: 'pods' })).toBe(0);
+  });
+
   it('after compaction past its version: exactly one LIST, the diff as events, never a 410 locally', async () => {
     for (const n of ['a', 'b', 'c']) sim.create('pods', pod(n));
     const rv = listIntoStore();
