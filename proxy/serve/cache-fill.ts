@@ -75,10 +75,14 @@ export class Tee {
     return this.hash && !this.overflow ? this.hash.digest('hex') : '';
   }
 
-  /** The decoded body, or undefined when it overflowed or uses an encoding we do not decode. */
+  /**
+   * The decoded body, or undefined when it overflowed or uses an encoding we do not decode.
+   * Consumes the chunks: a 10,000-pod list should not be held twice while it is parsed.
+   */
   body(headers: IncomingHttpHeaders): Buffer | undefined {
     if (this.overflow) return undefined;
     const raw = Buffer.concat(this.chunks);
+    this.chunks = [];
     const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
     if (encoding === 'identity' || encoding === '') return raw;
     if (encoding === 'gzip') return gunzipSync(raw);
@@ -249,8 +253,8 @@ export class CacheFiller {
 
   private parse<T>(tee: Tee, headers: IncomingHttpHeaders, info: RequestInfo): T | undefined {
     try {
-      const body = tee.body(headers);
-      return body ? (JSON.parse(body.toString('utf8')) as T) : undefined;
+      const text = tee.body(headers)?.toString('utf8');
+      return text === undefined ? undefined : (JSON.parse(text) as T);
     } catch (err) {
       this.logger.warn('cannot parse upstream answer for the cache', {
         path: info.path,

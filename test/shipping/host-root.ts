@@ -5,9 +5,19 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { isletBinary, repoRoot } from '../islet-binary.js';
 
 export const sharedDir = process.env.ISLET_SHARED_DIR ?? join(repoRoot, '..', 'shared');
@@ -70,11 +80,34 @@ export interface RunResult {
   stderr: string;
 }
 
+let privateCopy: string | undefined;
+let privateDir: string | undefined;
+// Registered while the test file imports this module, so it runs after that file's tests.
+afterAll(() => {
+  if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+  privateDir = undefined;
+  privateCopy = undefined;
+});
+
+/**
+ * This test file's own copy of dist/islet, taken once: a parallel test run may rebuild dist/islet
+ * meanwhile, and "install twice → identical" must compare one build with itself.
+ */
+export function testBinary(): string {
+  if (!privateCopy) {
+    privateDir = mkdtempSync(join(tmpdir(), 'islet-bin-'));
+    privateCopy = join(privateDir, 'islet');
+    copyFileSync(isletBinary, privateCopy);
+    chmodSync(privateCopy, 0o755);
+  }
+  return privateCopy;
+}
+
 /** Runs the built binary with `stdin` (closed at once); never throws on a non-zero exit. */
 export function runIslet(
   args: string[],
   env: Record<string, string> = {},
-  bin = isletBinary,
+  bin = testBinary(),
   stdin = '',
 ): Promise<RunResult> {
   return new Promise((resolve) => {

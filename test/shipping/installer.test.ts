@@ -11,9 +11,16 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { activeConfigName } from '../../daemonset/installer/conflist.js';
 import { STEP_NAMES } from '../../daemonset/installer/install.js';
-import { isletBinary } from '../islet-binary.js';
 import { eventually } from '../proxy/harness.js';
-import { type FakeHost, fixture, makeHost, runIslet, snapshotTree, type TreeSnapshot } from './host-root.js';
+import {
+  type FakeHost,
+  fixture,
+  makeHost,
+  runIslet,
+  snapshotTree,
+  type TreeSnapshot,
+  testBinary,
+} from './host-root.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed YAML/JSON, inspected field by field
 type Loose = any;
@@ -90,7 +97,7 @@ function expectStaticPod(h: FakeHost): void {
 }
 
 function expectBinaryInstalled(h: FakeHost): void {
-  expect(readFileSync(h.at('/opt/cni/bin/islet')).equals(readFileSync(isletBinary))).toBe(true);
+  expect(readFileSync(h.at('/opt/cni/bin/islet')).equals(readFileSync(testBinary()))).toBe(true);
 }
 
 describe('islet install on a node with containerd bridge + host-local', () => {
@@ -155,7 +162,7 @@ describe('upgrading', () => {
     const h = host({ cni: ['10-containerd-net.conflist'] });
     const before = snapshotTree(h.root);
     const older = h.at('/older-islet');
-    writeFileSync(older, Buffer.concat([readFileSync(isletBinary), Buffer.from('older build')]), {
+    writeFileSync(older, Buffer.concat([readFileSync(testBinary()), Buffer.from('older build')]), {
       mode: 0o755,
     });
     await install(h, '--binary', older);
@@ -181,7 +188,7 @@ describe('upgrading', () => {
 describe('islet install --watch', () => {
   it('re-wraps a CNI configuration the network plugin rewrote, and is quiet otherwise', async () => {
     const h = host({ cni: ['10-flannel.conflist'] });
-    const child = spawn(isletBinary, ['install', '--root', h.root, '--watch', '1'], {
+    const child = spawn(testBinary(), ['install', '--root', h.root, '--watch', '1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -10,9 +10,13 @@ import { errors, StatusError } from './status.js';
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
 const PROBE_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 
+/** The cluster's authentication configuration: shared by every API server of one cluster. */
+export class Credentials {
+  readonly tokens = new Map<string, { user: string; groups: string[] }>();
+  readonly revoked = new Set<string>();
+}
+
 export class Access {
-  private readonly tokens = new Map<string, { user: string; groups: string[] }>();
-  private readonly revoked = new Set<string>();
   private denials: TrafficFilter[] = [];
   private throttles: Array<{ remaining: number; retryAfterSeconds: number; match: TrafficFilter }> = [];
 
@@ -20,14 +24,15 @@ export class Access {
     private readonly tls: boolean,
     /** Unauthenticated requests pass as system:anonymous (health and /version always do). */
     private readonly anonymous: boolean,
+    readonly credentials: Credentials,
   ) {}
 
   addToken(token: string, user: string, groups: string[] = []): void {
-    this.tokens.set(token, { user, groups });
+    this.credentials.tokens.set(token, { user, groups });
   }
 
   revoke(serial: string): void {
-    this.revoked.add(serial.toUpperCase());
+    this.credentials.revoked.add(serial.toUpperCase());
   }
 
   deny(match: TrafficFilter): () => void {
@@ -46,7 +51,7 @@ export class Access {
     if (this.tls && socket.authorized) {
       const cert = socket.getPeerCertificate();
       const serial = (cert.serialNumber ?? '').toUpperCase();
-      if (!this.revoked.has(serial)) {
+      if (!this.credentials.revoked.has(serial)) {
         const o = cert.subject?.O;
         const groups = Array.isArray(o) ? o : o ? [o] : [];
         return {
@@ -59,7 +64,7 @@ export class Access {
     }
     const auth = req.headers.authorization;
     if (auth?.startsWith('Bearer ')) {
-      const u = this.tokens.get(auth.slice(7).trim());
+      const u = this.credentials.tokens.get(auth.slice(7).trim());
       if (u) return { user: u.user, groups: [...u.groups, 'system:authenticated'], via: 'token' };
       throw errors.unauthorized();
     }

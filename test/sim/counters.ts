@@ -26,6 +26,10 @@ export interface RequestRecord {
   labelSelector: string;
   fieldSelector: string;
   identity?: Identity;
+  /** Request headers that tell clients and their wire formats apart. */
+  userAgent: string;
+  accept: string;
+  contentType: string;
   /** Status code sent (0 while a response is pending or when it never got one, e.g. blackholed). */
   status: number;
   /** Response body bytes written so far (watch streams keep counting). */

@@ -123,6 +123,9 @@ export class HttpApi {
       name: r.name,
       labelSelector: q.get('labelSelector') ?? '',
       fieldSelector: q.get('fieldSelector') ?? '',
+      userAgent: req.headers['user-agent'] ?? '',
+      accept: req.headers.accept ?? '',
+      contentType: req.headers['content-type'] ?? '',
       status: 0,
       bytes: 0,
     };

@@ -537,9 +537,17 @@ describe('controls', () => {
       opened: 1,
       open: 1,
     });
+    const nodes = rawWatch(sim.url, auth, '/api/v1/nodes?watch=1');
+    await nodes.next();
+    expect(sim.dropWatches({ match: { resource: 'nodes' } })).toBe(1);
+    expect(await nodes.ended).toBe('error');
+    expect(sim.watchCount({ resource: 'pods' }).open).toBe(1);
     expect(sim.dropWatches()).toBe(1);
     expect(await w.ended).toBe('error');
     expect(sim.watchCount({ resource: 'pods' })).toEqual({ opened: 1, open: 0 });
+    const watchRecord = sim.requests.find((r) => r.verb === 'watch' && r.resource === 'pods')!;
+    expect(watchRecord.accept).toBe('application/json');
+    expect(watchRecord.query).toMatchObject({ watch: '1', fieldSelector: 'spec.nodeName=node-a' });
 
     sim.throttle(2, 7, { resource: 'pods' });
     const t1 = await req('GET', '/api/v1/pods');
@@ -628,6 +636,11 @@ describe('registry semantics', () => {
     const refused = await req('POST', '/api/v1/namespaces/doomed/secrets', { metadata: { name: 't' } });
     expect(refused.status).toBe(404);
     expect(refused.json.message).toBe('namespaces "doomed" not found');
+    const protectedNs = await req('DELETE', '/api/v1/namespaces/kube-system');
+    expect(protectedNs.status).toBe(403);
+    expect(protectedNs.json.message).toBe(
+      'namespaces "kube-system" is forbidden: this namespace may not be deleted',
+    );
     w.close();
   });
 
@@ -815,5 +828,38 @@ describe('garbage collection', () => {
       (await req('DELETE', '/api/v1/namespaces/gc/configmaps/dep2', { propagationPolicy: 'Sideways' }))
         .status,
     ).toBe(400);
+  });
+});
+
+describe('replicas', () => {
+  it('serves one cluster from two endpoints with their own network controls and counters', async () => {
+    const replica = await sim.replica();
+    try {
+      expect(replica.port).not.toBe(sim.port);
+      const viaReplica = (method: string, path: string, body?: unknown) =>
+        rawRequest(replica.url, auth, method, path, body);
+      const created = await req('POST', '/api/v1/namespaces/default/configmaps', {
+        metadata: { name: 'ha' },
+      });
+      const read = await viaReplica('GET', '/api/v1/namespaces/default/configmaps/ha');
+      expect(read.json.metadata.resourceVersion).toBe(created.json.metadata.resourceVersion);
+      const w = rawWatch(
+        replica.url,
+        auth,
+        `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${sim.resourceVersion}`,
+      );
+      await expect
+        .poll(() => replica.watchCount({ resource: 'configmaps' }).open, { timeout: 20_000 })
+        .toBe(1);
+      expect(sim.watchCount({ resource: 'configmaps', namespace: 'default' }).open).toBe(0);
+      await sim.partition('refuse');
+      sim.patch('configmaps', 'ha', { data: { via: 'store' } });
+      expect(await w.nextChange()).toMatchObject({ type: 'MODIFIED', object: { data: { via: 'store' } } });
+      expect((await viaReplica('GET', '/readyz')).status).toBe(200);
+      await sim.heal();
+      w.close();
+    } finally {
+      await replica.close();
+    }
   });
 });

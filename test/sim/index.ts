@@ -13,7 +13,8 @@
  *
  * Options (startSimulator(opts), all optional): tls (default true; false = plain HTTP, anonymous
  * allowed), host, port (0), tokens {token: user | {user, groups}}, anonymous, bookmarkIntervalMs
- * (1000), defaultWatchTimeoutSeconds (1800), historyLimit (unlimited: automatic compaction),
+ * (1000), defaultWatchTimeoutSeconds (1800), historyLimit (unlimited; when set, older changes are
+ * compacted automatically),
  * podGracefulDeletion (false), maxBodyBytes (3 MiB), aggregatedDiscovery (true), compression (true:
  * gzip for bodies >= 128 KiB when the client sends Accept-Encoding: gzip, as kube-apiserver does),
  * requestLogLimit (10000), tooLargeResourceVersionWaitMs (3000).
@@ -34,11 +35,14 @@
  *     answered, open watches go silent; heal() resets the stuck connections and silent watches.
  *     The state stays and can be changed through the methods below meanwhile.
  *   sim.setLatency(ms)                      delay before every request is handled
- *   sim.dropWatches({graceful?})            cut every open watch (graceful: clean end); returns how many
+ *   sim.dropWatches({graceful?, match?})    cut open watches (all or those matching a WatchKey; graceful:
+ *                                           clean end); returns how many
  *   sim.compact(rv?)                        forget history up to rv (default now): older RVs → 410
  *   sim.throttle(nextN, retryAfterSeconds, match?)  next N matching requests → 429 + Retry-After
  *     (probes /healthz, /livez, /readyz are never throttled)
  *   const lift = sim.deny(filter)           matching requests → 403 Forbidden (RBAC-style message) until lift()
+ *   const b = await sim.replica({port?})    a second API server of the same cluster (shared store, CA,
+ *                                           credentials; own port, controls, counters): HA upstreams
  *
  * State, bypassing HTTP (events reach watchers exactly as for HTTP writes). `ref` is 'pods', 'po',
  * 'Pod', 'leases.coordination.k8s.io', 'events.k8s.io/v1/events' or {group, resource}:
@@ -58,14 +62,21 @@
  *   sim.watchCount(key) → {opened, open}    opened in total / open right now
  *   sim.bytesSent(filter?)                  response body bytes as sent (after gzip; watch streams included)
  *   sim.requests                            log of RequestRecord {method, path, query, verb, resource,
- *                                           namespace, name, identity {user, groups, via, certSerial}, status, bytes}
+ *                                           namespace, name, identity {user, groups, via, certSerial},
+ *                                           userAgent, accept, contentType, status, bytes}
  *   sim.resetCounters()
+ *
+ * Raw client helpers for tests: rawRequest(url, {ca?, cert?, token?}, method, path, body?, headers?)
+ * → {status, headers, body, json}; rawWatch(url, auth, path) → RawWatch with next()/nextChange()/
+ * ended/close().
  *
  * What it models (kube-apiserver 1.32): discovery (legacy and aggregated v2/v2beta1), /version,
  * health; core v1 pods (+status), nodes (+status), services (+status), endpoints, configmaps,
  * secrets, namespaces (+status), events; discovery.k8s.io/v1 endpointslices; coordination.k8s.io/v1
  * leases; events.k8s.io/v1 events. One global resourceVersion; create/get/update/delete/
- * deletecollection/patch (merge, strategic merge, JSON patch) with the API server's Status errors;
+ * deletecollection/patch (merge, strategic merge, JSON patch) with the API server's Status errors,
+ * registry defaults (pod status Pending + qosClass on HTTP create, service cluster IPs, namespace
+ * phase), finalizers, graceful pod deletion (opt-in) and ownerReferences garbage collection;
  * LIST resourceVersion semantics ("" / "0" / NotOlderThan / Exact, "0" ignores limit as the 1.32
  * watch cache does), limit/continue (410 when the continue token's revision was compacted), label
  * and field selectors; WATCH from a history log with selector transitions, BOOKMARKs,

@@ -85,6 +85,9 @@ describe('kubectl against the simulator', () => {
     expect(table).toMatch(/namespace\/kube-node-lease\s+Active\s+\d+s/);
     // kubectl 1.32 discovered everything from the aggregated documents at /api and /apis.
     expect(sim.requestCount({ path: '/api' })).toBeGreaterThan(0);
+    expect(
+      sim.requests.filter((r) => r.resource === 'pods').every((r) => r.userAgent.startsWith('kubectl/')),
+    ).toBe(true);
     expect(sim.requestCount({ path: '/api/v1' })).toBe(0);
     expect(sim.requestCount({ path: '/apis/coordination.k8s.io/v1' })).toBe(0);
   });

@@ -1,5 +1,5 @@
 /**
- * A private CA per simulator, made with the openssl CLI: the server certificate (127.0.0.1 and
+ * A private CA per simulator, made with the openssl CLI: the server certificate (127.0.0.1, ::1 and
  * localhost) and client certificates the way kubelet's look (CN=system:node:<name>,
  * O=system:nodes). Keys are P-256 so minting stays fast.
  */
@@ -124,7 +124,7 @@ export async function createPki(dir: string): Promise<Pki> {
     base,
     'server',
     '/CN=kube-apiserver',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+    'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
     365,
   );
   return { ...base, caPem: await readFile(caPath, 'utf8'), server };

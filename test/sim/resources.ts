@@ -113,6 +113,7 @@ export const RESOURCES: readonly SimResource[] = [
     shortNames: ['svc'],
     categories: ['all'],
     subresources: ['status'],
+    createOnUpdate: true,
   }),
   res({
     group: 'discovery.k8s.io',

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { Access, filterKey, filterMatches } from './access.js';
+import { Access, Credentials, filterKey, filterMatches } from './access.js';
 import { Counters, type RequestRecord, type TrafficFilter, type WatchKey } from './counters.js';
 import { HttpApi } from './http-api.js';
 import type { SimObject } from './object.js';
@@ -47,18 +47,23 @@ export class Simulator {
   private mode: 'up' | 'stopped' | PartitionMode = 'stopped';
   private latencyMs = 0;
 
-  constructor(opts: SimulatorOptions, dir: string, pki: Pki | undefined) {
+  constructor(
+    private readonly opts: SimulatorOptions,
+    dir: string,
+    pki: Pki | undefined,
+    /** A replica's cluster: the primary's store and credentials. */
+    shared?: { store: SimStore; credentials: Credentials },
+  ) {
     this.dir = dir;
     this.pki = pki;
     this.tls = pki !== undefined;
     this.host = opts.host ?? '127.0.0.1';
     this.port = opts.port ?? 0;
-    this.store = new SimStore({
-      historyLimit: opts.historyLimit,
-      podGracefulDeletion: opts.podGracefulDeletion,
-    });
+    this.store =
+      shared?.store ??
+      new SimStore({ historyLimit: opts.historyLimit, podGracefulDeletion: opts.podGracefulDeletion });
     this.counters = new Counters(opts.requestLogLimit ?? 10_000);
-    this.access = new Access(this.tls, opts.anonymous ?? !this.tls);
+    this.access = new Access(this.tls, opts.anonymous ?? !this.tls, shared?.credentials ?? new Credentials());
     for (const [token, u] of Object.entries(opts.tokens ?? {})) {
       this.addToken(token, typeof u === 'string' ? u : u.user, typeof u === 'string' ? [] : (u.groups ?? []));
     }
@@ -220,13 +225,13 @@ export class Simulator {
   }
 
   /**
-   * Closes every open watch stream: by default cut like a failing network (socket destroyed);
-   * `{graceful: true}` ends them cleanly as an API server restart would.
+   * Closes open watch streams (all, or those matching `match`): by default cut like a failing
+   * network (socket destroyed); `{graceful: true}` ends them cleanly as an API server restart would.
    */
-  dropWatches(o: { graceful?: boolean } = {}): number {
-    const all = [...this.watches.keys()];
-    for (const w of all) o.graceful ? w.end() : w.destroy();
-    return all.length;
+  dropWatches(o: { graceful?: boolean; match?: WatchKey } = {}): number {
+    const chosen = [...this.watches].filter(([, rec]) => !o.match || filterMatches(o.match, filterKey(rec)));
+    for (const [w] of chosen) o.graceful ? w.end() : w.destroy();
+    return chosen.length;
   }
 
   /**
@@ -248,6 +253,27 @@ export class Simulator {
   /** Forgets history at and below `rv` (default: the current revision): older resourceVersions get 410. */
   compact(rv?: number): void {
     this.store.compact(rv);
+  }
+
+  /**
+   * Another API server of the same cluster, like a second kube-apiserver over one etcd: same
+   * objects, resourceVersions, history, CA and credentials; its own port, network controls
+   * (stop/partition/latency/throttle/deny) and counters. Close replicas before the primary (the
+   * CA files live in the primary's dir).
+   */
+  async replica(o: { port?: number } = {}): Promise<Simulator> {
+    const dir = await mkdtemp(join(tmpdir(), 'islet-sim-replica-'));
+    const r = new Simulator({ ...this.opts, port: o.port ?? 0, tokens: undefined }, dir, this.pki, {
+      store: this.store,
+      credentials: this.access.credentials,
+    });
+    try {
+      await r.start();
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return r;
   }
 
   /** Stops everything and removes the temp dir; the simulator cannot be started again. */

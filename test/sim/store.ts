@@ -79,6 +79,8 @@ export interface StoreOptions {
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const DEFAULT_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+/** The NamespaceLifecycle admission plugin refuses to delete these. */
+const PROTECTED_NAMESPACES = ['default', 'kube-system', 'kube-public'];
 
 function objectKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
@@ -466,6 +468,17 @@ export class SimStore {
         resource.resource,
         name,
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
+      );
+    }
+    if (resource.resource === 'namespaces' && PROTECTED_NAMESPACES.includes(name)) {
+      throw new StatusError(
+        403,
+        'Forbidden',
+        `namespaces "${name}" is forbidden: this namespace may not be deleted`,
+        {
+          name,
+          kind: 'namespaces',
+        },
       );
     }
     if (d.dryRun) return clone(old);

@@ -33,6 +33,26 @@ export function eventFor(scope: WatchScope, c: Change): { type: EventType; objec
   return undefined;
 }
 
+/**
+ * Stored objects never change once committed, so the line for (type, object) is the same for every
+ * watcher it is fanned out to: serialize it once.
+ */
+const lineCache = new WeakMap<object, Map<EventType, string>>();
+
+function eventLine(type: EventType, object: SimObject | StatusObject): string {
+  let byType = lineCache.get(object);
+  if (!byType) {
+    byType = new Map();
+    lineCache.set(object, byType);
+  }
+  let line = byType.get(type);
+  if (line === undefined) {
+    line = `${JSON.stringify({ type, object })}\n`;
+    byType.set(type, line);
+  }
+  return line;
+}
+
 export class WatchStream {
   private closed = false;
   private bookmarkTimer: NodeJS.Timeout | undefined;
@@ -66,7 +86,8 @@ export class WatchStream {
       this.transform && type !== 'BOOKMARK' && type !== 'ERROR'
         ? this.transform(object as SimObject)
         : object;
-    const line = `${JSON.stringify({ type, object: shaped })}\n`;
+    const line =
+      shaped === object ? eventLine(type, object) : `${JSON.stringify({ type, object: shaped })}\n`;
     const n = Buffer.byteLength(line);
     this.res.write(line);
     this.onBytes(n);
