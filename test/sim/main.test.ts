@@ -8,8 +8,15 @@ import { rawRequest } from './index.js';
 
 let child: ChildProcess | undefined;
 
-afterAll(() => {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+afterAll(async () => {
+  // SIGTERM lets the simulator remove its temp dir; SIGKILL only if it does not go.
+  if (!child || child.exitCode !== null) return;
+  const c = child;
+  const gone = new Promise((resolve) => c.once('exit', resolve));
+  c.kill('SIGTERM');
+  const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
+  await gone;
+  clearTimeout(timer);
 });
 
 function firstLine(c: ChildProcess): Promise<string> {

@@ -40,6 +40,11 @@ async function main(argv: string[]): Promise<number> {
     if (eq <= 0) throw new UsageError(`--token takes TOKEN=USER, not "${t}"`);
     tokens[t.slice(0, eq)] = t.slice(eq + 1);
   }
+  // Listen for the stop signal from the start, so a stop during start-up still cleans up.
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const sim = await startSimulator({
     port: int('port'),
     host: flags.host as string,
@@ -59,10 +64,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     `${JSON.stringify({ url: sim.url, port: sim.port, caPath: sim.tls ? sim.caPath : null, dir: sim.dir, clientCerts, kubeconfigs })}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopped;
   await sim.close();
   return 0;
 }
