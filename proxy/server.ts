@@ -215,7 +215,7 @@ export class ProxyServer {
     }
     const up = await this.forward(ex, undefined, { accept: 'application/json' });
     if (!up) return this.offlineRead(ex);
-    const tee = new Tee({ digest: info.verb === 'list' });
+    const tee = new Tee({ fingerprint: info.verb === 'list', encoding: up.headers['content-encoding'] });
     const complete = await relayResponse(up, res, tee.push);
     if (!complete) return;
     const status = up.statusCode ?? 0;

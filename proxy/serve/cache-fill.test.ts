@@ -20,7 +20,7 @@ function pod(name: string, rv: string): KubeObject {
 }
 
 function teeOf(value: unknown, gzip = false): Tee {
-  const tee = new Tee({ digest: true });
+  const tee = new Tee({ fingerprint: true, encoding: gzip ? 'gzip' : undefined });
   const body = Buffer.from(JSON.stringify(value));
   const bytes = gzip ? gzipSync(body) : body;
   // Split in two to exercise chunked collection.
@@ -157,6 +157,53 @@ describe('CacheFiller', () => {
     filler.list(info, node, 200, json, teeOf(answer));
     await writer.flush();
     expect(store.findCoveringView(viewOf(info, node))?.complete).toBe(true);
+  });
+
+  it('knows a plain list by its own resourceVersion, never by that of an item', () => {
+    const ordered = new Tee({ fingerprint: true });
+    ordered.push(
+      Buffer.from('{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"42"},"items":[]}'),
+    );
+    expect(ordered.fingerprint()).toBe('rv:42');
+    const itemsFirst = new Tee({ fingerprint: true });
+    itemsFirst.push(
+      Buffer.from(
+        '{"items":[{"metadata":{"name":"a","resourceVersion":"7"}}],"metadata":{"resourceVersion":"9"}}',
+      ),
+    );
+    expect(itemsFirst.fingerprint()).toBe('');
+    expect(new Tee().fingerprint()).toBe('');
+  });
+
+  it('applies a relist whose resourceVersion moved', async () => {
+    const info = parseRequestInfo('GET', '/api/v1/namespaces/default/pods');
+    filler.list(
+      info,
+      node,
+      200,
+      json,
+      teeOf({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: '4' },
+        items: [pod('a', '4')],
+      }),
+    );
+    await writer.flush();
+    filler.list(
+      info,
+      node,
+      200,
+      json,
+      teeOf({
+        apiVersion: 'v1',
+        kind: 'PodList',
+        metadata: { resourceVersion: '6' },
+        items: [pod('b', '6')],
+      }),
+    );
+    await writer.flush();
+    expect(store.listObjects(pods, 'default', '', '').map((o) => o.metadata.name)).toEqual(['b']);
   });
 
   it('keeps discovery answers verbatim under their key', async () => {

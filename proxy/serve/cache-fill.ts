@@ -50,12 +50,21 @@ export function viewOf(info: RequestInfo, identity: Identity): ViewKey {
 export class Tee {
   private chunks: Buffer[] = [];
   private readonly hash: Hash | undefined;
+  private head = '';
+  private readonly peek: boolean;
   size = 0;
   overflow = false;
 
-  /** `digest`: hash the bytes as they pass, so an unchanged list can be recognised without parsing. */
-  constructor(opts: { digest?: boolean } = {}) {
-    this.hash = opts.digest ? createHash('sha1') : undefined;
+  /**
+   * `fingerprint`: recognise an unchanged list without parsing it. A plain JSON list is known by
+   * its resourceVersion, read from the first bytes (a list at one resourceVersion of one scope is
+   * one snapshot); a compressed one by a hash of its (small) compressed bytes.
+   */
+  constructor(opts: { fingerprint?: boolean; encoding?: string | string[] } = {}) {
+    const encoding = String(opts.encoding ?? 'identity').toLowerCase();
+    const plain = encoding === 'identity' || encoding === '';
+    this.peek = opts.fingerprint === true && plain;
+    this.hash = opts.fingerprint && !plain ? createHash('sha1') : undefined;
   }
 
   push = (chunk: Buffer): void => {
@@ -68,11 +77,20 @@ export class Tee {
     }
     this.chunks.push(chunk);
     this.hash?.update(chunk);
+    if (this.peek && this.head.length < 4096) this.head += chunk.subarray(0, 4096).toString('latin1');
   };
 
-  /** Hex digest of the raw bytes ('' without `digest` or after an overflow); call once, at the end. */
-  digest(): string {
-    return this.hash && !this.overflow ? this.hash.digest('hex') : '';
+  /** '' when the list cannot be recognised (no fingerprint asked, overflow, no resourceVersion seen). */
+  fingerprint(): string {
+    if (this.overflow) return '';
+    if (this.hash) return `sha1:${this.hash.digest('hex')}`;
+    if (!this.peek) return '';
+    // The list's own metadata comes before its items (API server field order); never take an
+    // item's resourceVersion for the list's.
+    const m = /"metadata":\{([^{}]*)\}/.exec(this.head);
+    if (!m || this.head.slice(0, m.index).includes('"items"')) return '';
+    const rv = /"resourceVersion":"([^"]+)"/.exec(m[1]!)?.[1];
+    return rv ? `rv:${rv}` : '';
   }
 
   /**
@@ -97,7 +115,7 @@ function isJson(headers: IncomingHttpHeaders): boolean {
 export class CacheFiller {
   private readonly pending = new Map<string, PendingList>();
   private readonly granted = new LRUCache<string, true>({ max: 10_000 });
-  /** Digest of the last whole list applied per view: an unchanged relist costs no parse and no commit. */
+  /** Fingerprint of the last whole list applied per view: an unchanged relist costs no parse and no commit. */
   private readonly lastList = new LRUCache<string, string>({ max: 1_000 });
 
   constructor(
@@ -174,7 +192,7 @@ export class CacheFiller {
     // nothing is queued (a busy client relisting an unchanged resource costs no parse, no commit
     // and no memory held in the queue).
     const key = JSON.stringify(view);
-    const digest = info.continue === '' ? tee.digest() : '';
+    const digest = info.continue === '' ? tee.fingerprint() : '';
     if (digest !== '' && this.lastList.get(key) === digest && this.store.findCoveringView(view)) return;
     this.queue.enqueue(() => {
       const list = this.parse<KubeList>(tee, headers, info);
