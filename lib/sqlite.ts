@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,10 @@ let ctor: DatabaseCtor | undefined;
 
 // The bundle defines import.meta.url (scripts/build.mjs), so this works in ESM and in the CJS build.
 const requireHere = createRequire(import.meta.url);
+
+// Set by scripts/build.mjs: the sha256 prefix of the addon packed into the single executable.
+// Knowing it at build time spares every CNI call hashing 2 MB and loading node:crypto (~10 ms).
+declare const __ISLET_ADDON_ID__: string | undefined;
 
 /**
  * Finds better-sqlite3's native addon. Inside the single-executable build it is a SEA asset,
@@ -34,14 +37,14 @@ function findNativeBinding(): string | object | undefined {
       getRawAsset(name: string): ArrayBuffer;
     };
     if (sea.isSea()) {
-      const bytes = Buffer.from(sea.getRawAsset('better_sqlite3.node'));
-      const digest = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
-      const dir = join(process.getuid?.() === 0 ? '/var/lib/islet/.native' : tmpdir(), `islet-${digest}`);
+      const asset = () => Buffer.from(sea.getRawAsset('better_sqlite3.node'));
+      const id = typeof __ISLET_ADDON_ID__ === 'string' ? __ISLET_ADDON_ID__ : addonId(asset());
+      const dir = join(process.getuid?.() === 0 ? '/var/lib/islet/.native' : tmpdir(), `islet-${id}`);
       const file = join(dir, 'better_sqlite3.node');
       if (!existsSync(file)) {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, bytes, { mode: 0o500 });
+        writeFileSync(tmp, asset(), { mode: 0o500 });
         // rename is atomic: parallel CNI calls extracting at once all end with a whole file
         (requireHere('node:fs') as typeof import('node:fs')).renameSync(tmp, file);
       }
@@ -58,6 +61,12 @@ function findNativeBinding(): string | object | undefined {
     if (existsSync(sibling)) return sibling;
   }
   return undefined;
+}
+
+/** The addon's id when the build did not define it (same rule as scripts/build.mjs). */
+function addonId(bytes: Buffer): string {
+  const { createHash } = requireHere('node:crypto') as typeof import('node:crypto');
+  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
 function safeRealpath(p: string): string | undefined {

@@ -154,7 +154,6 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,
-    bookmarkIntervalMs: config.bookmarkIntervalMs,
   });
 
   const servers: http.Server[] = [];

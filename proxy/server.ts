@@ -13,7 +13,6 @@ import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js'
 import { relayResponse, requestHeadersForUpstream } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
-import { holdOfflineWatch, WatchLineSplitter } from './serve/watch-fallback.js';
 import { sendStatus } from './status.js';
 import {
   type Identity,
@@ -33,7 +32,7 @@ export interface ProxyServerOptions {
   pool: ApiServerPool;
   store: CacheStore;
   writer: CacheQueue;
-  hub?: WatchHubApi;
+  hub: WatchHubApi;
   writes?: WritePolicyApi & {
     /** Optional: answers an online write itself (e.g. a lease carrying a local resourceVersion). */
     handleOnline?(
@@ -47,7 +46,6 @@ export interface ProxyServerOptions {
   metrics: ProxyMetrics;
   logger: Logger;
   maxBodyBytes: number;
-  bookmarkIntervalMs: number;
 }
 
 type ServedFrom = 'upstream' | 'cache' | 'local' | 'proxy';
@@ -256,33 +254,16 @@ export class ProxyServer {
 
   private async watch(ex: Exchange): Promise<void> {
     const { info, req, res } = ex;
-    if (this.opts.hub) {
-      ex.servedFrom = this.opts.pool.isOnline() ? 'upstream' : 'cache';
-      this.opts.hub.serve(req, res, info, ex.identity);
-      return;
-    }
-    const accept = decideAccept(req.headers.accept);
-    if (!accept.json || accept.wantsOtherShape) {
+    // The hub serves JSON events (also to Table-asking kubectl -w, which takes the JSON fallback);
+    // a protobuf-only watcher can only be served by upstream itself.
+    if (!decideAccept(req.headers.accept).json) {
       if (this.opts.pool.isOnline()) return this.passthrough(ex, 'needs the API server');
       ex.servedFrom = 'proxy';
       sendStatus(res, 406, 'NotAcceptable', 'node is offline: watches are served as application/json only');
       return;
     }
-    const up = this.opts.pool.isOnline()
-      ? await this.forward(ex, undefined, { accept: 'application/json' })
-      : undefined;
-    if (!up) {
-      ex.servedFrom = 'cache';
-      holdOfflineWatch(req, res, info, this.opts.store, this.opts.bookmarkIntervalMs);
-      return;
-    }
-    const gvr = gvrOf(info);
-    const splitter = new WatchLineSplitter((ev) => {
-      this.opts.writer.enqueue(() => this.opts.store.applyWatchEvent(gvr, ev), gvr);
-    });
-    await relayResponse(up, res, up.statusCode === 200 ? (chunk) => splitter.push(chunk) : undefined, {
-      stream: true,
-    });
+    ex.servedFrom = this.opts.pool.isOnline() ? 'upstream' : 'cache';
+    this.opts.hub.serve(req, res, info, ex.identity);
   }
 
   // ---- writes ------------------------------------------------------------------------------

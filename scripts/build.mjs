@@ -10,6 +10,7 @@
 // development. If the SEA steps fail, dist/islet is the bundled script instead and the reason is
 // printed; ISLET_BUILD_SEA=0 asks for that script build directly.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   copyFileSync,
@@ -42,6 +43,9 @@ const addon = join(
   dirname(require.resolve('better-sqlite3/package.json')),
   'build/Release/better_sqlite3.node',
 );
+// The addon's identity, fixed at build time: lib/sqlite.ts names the private copy it extracts from
+// the single executable after it, so a CNI call need not hash 2 MB (and load node:crypto) each time.
+const addonId = createHash('sha256').update(readFileSync(addon)).digest('hex').slice(0, 16);
 
 /**
  * The entry point imports each mode's main lazily. While a mode is being written by someone else
@@ -108,6 +112,7 @@ async function bundleWithout(excluded) {
     define: {
       'import.meta.url': '__islet_import_meta_url',
       __ISLET_VERSION__: JSON.stringify(pkg.version),
+      __ISLET_ADDON_ID__: JSON.stringify(addonId),
     },
     plugins: [excludeModes(excluded)],
     logLevel: 'silent',

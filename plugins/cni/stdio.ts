@@ -2,7 +2,7 @@
  * The real process's side of the skel: stdin, stdout/stderr and env, without instantiating
  * process.stdin/stdout (each would load the stream stack, tty or net for a one-shot CNI call).
  */
-import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { fstatSync, read, readFileSync, writeSync } from 'node:fs';
 import { CniError, ErrorCode } from './errors.js';
 import type { SkelIo } from './skel.js';
 
@@ -61,6 +61,11 @@ export function writeFd(fd: 1 | 2, text: string): void {
 /** libcni writes the VERSION request at once; a caller that never closes stdin must not hang us. */
 const VERSION_STDIN_WAIT_MS = 200;
 
+/**
+ * Reads stdin until EOF, a complete JSON object, or `ms`. fs.read rather than process.stdin: the
+ * stream stack (net, stream) costs VERSION ~6 ms of start-up. A read still pending after the
+ * timeout keeps the event loop alive, so the CNI entry exits explicitly once it has answered.
+ */
 function readBriefly(ms: number): Promise<Buffer> {
   let isFile = false;
   try {
@@ -71,25 +76,31 @@ function readBriefly(ms: number): Promise<Buffer> {
   if (isFile) return Promise.resolve(readFileSync(0));
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    const stdin = process.stdin;
+    let finished = false;
     const done = () => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
-      stdin.removeAllListeners('data');
-      stdin.destroy();
       resolve(Buffer.concat(chunks));
     };
     const timer = setTimeout(done, ms);
-    stdin.on('data', (b: Buffer) => {
-      chunks.push(b);
-      // A complete JSON object is all VERSION can use; do not wait for EOF once we have one.
-      try {
-        JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        done();
-      } catch {
-        // incomplete yet
-      }
-    });
-    stdin.once('end', done);
-    stdin.once('error', done);
+    const next = () => {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      read(0, buf, 0, buf.length, null, (err, n) => {
+        if (finished) return;
+        // A non-blocking stdin has nothing yet: look again shortly (the timer still bounds us).
+        if (err?.code === 'EAGAIN') return void setTimeout(next, 2);
+        if (err || n === 0) return done();
+        chunks.push(buf.subarray(0, n));
+        // A complete JSON object is all VERSION can use; do not wait for EOF once we have one.
+        try {
+          JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          return done();
+        } catch {
+          next();
+        }
+      });
+    };
+    next();
   });
 }
