@@ -49,14 +49,12 @@ async function run(): Promise<number> {
   return (await load())(rest);
 }
 
-// A CNI call is one request whose answer is written synchronously: it exits as soon as it is
-// answered, without waiting for a VERSION read of a stdin the caller never closes.
-const finish = (code: number) => {
-  if (process.env.CNI_COMMAND !== undefined) process.exit(code);
-  process.exitCode = code;
-};
-
-run().then(finish, (err: unknown) => {
-  process.stderr.write(`islet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  finish(1);
-});
+run().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`islet: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -10,7 +10,7 @@ import { parseFieldSelector, parseLabelSelector, SelectorError } from './selecto
 import { decideAccept } from './serve/accept.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
-import { relayResponse, requestHeadersForUpstream } from './serve/http-util.js';
+import { relayResponse } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
@@ -213,7 +213,8 @@ export class ProxyServer {
     }
     const up = await this.forward(ex, undefined, { accept: 'application/json' });
     if (!up) return this.offlineRead(ex);
-    const tee = new Tee({ fingerprint: info.verb === 'list', encoding: up.headers['content-encoding'] });
+    // Fingerprinted: an unchanged answer (same resourceVersion as cached) queues nothing.
+    const tee = new Tee({ fingerprint: true, encoding: up.headers['content-encoding'] });
     const complete = await relayResponse(up, res, tee.push);
     if (!complete) return;
     const status = up.statusCode ?? 0;
@@ -379,7 +380,8 @@ export class ProxyServer {
       return await this.opts.pool.request({
         method: ex.req.method ?? 'GET',
         path: ex.req.url ?? '/',
-        headers: { ...requestHeadersForUpstream(ex.req.headers), ...override },
+        // The pool drops connection headers and the client's credentials (one pass, there).
+        headers: override ? { ...ex.req.headers, ...override } : ex.req.headers,
         ...(body ? { body } : {}),
         identity: ex.identity,
         signal: ex.abort.signal,

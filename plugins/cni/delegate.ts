@@ -1,12 +1,13 @@
 /**
  * Runs another plugin (a delegate) the way libcni does: found by type in CNI_PATH, the same
  * environment except the overridden CNI_* variables, the config on stdin, the answer on stdout.
- * node:child_process rather than execa: execa's import alone costs ~100 ms per CNI call.
+ * Not execa (its import alone costs ~100 ms per CNI call), not even node:child_process (see
+ * spawn-sync.ts).
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, ErrorCode } from './errors.js';
+import { spawnSyncDetached } from './spawn-sync.js';
 import type { Command } from './types.js';
 
 export type DelegateFailureKind = 'cni' | 'timeout' | 'signal' | 'garbage' | 'exit' | 'spawn';
@@ -64,54 +65,38 @@ interface Exit {
   timedOut: boolean;
 }
 
-function run(file: string, stdin: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    // Own process group, so a timeout kills whatever the delegate started too (a shell script's
-    // `sleep` would otherwise hold stdout open and we would wait for it).
-    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    let settled = false;
-    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({
-        code,
-        signal,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        timedOut,
-      });
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, timeoutMs);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => {
-      // The delegate may exit without reading stdin; its exit status tells what happened.
-    });
-    child.on('error', (e) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', finish);
-    // After a timeout kill, do not wait for pipes some escaped grandchild may still hold.
-    child.on('exit', (code, signal) => {
-      if (timedOut) finish(code, signal);
-    });
-    child.stdin.end(stdin);
-  });
+/**
+ * Synchronous, unlike the rest of the plugin: a CNI call has nothing else to do while its
+ * delegate runs, and the synchronous runner needs no stream objects or event-loop turns (~8 ms
+ * less per call than spawn). At the timeout the delegate is killed and its pipes closed; it runs
+ * in its own process group, which is then killed too (a shell script's `sleep` would otherwise
+ * live on, holding stdout).
+ */
+function run(file: string, stdin: string, env: NodeJS.ProcessEnv, timeoutMs: number): Exit {
+  const r = spawnSyncDetached({ file, env, input: stdin, timeoutMs, maxBuffer: MAX_OUTPUT_BYTES });
+  const timedOut = r.error === 'ETIMEDOUT';
+  if (timedOut && r.pid > 0) {
+    try {
+      process.kill(-r.pid, 'SIGKILL');
+    } catch {
+      // the whole group is gone already
+    }
+  }
+  // A delegate may exit without reading its stdin (EPIPE): its exit status tells what happened.
+  if (r.error !== undefined && !timedOut && r.error !== 'EPIPE') {
+    throw Object.assign(new Error(`spawn ${file} ${r.error}`), { code: r.error });
+  }
+  return {
+    code: r.status,
+    signal: r.signal,
+    stdout: r.stdout.toString('utf8'),
+    stderr: r.stderr.toString('utf8'),
+    timedOut,
+  };
 }
+
+/** Far beyond any CNI result; only a runaway delegate reaches it (and is then killed). */
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 function tail(text: string, max = 300): string {
   const t = text.trim();
@@ -135,7 +120,7 @@ export async function execDelegate(call: DelegateCall): Promise<unknown> {
   const env: NodeJS.ProcessEnv = { ...call.env, ...call.overrides, CNI_COMMAND: call.command };
   let exit: Exit;
   try {
-    exit = await run(file, JSON.stringify(call.conf), env, call.timeoutMs);
+    exit = run(file, JSON.stringify(call.conf), env, call.timeoutMs);
   } catch (err) {
     throw new DelegateError(
       'spawn',

@@ -4,8 +4,9 @@
  * 1.0.0 dropped `version`, 1.1.0 added interface and route attributes. Internally a result is
  * always held in the 1.x shape.
  */
-import { isIP } from 'node:net';
+
 import { CniError, ErrorCode } from './errors.js';
+import { isIP } from './ip.js';
 import type { Dns, Interface, IpConfig, Result, Route } from './types.js';
 import { atLeast, requireSupported } from './version.js';
 

@@ -2,7 +2,7 @@
  * The real process's side of the skel: stdin, stdout/stderr and env, without instantiating
  * process.stdin/stdout (each would load the stream stack, tty or net for a one-shot CNI call).
  */
-import { fstatSync, read, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { CniError, ErrorCode } from './errors.js';
 import type { SkelIo } from './skel.js';
 
@@ -62,9 +62,10 @@ export function writeFd(fd: 1 | 2, text: string): void {
 const VERSION_STDIN_WAIT_MS = 200;
 
 /**
- * Reads stdin until EOF, a complete JSON object, or `ms`. fs.read rather than process.stdin: the
- * stream stack (net, stream) costs VERSION ~6 ms of start-up. A read still pending after the
- * timeout keeps the event loop alive, so the CNI entry exits explicitly once it has answered.
+ * Reads stdin until EOF, a complete JSON object, or `ms`. A pipe (what runtimes give) is read
+ * synchronously through a non-blocking descriptor of its own, polled: process.stdin would load
+ * the stream stack (~6 ms of start-up), and a blocking fs.read left pending in the thread pool
+ * would keep the process from exiting. Anything else (a socket) goes through process.stdin.
  */
 function readBriefly(ms: number): Promise<Buffer> {
   let isFile = false;
@@ -74,33 +75,66 @@ function readBriefly(ms: number): Promise<Buffer> {
     return Promise.resolve(Buffer.alloc(0));
   }
   if (isFile) return Promise.resolve(readFileSync(0));
+  let fd: number;
+  try {
+    fd = openSync('/proc/self/fd/0', constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return readStreamBriefly(ms);
+  }
+  try {
+    return Promise.resolve(pollBriefly(fd, ms));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function pollBriefly(fd: number, ms: number): Buffer {
+  const deadline = Date.now() + ms;
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(64 * 1024);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() >= deadline) break;
+      Atomics.wait(pause, 0, 0, 2);
+      continue;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+    if (isCompleteJson(chunks)) break;
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A complete JSON object is all VERSION can use; no need to wait for EOF once we have one. */
+function isCompleteJson(chunks: Buffer[]): boolean {
+  try {
+    JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readStreamBriefly(ms: number): Promise<Buffer> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
-    let finished = false;
+    const stdin = process.stdin;
     const done = () => {
-      if (finished) return;
-      finished = true;
       clearTimeout(timer);
+      stdin.removeAllListeners('data');
+      stdin.destroy();
       resolve(Buffer.concat(chunks));
     };
     const timer = setTimeout(done, ms);
-    const next = () => {
-      const buf = Buffer.allocUnsafe(64 * 1024);
-      read(0, buf, 0, buf.length, null, (err, n) => {
-        if (finished) return;
-        // A non-blocking stdin has nothing yet: look again shortly (the timer still bounds us).
-        if (err?.code === 'EAGAIN') return void setTimeout(next, 2);
-        if (err || n === 0) return done();
-        chunks.push(buf.subarray(0, n));
-        // A complete JSON object is all VERSION can use; do not wait for EOF once we have one.
-        try {
-          JSON.parse(Buffer.concat(chunks).toString('utf8'));
-          return done();
-        } catch {
-          next();
-        }
-      });
-    };
-    next();
+    stdin.on('data', (b: Buffer) => {
+      chunks.push(b);
+      if (isCompleteJson(chunks)) done();
+    });
+    stdin.once('end', done);
+    stdin.once('error', done);
   });
 }

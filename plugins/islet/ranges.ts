@@ -3,7 +3,7 @@
  * (`ranges`, or the legacy single `subnet`/`rangeStart`/`rangeEnd`, plus runtimeConfig.ipRanges).
  * A snapshot outside them is not valid any more (the node's pod CIDR changed).
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from '../cni/ip.js';
 import { splitCidr } from '../cni/result.js';
 
 interface RangeSpec {
@@ -17,6 +17,27 @@ type Family = 'ipv4' | 'ipv6';
 function family(ip: string): Family | undefined {
   const f = isIP(ip);
   return f === 4 ? 'ipv4' : f === 6 ? 'ipv6' : undefined;
+}
+
+/**
+ * An address of a known family as a number (32 or 128 bits). Plain arithmetic rather than
+ * net.BlockList, whose lazy loading costs a CNI call ~4 ms.
+ */
+function addressValue(ip: string, fam: Family): bigint {
+  if (fam === 'ipv4') return ip.split('.').reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+  let text = ip.split('%')[0]!;
+  const dotted = text.lastIndexOf(':');
+  if (text.includes('.', dotted)) {
+    // An embedded IPv4 tail (::ffff:10.0.0.1) is the last two 16-bit groups.
+    const v4 = addressValue(text.slice(dotted + 1), 'ipv4');
+    text = `${text.slice(0, dotted + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const groups = (s: string) => (s === '' ? [] : s.split(':'));
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n);
 }
 
 export interface AddressRanges {
@@ -33,26 +54,24 @@ function compileRange(r: RangeSpec): AddressRanges | undefined {
     return undefined;
   }
   const fam = family(net)!;
-  const subnet = new BlockList();
-  subnet.addSubnet(net, prefix, fam);
-  let span: BlockList | undefined;
+  const bits = fam === 'ipv4' ? 32n : 128n;
+  const hostBits = bits - BigInt(prefix);
+  const subnetLow = (addressValue(net, fam) >> hostBits) << hostBits;
+  const subnetHigh = subnetLow + (1n << hostBits) - 1n;
+  let low = subnetLow;
+  let high = subnetHigh;
   if (typeof r.rangeStart === 'string' || typeof r.rangeEnd === 'string') {
-    span = new BlockList();
     const start = typeof r.rangeStart === 'string' ? r.rangeStart : net;
-    const end =
-      typeof r.rangeEnd === 'string'
-        ? r.rangeEnd
-        : fam === 'ipv4'
-          ? '255.255.255.255'
-          : 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff';
-    if (family(start) !== fam || family(end) !== fam) return undefined;
-    span.addRange(start, end, fam);
+    const end = typeof r.rangeEnd === 'string' ? r.rangeEnd : undefined;
+    if (family(start) !== fam || (end !== undefined && family(end) !== fam)) return undefined;
+    low = addressValue(start, fam);
+    high = end === undefined ? (1n << bits) - 1n : addressValue(end, fam);
   }
   return {
     contains(ip: string) {
-      const f = family(ip);
-      if (f !== fam) return false;
-      return subnet.check(ip, f) && (span ? span.check(ip, f) : true);
+      if (family(ip) !== fam) return false;
+      const v = addressValue(ip, fam);
+      return v >= subnetLow && v <= subnetHigh && v >= low && v <= high;
     },
   };
 }

@@ -55,6 +55,15 @@ export interface CacheStoreOptions {
   maxTombstonesPerResource?: number;
 }
 
+/** A list without its items: what a view records of it. */
+export type ListEnvelope = Omit<KubeList, 'items'>;
+
+/** One list item: the object and, when the caller has it, its exact JSON text (stored as is). */
+export interface ListItem {
+  object: KubeObject;
+  text?: string;
+}
+
 export interface ResourceStats {
   gvr: Gvr;
   objects: number;
@@ -95,6 +104,13 @@ interface ViewRow {
 }
 
 const SCHEMA = 'islet-cache-v1';
+
+/**
+ * SQLite page cache of the cache file, in KiB. better-sqlite3 builds SQLite with 16 MB per
+ * connection, which a 10,000-pod cache fills and never gives back; the kernel's page cache keeps
+ * the file warm anyway, so a small private cache costs a read() per cold page and nothing else.
+ */
+const CACHE_PAGES_KIB = 2048;
 
 function ddl(s: string): string {
   return `
@@ -262,6 +278,8 @@ export class CacheStore implements CacheStoreApi {
   private readonly tombstoneInserts = new Map<string, number>();
   private readonly putRawStmt: Statement;
   private readonly getRawStmt: Statement<unknown[], { content_type: string; body: Buffer }>;
+  /** better-sqlite3 builds a wrapper per transaction() call: build it once (nested calls are savepoints). */
+  private readonly runTx: (fn: () => void) => void;
   private closed = false;
 
   constructor(opts: CacheStoreOptions) {
@@ -291,6 +309,7 @@ export class CacheStore implements CacheStoreApi {
 
     this.db = openDatabase(opts.path);
     try {
+      this.db.pragma(`main.cache_size = -${CACHE_PAGES_KIB}`);
       this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
       const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as
         | { value: string }
@@ -314,6 +333,7 @@ export class CacheStore implements CacheStoreApi {
          ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, updated_at = excluded.updated_at`,
       );
       this.getRawStmt = this.db.prepare('SELECT content_type, body FROM raw_v1 WHERE key = ?');
+      this.runTx = this.db.transaction((fn: () => void) => fn());
     } catch (err) {
       this.db.close();
       throw err;
@@ -342,10 +362,17 @@ export class CacheStore implements CacheStoreApi {
     return text;
   }
 
-  upsertObject(gvr: Gvr, obj: KubeObject): void {
+  /** `text`, when given, is the exact JSON of `obj` (upstream's bytes): stored without a re-serialise. */
+  /** The resourceVersion held for an object, without reading its body; undefined when not held. */
+  objectResourceVersion(gvr: Gvr, namespace: string, name: string): string | undefined {
+    const ns = this.nsOf(gvr, namespace);
+    return this.tables(gvr).getRv.get(gvr.group, gvr.version, gvr.resource, ns, name)?.rv;
+  }
+
+  upsertObject(gvr: Gvr, obj: KubeObject, text?: string): void {
     checkObject(obj);
     this.tx(() => {
-      this.upsertIn(this.tables(gvr), gvr, obj);
+      this.upsertIn(this.tables(gvr), gvr, obj, true, text);
     });
   }
 
@@ -390,53 +417,44 @@ export class CacheStore implements CacheStoreApi {
 
   applyList(view: ViewKey, list: KubeList): void {
     if (!list || !Array.isArray(list.items)) throw new Error('applyList: list.items must be an array');
-    const listRv = list.metadata?.resourceVersion ?? '';
-    const { gvr } = view;
-    const lsel = parseLabelSelector(view.labelSelector);
-    const fsel = parseFieldSelector(view.fieldSelector);
-    const itemKind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : resourceFacts(gvr)?.kind;
-    const itemApiVersion = list.apiVersion || apiVersionOf(gvr);
     for (const item of list.items) checkObject(item);
-    const t = this.tables(gvr);
+    this.applyListItems(
+      view,
+      list,
+      list.items.map((object) => ({ object })),
+    );
+  }
+
+  /**
+   * applyList for items handed over one at a time (the cache filler parses a large list item by
+   * item, so it never holds all of them parsed at once). One transaction: an invalid item rolls
+   * the whole list back.
+   */
+  applyListItems(view: ViewKey, envelope: ListEnvelope, items: Iterable<ListItem>): void {
     this.tx(() => {
-      const inList = new Set<string>();
-      for (const item of list.items) {
-        const obj: KubeObject =
-          item.kind && item.apiVersion
-            ? item
-            : { ...item, apiVersion: item.apiVersion ?? itemApiVersion, kind: item.kind ?? itemKind };
-        // The list's own RV is at least every item's: advance once, below.
-        this.upsertIn(t, gvr, obj, false);
-        inList.add(`${obj.metadata.namespace ?? ''}/${obj.metadata.name}`);
-      }
-      // What the view's scope held that the list no longer has is gone (or left the scope), unless
-      // it is newer than the list (a watch event that overtook the list).
-      for (const row of this.scopeRows(t, gvr, view.namespace)) {
-        if (inList.has(`${row.ns}/${row.name}`)) continue;
-        if (!inScope(row, lsel, fsel)) continue;
-        if (compareRv(row.rv, listRv) === 1) continue;
-        this.deleteIn(t, gvr, row.ns, row.name, listRv, row.rv, undefined);
-      }
-      this.advanceRv(t, gvr, listRv);
-      const res = t.resGet.get(gvr.group, gvr.version, gvr.resource);
-      if (res && res.floor === '' && listRv) {
-        t.resPut.run(gvr.group, gvr.version, gvr.resource, res.rv, listRv, Date.now());
-      }
-      t.viewPut.run(
-        view.identity,
-        gvr.group,
-        gvr.version,
-        gvr.resource,
-        view.namespace,
-        view.labelSelector,
-        view.fieldSelector,
-        1,
-        listRv,
-        list.kind || resourceFacts(gvr)?.listKind || '',
-        list.apiVersion || apiVersionOf(gvr),
-        Date.now(),
-      );
+      const names = this.upsertItems(view.gvr, envelope, items, false);
+      this.completeViewIn(view, envelope, names);
     });
+  }
+
+  /**
+   * The items of one page of a chunked list (kind and apiVersion filled in from the list, as
+   * applyList does); returns their "namespace/name" keys for completeView.
+   */
+  upsertListPage(gvr: Gvr, envelope: ListEnvelope, items: Iterable<ListItem>): Set<string> {
+    let names = new Set<string>();
+    this.tx(() => {
+      names = this.upsertItems(gvr, envelope, items, true);
+    });
+    return names;
+  }
+
+  /**
+   * Completes a view from a list whose items are already stored (the pages of a chunked list):
+   * what the scope held and `names` lacks is gone, the view is complete at the list's RV.
+   */
+  completeView(view: ViewKey, envelope: ListEnvelope, names: ReadonlySet<string>): void {
+    this.tx(() => this.completeViewIn(view, envelope, names));
   }
 
   markViewIncomplete(view: ViewKey): void {
@@ -660,7 +678,70 @@ export class CacheStore implements CacheStoreApi {
 
   /** One transaction; nested calls become savepoints, so a failing inner change rolls back alone. */
   private tx(fn: () => void): void {
-    this.db.transaction(fn)();
+    this.runTx(fn);
+  }
+
+  private upsertItems(
+    gvr: Gvr,
+    envelope: ListEnvelope,
+    items: Iterable<ListItem>,
+    advance: boolean,
+  ): Set<string> {
+    const itemKind = envelope.kind?.endsWith('List') ? envelope.kind.slice(0, -4) : resourceFacts(gvr)?.kind;
+    const itemApiVersion = envelope.apiVersion || apiVersionOf(gvr);
+    const t = this.tables(gvr);
+    const names = new Set<string>();
+    for (const { object, text } of items) {
+      checkObject(object);
+      // List items come without kind/apiVersion; stored objects carry them (offline GET answers them).
+      const missing = [
+        ...(object.apiVersion ? [] : [['apiVersion', itemApiVersion] as const]),
+        ...(object.kind || !itemKind ? [] : [['kind', itemKind] as const]),
+      ];
+      if (missing.length === 0) this.upsertIn(t, gvr, object, advance, text);
+      else {
+        const filled: KubeObject = { ...object };
+        for (const [k, v] of missing) filled[k] = v;
+        this.upsertIn(t, gvr, filled, advance, text === undefined ? undefined : withKeys(text, missing));
+      }
+      names.add(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);
+    }
+    return names;
+  }
+
+  private completeViewIn(view: ViewKey, envelope: ListEnvelope, names: ReadonlySet<string>): void {
+    const { gvr } = view;
+    const t = this.tables(gvr);
+    const listRv = envelope.metadata?.resourceVersion ?? '';
+    const lsel = parseLabelSelector(view.labelSelector);
+    const fsel = parseFieldSelector(view.fieldSelector);
+    // What the view's scope held that the list no longer has is gone (or left the scope), unless
+    // it is newer than the list (a watch event that overtook the list).
+    for (const row of this.scopeRows(t, gvr, view.namespace)) {
+      if (names.has(`${row.ns}/${row.name}`)) continue;
+      if (!inScope(row, lsel, fsel)) continue;
+      if (compareRv(row.rv, listRv) === 1) continue;
+      this.deleteIn(t, gvr, row.ns, row.name, listRv, row.rv, undefined);
+    }
+    this.advanceRv(t, gvr, listRv);
+    const res = t.resGet.get(gvr.group, gvr.version, gvr.resource);
+    if (res && res.floor === '' && listRv) {
+      t.resPut.run(gvr.group, gvr.version, gvr.resource, res.rv, listRv, Date.now());
+    }
+    t.viewPut.run(
+      view.identity,
+      gvr.group,
+      gvr.version,
+      gvr.resource,
+      view.namespace,
+      view.labelSelector,
+      view.fieldSelector,
+      1,
+      listRv,
+      envelope.kind || resourceFacts(gvr)?.listKind || '',
+      envelope.apiVersion || apiVersionOf(gvr),
+      Date.now(),
+    );
   }
 
   private scopeRows(t: Tables, gvr: Gvr, namespace: string): IndexRow[] {
@@ -670,7 +751,7 @@ export class CacheStore implements CacheStoreApi {
   }
 
   /** Inserts or replaces an object unless the held state (or its deletion) is newer. */
-  private upsertIn(t: Tables, gvr: Gvr, obj: KubeObject, advance = true): void {
+  private upsertIn(t: Tables, gvr: Gvr, obj: KubeObject, advance = true, json?: string): void {
     const m = obj.metadata;
     const ns = m.namespace ?? '';
     const rv = m.resourceVersion ?? '';
@@ -684,7 +765,7 @@ export class CacheStore implements CacheStoreApi {
       const c = tomb ? compareRv(rv, tomb.guard_rv) : undefined;
       if (c !== undefined && c <= 0) return;
     }
-    const text = JSON.stringify(obj);
+    const text = json ?? JSON.stringify(obj);
     const fields = fieldValues(obj, gvr);
     t.upsert.run(
       ...g,
@@ -793,6 +874,13 @@ function checkObject(obj: KubeObject): void {
   ) {
     throw new Error('cache: object without metadata.name');
   }
+}
+
+/** `text` (a JSON object) with `keys` added in front: the stored bytes match the filled-in object. */
+function withKeys(text: string, keys: readonly (readonly [string, string])[]): string {
+  const open = text.indexOf('{');
+  const added = keys.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`).join('');
+  return `{${added}${text.slice(open + 1)}`;
 }
 
 function lruKey(t: Tables, gvr: Gvr, ns: string, name: string): string {

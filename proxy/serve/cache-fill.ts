@@ -2,10 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import type { CacheStore } from '../cache/store.js';
+import type { CacheStore, ListEnvelope } from '../cache/store.js';
 import { learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
 import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
+import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
 
 /**
  * Turns upstream answers that passed through to a client into cache updates. The bytes are
@@ -22,13 +23,14 @@ export const MAX_TEE_BYTES = 256 * 1024 * 1024;
 /** Unfinished paged lists we remember, and for how long. */
 const MAX_PENDING_PAGES = 256;
 const PAGE_TTL_MS = 5 * 60_000;
+/** How much of an answer's start is kept to find its own resourceVersion. */
+const HEAD_BYTES = 4096;
 
+/** A chunked list being stitched: its pages' items are stored as they come, their names kept. */
 interface PendingList {
   view: ViewKey;
-  apiVersion: string;
-  kind: string;
-  resourceVersion: string;
-  items: KubeObject[];
+  envelope: ListEnvelope;
+  names: Set<string>;
   expires: number;
 }
 
@@ -50,21 +52,30 @@ export function viewOf(info: RequestInfo, identity: Identity): ViewKey {
 export class Tee {
   private chunks: Buffer[] = [];
   private readonly hash: Hash | undefined;
-  private head = '';
+  /** The first bytes (up to HEAD_BYTES) of a plain body, for peekResourceVersion. */
+  private head: Buffer[] = [];
+  private headSize = 0;
   private readonly peek: boolean;
   size = 0;
   overflow = false;
 
   /**
-   * `fingerprint`: recognise an unchanged list without parsing it. A plain JSON list is known by
-   * its resourceVersion, read from the first bytes (a list at one resourceVersion of one scope is
-   * one snapshot); a compressed one by a hash of its (small) compressed bytes.
+   * `fingerprint`: recognise an unchanged answer without parsing it. A plain JSON list or object
+   * is known by its resourceVersion, read from the first bytes (a list at one resourceVersion of
+   * one scope is one snapshot); a compressed one by a hash of its (small) compressed bytes.
    */
   constructor(opts: { fingerprint?: boolean; encoding?: string | string[] } = {}) {
     const encoding = String(opts.encoding ?? 'identity').toLowerCase();
     const plain = encoding === 'identity' || encoding === '';
     this.peek = opts.fingerprint === true && plain;
     this.hash = opts.fingerprint && !plain ? createHash('sha1') : undefined;
+  }
+
+  /** The answer's own metadata.resourceVersion from its first bytes; '' when not plainly there. */
+  resourceVersion(): string {
+    if (!this.peek || this.overflow) return '';
+    if (this.head.length > 1) this.head = [Buffer.concat(this.head)];
+    return this.head[0] ? peekResourceVersion(this.head[0]) : '';
   }
 
   push = (chunk: Buffer): void => {
@@ -77,19 +88,18 @@ export class Tee {
     }
     this.chunks.push(chunk);
     this.hash?.update(chunk);
-    if (this.peek && this.head.length < 4096) this.head += chunk.subarray(0, 4096).toString('latin1');
+    if (this.peek && this.headSize < HEAD_BYTES) {
+      const part = chunk.subarray(0, HEAD_BYTES - this.headSize);
+      this.head.push(part);
+      this.headSize += part.length;
+    }
   };
 
   /** '' when the list cannot be recognised (no fingerprint asked, overflow, no resourceVersion seen). */
   fingerprint(): string {
     if (this.overflow) return '';
     if (this.hash) return `sha1:${this.hash.digest('hex')}`;
-    if (!this.peek) return '';
-    // The list's own metadata comes before its items (API server field order); never take an
-    // item's resourceVersion for the list's.
-    const m = /"metadata":\{([^{}]*)\}/.exec(this.head);
-    if (!m || this.head.slice(0, m.index).includes('"items"')) return '';
-    const rv = /"resourceVersion":"([^"]+)"/.exec(m[1]!)?.[1];
+    const rv = this.resourceVersion();
     return rv ? `rv:${rv}` : '';
   }
 
@@ -134,25 +144,35 @@ export class CacheFiller {
   ): void {
     if (!isJson(headers) || (status !== 200 && status !== 404)) return;
     const gvr = gvrOf(info);
+    // The version the cache already holds (and this identity may read): nothing to learn, nothing
+    // queued. kubelet and controllers GET the same unchanged objects all day.
+    if (status === 200 && this.alreadyHeld(gvr, identity, info.namespace, info.name, tee.resourceVersion()))
+      return;
     this.queue.enqueue(() => {
-      const obj = this.parse<KubeObject>(tee, headers, info);
-      if (!obj) return;
+      const parsed = this.parse<KubeObject>(tee, headers, info);
+      if (!parsed) return;
+      const { value: obj, text } = parsed;
       if (status === 404) {
         if (obj.kind === 'Status') this.store.deleteObject(gvr, info.namespace, info.name);
         return;
       }
-      if (obj.kind !== 'Status' && obj.metadata?.name) this.keep(gvr, identity, obj);
+      if (obj.kind !== 'Status' && obj.metadata?.name) this.keep(gvr, identity, obj, text);
     });
+  }
+
+  private alreadyHeld(gvr: Gvr, identity: Identity, namespace: string, name: string, rv: string): boolean {
+    if (rv === '' || this.store.objectResourceVersion(gvr, namespace, name) !== rv) return false;
+    return identity.kind === 'node' || this.granted.has(grantKey(identity, gvr, namespace, name));
   }
 
   /**
    * Stores an object and records that this identity was allowed to read it (offline GETs). The
    * node reads everything it cached; token grants are remembered so a repeated GET costs no commit.
    */
-  private keep(gvr: Gvr, identity: Identity, obj: KubeObject): void {
-    this.store.upsertObject(gvr, obj);
+  private keep(gvr: Gvr, identity: Identity, obj: KubeObject, text?: string): void {
+    this.store.upsertObject(gvr, obj, text);
     if (identity.kind === 'node') return;
-    const key = `${identity.id}\n${gvr.group}/${gvr.resource}\n${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    const key = grantKey(identity, gvr, obj.metadata.namespace ?? '', obj.metadata.name);
     if (this.granted.has(key)) return;
     this.store.grant(identity.id, gvr, obj.metadata.namespace ?? '', obj.metadata.name);
     this.granted.set(key, true);
@@ -170,8 +190,9 @@ export class CacheFiller {
     if (info.subresource !== '' && info.subresource !== 'status') return;
     const gvr = gvrOf(info);
     this.queue.enqueue(() => {
-      const obj = this.parse<KubeObject>(tee, headers, info);
-      if (obj && obj.kind !== 'Status' && obj.metadata?.name) this.keep(gvr, identity, obj);
+      const parsed = this.parse<KubeObject>(tee, headers, info);
+      const obj = parsed?.value;
+      if (obj && obj.kind !== 'Status' && obj.metadata?.name) this.keep(gvr, identity, obj, parsed.text);
     });
   }
 
@@ -195,10 +216,10 @@ export class CacheFiller {
     const digest = info.continue === '' ? tee.fingerprint() : '';
     if (digest !== '' && this.lastList.get(key) === digest && this.store.findCoveringView(view)) return;
     this.queue.enqueue(() => {
-      const list = this.parse<KubeList>(tee, headers, info);
-      if (!list || !Array.isArray(list.items)) return;
+      const list = this.parseList(tee, headers, info);
+      if (!list) return;
       this.applyPage(info, view, list);
-      if (digest !== '' && !list.metadata?.continue) this.lastList.set(key, digest);
+      if (digest !== '' && !list.envelope.metadata?.continue) this.lastList.set(key, digest);
     }, view);
   }
 
@@ -225,33 +246,27 @@ export class CacheFiller {
     });
   }
 
-  private applyPage(info: RequestInfo, view: ViewKey, list: KubeList): void {
+  private applyPage(info: RequestInfo, view: ViewKey, list: JsonList): void {
     const gvr = view.gvr;
-    const next = list.metadata?.continue ?? '';
+    const { envelope } = list;
+    const next = envelope.metadata?.continue ?? '';
     const now = Date.now();
     for (const [token, p] of this.pending) if (p.expires < now) this.pending.delete(token);
     if (info.continue === '' && next === '') {
-      this.store.applyList(view, list);
+      this.store.applyListItems(view, envelope, list.items());
       return;
     }
-    for (const item of list.items) this.store.upsertObject(gvr, item);
+    const names = this.store.upsertListPage(gvr, envelope, list.items());
     let acc: PendingList | undefined;
     if (info.continue === '') {
-      acc = {
-        view,
-        apiVersion: list.apiVersion,
-        kind: list.kind,
-        resourceVersion: list.metadata?.resourceVersion ?? '',
-        items: [],
-        expires: now + PAGE_TTL_MS,
-      };
+      acc = { view, envelope, names, expires: now + PAGE_TTL_MS };
     } else {
       acc = this.pending.get(info.continue);
       this.pending.delete(info.continue);
       // A page whose first pages we did not see (or forgot) cannot complete a view.
       if (!acc) return;
+      for (const n of names) acc.names.add(n);
     }
-    acc.items.push(...list.items);
     if (next !== '') {
       if (this.pending.size >= MAX_PENDING_PAGES) {
         const oldest = this.pending.keys().next().value;
@@ -261,18 +276,18 @@ export class CacheFiller {
       this.pending.set(next, acc);
       return;
     }
-    this.store.applyList(acc.view, {
-      apiVersion: acc.apiVersion,
-      kind: acc.kind,
-      metadata: { resourceVersion: acc.resourceVersion },
-      items: acc.items,
-    });
+    // The list's resourceVersion is the first page's: the snapshot every page was read from.
+    this.store.completeView(acc.view, acc.envelope, acc.names);
   }
 
-  private parse<T>(tee: Tee, headers: IncomingHttpHeaders, info: RequestInfo): T | undefined {
+  private parse<T>(
+    tee: Tee,
+    headers: IncomingHttpHeaders,
+    info: RequestInfo,
+  ): { value: T; text: string } | undefined {
     try {
       const text = tee.body(headers)?.toString('utf8');
-      return text === undefined ? undefined : (JSON.parse(text) as T);
+      return text === undefined ? undefined : { value: JSON.parse(text) as T, text };
     } catch (err) {
       this.logger.warn('cannot parse upstream answer for the cache', {
         path: info.path,
@@ -281,4 +296,37 @@ export class CacheFiller {
       return undefined;
     }
   }
+
+  /** A list read item by item when it has the usual shape; parsed whole (and judged) otherwise. */
+  private parseList(tee: Tee, headers: IncomingHttpHeaders, info: RequestInfo): JsonList | undefined {
+    let body: Buffer | undefined;
+    try {
+      body = tee.body(headers);
+    } catch (err) {
+      this.logger.warn('cannot decode upstream list for the cache', {
+        path: info.path,
+        error: (err as Error).message,
+      });
+      return undefined;
+    }
+    if (!body) return undefined;
+    const split = splitJsonList(body);
+    if (split) return split;
+    try {
+      const list = JSON.parse(body.toString('utf8')) as KubeList;
+      if (!list || !Array.isArray(list.items)) return undefined;
+      const { items, ...envelope } = list;
+      return { envelope, count: items.length, items: () => items.map((object) => ({ object })) };
+    } catch (err) {
+      this.logger.warn('cannot parse upstream answer for the cache', {
+        path: info.path,
+        error: (err as Error).message,
+      });
+      return undefined;
+    }
+  }
+}
+
+function grantKey(identity: Identity, gvr: Gvr, namespace: string, name: string): string {
+  return `${identity.id}\n${gvr.group}/${gvr.resource}\n${namespace}/${name}`;
 }

@@ -1,35 +1,11 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-
-/** Headers that describe one connection, not the message: never forwarded either way. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-]);
-
-/** The client's request headers as they go upstream (the pool adds host and authorization). */
-export function requestHeadersForUpstream(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization' || name === 'content-length')
-      continue;
-    out[name] = value;
-  }
-  return out;
-}
+import { isHopByHop } from '../hop-by-hop.js';
 
 /** Upstream response headers as they go to the client. */
 export function responseHeadersForClient(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (value === undefined || isHopByHop(name)) continue;
     out[name] = value;
   }
   return out;

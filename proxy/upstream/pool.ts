@@ -1,6 +1,9 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { writeLinkState } from '../../lib/link-state.js';
+import { upstreamRequestHeaders } from '../hop-by-hop.js';
 import type { Logger } from '../log.js';
 import {
   type Identity,
@@ -70,21 +73,6 @@ export interface UpgradeTarget {
   headers: Record<string, string>;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'host',
-  'authorization',
-  'content-length',
-]);
-
 /** Errors that prove the request never reached the server, so any method may be retried elsewhere. */
 const NOT_SENT = new Set([
   'ECONNREFUSED',
@@ -111,6 +99,8 @@ class Upstream {
   lastError = '';
   readonly basePath: string;
   readonly secure: boolean;
+  /** TLS server name: the host, '' for an IP address (no SNI). Computed once, not per request. */
+  readonly servername: string;
 
   constructor(
     readonly index: number,
@@ -121,6 +111,8 @@ class Upstream {
     this.breaker = new Breaker(openAfter, closeAfter);
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.secure = url.protocol === 'https:';
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    this.servername = isIP(host) ? '' : host;
   }
 
   get healthy(): boolean {
@@ -308,11 +300,16 @@ export class ApiServerPool implements UpstreamPool {
       maxFreeSockets: 64,
       scheduling: 'lifo' as const,
     };
+    // One secure context per agent: not a CA and key parse per new connection, and the agent's
+    // per-request name (built from its options) need not stringify PEM buffers every time.
     const agent = u.secure
       ? new https.Agent({
           ...common,
-          ...(this.opts.ca ? { ca: this.opts.ca } : {}),
-          ...(material ? { cert: material.cert, key: material.key } : {}),
+          secureContext: createSecureContext({
+            ...(this.opts.ca ? { ca: this.opts.ca } : {}),
+            ...(material ? { cert: material.cert, key: material.key } : {}),
+          }),
+          servername: u.servername,
           rejectUnauthorized: !this.opts.insecureSkipTlsVerify,
         })
       : new http.Agent(common);
@@ -321,11 +318,7 @@ export class ApiServerPool implements UpstreamPool {
   }
 
   private outgoingHeaders(u: Upstream, req: UpstreamRequest): http.OutgoingHttpHeaders {
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers ?? {})) {
-      if (value === undefined || HOP_BY_HOP.has(name.toLowerCase())) continue;
-      headers[name.toLowerCase()] = value;
-    }
+    const headers: http.OutgoingHttpHeaders = req.headers ? upstreamRequestHeaders(req.headers) : {};
     headers.host = u.url.host;
     if (req.identity.kind === 'token') headers.authorization = req.identity.authorization;
     else {

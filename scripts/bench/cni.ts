@@ -1,18 +1,33 @@
 /**
  * Benchmark of the islet CNI plugin (issue 2). Not a test: run as root with `npm run bench:cni`.
  *
- * In one run, interleaving the variants so machine noise hits them alike, it measures
- *  (a) one plugin invocation of the built dist/islet (CNI VERSION, and an IPAM-wrapper ADD+DEL
- *      over host-local) against bare `node -e ""` start-up and against host-local alone;
- *  (b) the ADD+DEL cycle of a bridge + host-local + tuning conflist under cnitool, with and
- *      without islet (IPAM wrapper + chained recorder).
- * It prints medians and the ratios the issue sets targets for (plugin ≤ 1.2× bare Node start-up,
- * cycle ≤ 3.5× the chain without islet).
+ * One run measures every variant below, interleaved (each round runs each variant once, in a
+ * rotating order) so machine noise hits them alike, and prints medians and p90s:
+ *   - bare `node -e ""` start-up (the baseline of the per-call targets),
+ *   - one CNI VERSION call of the built dist/islet (request on a pipe, as libcni sends it),
+ *   - an IPAM-wrapper ADD then DEL of dist/islet over host-local, and host-local's own ADD+DEL
+ *     (subtracted, so what is left is islet's cost per call),
+ *   - the ADD+DEL cycle of a bridge + host-local + tuning conflist under cnitool: plain (the
+ *     baseline of the cycle target), with islet as IPAM wrapper only, and with islet as IPAM
+ *     wrapper and chained recorder.
+ * Targets of issue 2: islet per call ≤ 1.2× bare Node start-up, the cycle with islet as IPAM
+ * wrapper ≤ 3.5× the cycle without.
  *
- * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30).
+ * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30). ISLET_BENCH_BASELINE=<path
+ * of another islet binary> adds that binary's variants to the same run (before/after comparisons).
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CniLab, newPod, podCniArgs, SYSTEM_CNI_DIR } from '../../test/cni/lab.js';
@@ -21,6 +36,10 @@ import { isletBinary, repoRoot } from '../../test/islet-binary.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
 const WARMUP = 3;
+const BASELINE = process.env.ISLET_BENCH_BASELINE;
+
+const TARGET_PER_CALL = 1.2;
+const TARGET_CYCLE = 3.5;
 
 type Sample = () => Promise<void>;
 
@@ -59,18 +78,50 @@ async function measure(variants: Record<string, Sample>): Promise<Record<string,
   return out;
 }
 
+const LABEL = 50;
+
 function row(name: string, xs: number[]): string {
-  return `  ${name.padEnd(44)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`;
+  return `  ${name.padEnd(LABEL)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`;
 }
 
 function ratio(label: string, value: number, target?: number): string {
   const verdict =
-    target === undefined
-      ? ''
-      : value <= target
-        ? `  (target ≤ ${target}×: met)`
-        : `  (target ≤ ${target}×: MISSED)`;
-  return `  ${label.padEnd(44)} ${value.toFixed(2).padStart(6)}×${verdict}`;
+    target === undefined ? '' : `  (target ≤ ${target}×: ${value <= target ? 'met' : 'MISSED'})`;
+  return `  ${label.padEnd(LABEL)} ${value.toFixed(2).padStart(6)}×${verdict}`;
+}
+
+/**
+ * Runs `cmd` with `input` on a real pipe as its stdin, the way libcni (Go's os/exec) passes the
+ * request. Node's own 'pipe' stdio is a socketpair, which the plugin reads differently.
+ */
+function runOnPipe(cmd: string, env: NodeJS.ProcessEnv, input: string, fifo: string): Promise<RunResult> {
+  if (!existsSync(fifo)) execFileSync('mkfifo', ['-m', '600', fifo]);
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writer = openSync(fifo, constants.O_WRONLY);
+  writeSync(writer, input);
+  closeSync(writer);
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, [], { env, stdio: [reader, 'pipe', 'pipe'] });
+    closeSync(reader);
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr?.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** The variants of one islet binary, reached through its own CNI_PATH folder. */
+interface Islet {
+  /** Prefix of the variant names ('' for dist/islet). */
+  tag: string;
+  binary: string;
+  cniPath: string;
 }
 
 async function main(): Promise<number> {
@@ -84,16 +135,29 @@ async function main(): Promise<number> {
       stdio: 'inherit',
     });
   }
+  if (BASELINE !== undefined && !existsSync(BASELINE)) {
+    console.error(`ISLET_BENCH_BASELINE=${BASELINE} does not exist`);
+    return 1;
+  }
   const lab = await CniLab.create({ tag: 'bench', secondOctet: 239 });
   try {
     const pod = newPod('bench-0');
-    const islet = join(lab.binDir, 'islet');
     const ipamNs = await lab.netns();
+    // cnitool derives the container id from the netns path: the cycles get a netns of their own.
     const cycleNs = await lab.netns();
-    lab.conflist({ name: 'with-islet', ipam: 'islet', recorder: true, tuning: true });
     lab.conflist({ name: 'plain', ipam: 'host-local', recorder: false, tuning: true });
+    lab.conflist({ name: 'wrapper', ipam: 'islet', recorder: false, tuning: true });
+    lab.conflist({ name: 'wrapper-recorder', ipam: 'islet', recorder: true, tuning: true });
 
-    const ipamEnv = (cmd: string) => lab.baseEnv(lab.ipamEnv(cmd, 'bench-ipam', pod, ipamNs.path));
+    const islets: Islet[] = [{ tag: '', binary: join(lab.binDir, 'islet'), cniPath: lab.cniPath }];
+    if (BASELINE !== undefined) {
+      // Its own CNI_PATH folder, so cnitool's chains run the baseline binary as `islet`.
+      const dir = join(lab.dir, 'bin-baseline');
+      mkdirSync(dir);
+      symlinkSync(realpathSync(BASELINE), join(dir, 'islet'));
+      islets.push({ tag: 'baseline: ', binary: join(dir, 'islet'), cniPath: `${dir}:${SYSTEM_CNI_DIR}` });
+    }
+
     const isletStdin = lab.ipamStdin('bench-ipam');
     const hostLocalStdin = JSON.stringify({
       cniVersion: '1.0.0',
@@ -102,68 +166,100 @@ async function main(): Promise<number> {
       ipam: lab.hostLocal(),
     });
     const hlEnv = (cmd: string) => lab.baseEnv(lab.ipamEnv(cmd, 'bench-hl', pod, ipamNs.path));
-    const cnitoolEnv = lab.baseEnv({
-      NETCONFPATH: lab.netDir,
-      CNI_PATH: lab.cniPath,
-      CNI_CACHE_DIR: lab.cacheDir,
-      CNI_IFNAME: 'eth0',
-      CNI_ARGS: podCniArgs(pod),
-    });
+    const hostLocal = join(SYSTEM_CNI_DIR, 'host-local');
 
-    console.log(`islet CNI benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
-    console.log(`node ${process.version}, host-local and bridge from ${SYSTEM_CNI_DIR}\n`);
-
-    const a = await measure({
+    const variants: Record<string, Sample> = {
       'node -e ""': async () => ok(await run(process.execPath, ['-e', ''], { env: lab.baseEnv() }), 'node'),
-      'islet VERSION': async () =>
-        ok(await run(islet, [], { env: lab.baseEnv({ CNI_COMMAND: 'VERSION' }) }), 'VERSION'),
-      'islet IPAM ADD+DEL (over host-local)': async () => {
-        ok(await run(islet, [], { env: ipamEnv('ADD'), input: isletStdin }), 'islet ADD');
-        ok(await run(islet, [], { env: ipamEnv('DEL'), input: isletStdin }), 'islet DEL');
-      },
       'host-local ADD+DEL alone': async () => {
-        const hl = join(SYSTEM_CNI_DIR, 'host-local');
-        ok(await run(hl, [], { env: hlEnv('ADD'), input: hostLocalStdin }), 'host-local ADD');
-        ok(await run(hl, [], { env: hlEnv('DEL'), input: hostLocalStdin }), 'host-local DEL');
+        ok(await run(hostLocal, [], { env: hlEnv('ADD'), input: hostLocalStdin }), 'host-local ADD');
+        ok(await run(hostLocal, [], { env: hlEnv('DEL'), input: hostLocalStdin }), 'host-local DEL');
       },
-    });
-    const b = await measure({
-      'cnitool ADD+DEL bridge+host-local+tuning': async () => {
-        ok(await run('cnitool', ['add', 'plain', cycleNs.path], { env: cnitoolEnv }), 'cnitool add plain');
-        ok(await run('cnitool', ['del', 'plain', cycleNs.path], { env: cnitoolEnv }), 'cnitool del plain');
-      },
-      'cnitool ADD+DEL … with islet IPAM + recorder': async () => {
+      'cycle: plain chain': cycle('plain', lab.cniPath),
+    };
+    for (const i of islets) {
+      const ipamEnv = (cmd: string) =>
+        lab.baseEnv({ ...lab.ipamEnv(cmd, 'bench-ipam', pod, ipamNs.path), CNI_PATH: i.cniPath });
+      variants[`${i.tag}islet VERSION`] = async () =>
         ok(
-          await run('cnitool', ['add', 'with-islet', cycleNs.path], { env: cnitoolEnv }),
-          'cnitool add islet',
+          await runOnPipe(
+            i.binary,
+            lab.baseEnv({ CNI_COMMAND: 'VERSION' }),
+            '{"cniVersion":"1.0.0"}',
+            join(lab.dir, 'version.fifo'),
+          ),
+          'VERSION',
         );
-        ok(
-          await run('cnitool', ['del', 'with-islet', cycleNs.path], { env: cnitoolEnv }),
-          'cnitool del islet',
-        );
-      },
-    });
+      variants[`${i.tag}islet IPAM ADD+DEL (over host-local)`] = async () => {
+        ok(await run(i.binary, [], { env: ipamEnv('ADD'), input: isletStdin }), 'islet ADD');
+        ok(await run(i.binary, [], { env: ipamEnv('DEL'), input: isletStdin }), 'islet DEL');
+      };
+      variants[`${i.tag}cycle: islet IPAM wrapper`] = cycle('wrapper', i.cniPath);
+      variants[`${i.tag}cycle: islet IPAM wrapper + recorder`] = cycle('wrapper-recorder', i.cniPath);
+    }
 
-    const m = (xs: number[] | undefined) => median(xs ?? []);
-    console.log('(a) one plugin invocation');
-    for (const [k, xs] of Object.entries(a)) console.log(row(k, xs));
-    const node = m(a['node -e ""']);
-    const version = m(a['islet VERSION']);
-    const isletAddDel = m(a['islet IPAM ADD+DEL (over host-local)']);
-    const hlAddDel = m(a['host-local ADD+DEL alone']);
-    console.log(ratio('islet VERSION / node start-up', version / node, 1.2));
-    console.log(ratio('islet ADD or DEL (half a cycle) / node start-up', isletAddDel / 2 / node));
-    console.log(
-      ratio('islet ADD+DEL minus host-local / 2× node', (isletAddDel - hlAddDel) / (2 * node), 1.2),
-    );
-    console.log('\n(b) ADD+DEL cycle through cnitool');
-    for (const [k, xs] of Object.entries(b)) console.log(row(k, xs));
-    const plain = m(b['cnitool ADD+DEL bridge+host-local+tuning']);
-    const withIslet = m(b['cnitool ADD+DEL … with islet IPAM + recorder']);
-    console.log(ratio('cycle with islet / cycle without', withIslet / plain, 3.5));
-    // A cycle with islet runs it four times (IPAM ADD and DEL, recorder ADD and DEL): this is what
-    // each of those adds, against one bare Node start-up.
-    console.log(ratio('(with − without) / 4 islet runs / node start-up', (withIslet - plain) / 4 / node));
+    function cycle(network: string, cniPath: string): Sample {
+      const env = lab.baseEnv({
+        NETCONFPATH: lab.netDir,
+        CNI_PATH: cniPath,
+        CNI_CACHE_DIR: lab.cacheDir,
+        CNI_IFNAME: 'eth0',
+        CNI_ARGS: podCniArgs(pod),
+      });
+      return async () => {
+        ok(await run('cnitool', ['add', network, cycleNs.path], { env }), `cnitool add ${network}`);
+        ok(await run('cnitool', ['del', network, cycleNs.path], { env }), `cnitool del ${network}`);
+      };
+    }
+
+    const load = () =>
+      loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ');
+    console.log(`islet CNI benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
+    if (BASELINE !== undefined) console.log(`baseline binary: ${BASELINE}`);
+    console.log(`node ${process.version}, host-local, bridge and tuning from ${SYSTEM_CNI_DIR}`);
+    console.log(`load average at start: ${load()}\n`);
+    const s = await measure(variants);
+    console.log(`load average at end:   ${load()}\n`);
+
+    console.log('medians of one run, variants interleaved');
+    for (const [k, xs] of Object.entries(s)) console.log(row(k, xs));
+
+    const m = (name: string) => median(s[name] ?? []);
+    const node = m('node -e ""');
+    const hl = m('host-local ADD+DEL alone');
+    const plain = m('cycle: plain chain');
+    for (const i of islets) {
+      const version = m(`${i.tag}islet VERSION`);
+      const addDel = m(`${i.tag}islet IPAM ADD+DEL (over host-local)`);
+      const wrapper = m(`${i.tag}cycle: islet IPAM wrapper`);
+      const full = m(`${i.tag}cycle: islet IPAM wrapper + recorder`);
+      console.log(`\n${i.tag || 'dist/islet: '}ratios against the baselines`);
+      console.log(ratio('VERSION / node start-up', version / node, TARGET_PER_CALL));
+      console.log(
+        ratio(
+          '(ADD+DEL − host-local ADD+DEL) / 2 / node start-up',
+          (addDel - hl) / 2 / node,
+          TARGET_PER_CALL,
+        ),
+      );
+      console.log(ratio('cycle with islet IPAM wrapper / plain cycle', wrapper / plain, TARGET_CYCLE));
+      console.log(ratio('cycle with wrapper + recorder / plain cycle', full / plain));
+      // What each islet run adds to a cycle (2 runs as wrapper, 4 with the recorder), per node start-up.
+      console.log(ratio('(wrapper cycle − plain) / 2 runs / node start-up', (wrapper - plain) / 2 / node));
+      console.log(ratio('(wrapper+recorder cycle − plain) / 4 runs / node', (full - plain) / 4 / node));
+    }
+    if (BASELINE !== undefined) {
+      console.log('\ndist/islet against the baseline binary (medians)');
+      for (const name of [
+        'islet VERSION',
+        'islet IPAM ADD+DEL (over host-local)',
+        'cycle: islet IPAM wrapper',
+        'cycle: islet IPAM wrapper + recorder',
+      ]) {
+        console.log(ratio(name, m(name) / m(`baseline: ${name}`)));
+      }
+    }
     return 0;
   } finally {
     await lab.cleanup();

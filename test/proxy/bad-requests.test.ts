@@ -2,10 +2,17 @@
  * Issue 3, test 8: malformed paths, bad selectors, oversized bodies and unknown resources get a 4xx
  * Kubernetes Status, online and offline, and the proxy stays up.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { eventually, httpJson, type RunningProxy, startProxy, tempDir } from './harness.js';
+import {
+  eventually,
+  httpJson,
+  localArgs,
+  type RunningProxy,
+  startProxy,
+  tempDir,
+  upstreamArgs,
+} from './harness.js';
 
 describe('islet proxy bad requests', () => {
   let sim: Simulator;
@@ -20,16 +27,8 @@ describe('islet proxy bad requests', () => {
       spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
     });
     proxy = await startProxy([
-      '--server',
-      sim.url,
-      '--listen',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
-      '--cache',
-      join(tmp.dir, 'cache.db'),
-      '--link-state',
-      join(tmp.dir, 'link.json'),
+      ...upstreamArgs(sim),
+      ...localArgs(tmp.dir),
       '--max-body-bytes',
       '65536',
       '--probe-interval',

@@ -10,7 +10,18 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { eventually, httpJson, Kubectl, type RunningProxy, startProxy, tempDir } from './harness.js';
+import {
+  clientNodeConfig,
+  eventually,
+  httpJson,
+  Kubectl,
+  localArgs,
+  podInformer,
+  type RunningProxy,
+  startProxy,
+  tempDir,
+  upstreamArgs,
+} from './harness.js';
 
 type Named = {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
@@ -34,39 +45,6 @@ function manifest(dir: string, name: string, data: Record<string, string>): stri
     JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'default' }, data }),
   );
   return path;
-}
-
-function kubeConfigFor(server: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    // client-node refuses plain http unless skipTLSVerify is set (nothing to verify on loopback http).
-    clusters: [{ name: 'islet', server, skipTLSVerify: true }],
-    users: [{ name: 'node' }],
-    contexts: [{ name: 'islet', cluster: 'islet', user: 'node' }],
-    currentContext: 'islet',
-  });
-  return kc;
-}
-
-/** A pod informer that restarts itself after errors, as controllers built on client-node do. */
-function podInformer(kc: k8s.KubeConfig) {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
-  const informer = k8s.makeInformer<k8s.V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
-  const errors: unknown[] = [];
-  let stopped = false;
-  informer.on('error', (err) => {
-    errors.push(err);
-    if (!stopped) setTimeout(() => void informer.start().catch(() => {}), 300);
-  });
-  return {
-    informer,
-    errors,
-    names: () => names(informer.list() as Named[]),
-    async stop() {
-      stopped = true;
-      await informer.stop();
-    },
-  };
 }
 
 describe('islet proxy with kubectl and informers (online, offline, offline restart)', () => {
@@ -110,22 +88,8 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     }
     sim.create('configmaps', { metadata: { name: 'cm-1', namespace: 'default' }, data: { a: '1' } });
     proxyArgs = [
-      '--server',
-      sim.url,
-      '--ca',
-      sim.caPath,
-      '--cert',
-      cert.certPath,
-      '--key',
-      cert.keyPath,
-      '--listen',
-      '127.0.0.1:0',
-      '--admin',
-      '127.0.0.1:0',
-      '--cache',
-      join(tmp.dir, 'cache.db'),
-      '--link-state',
-      linkFile(),
+      ...upstreamArgs(sim, cert),
+      ...localArgs(tmp.dir),
       '--probe-interval',
       '200ms',
       '--probe-timeout',
@@ -175,7 +139,7 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     expect(created.code, created.stderr).toBe(0);
     expect(sim.get('configmaps', 'made-online')?.data).toEqual({ k: 'v' });
 
-    informer = podInformer(kubeConfigFor(proxy.url));
+    informer = podInformer(clientNodeConfig(proxy.url));
     await informer.informer.start();
     await eventually(
       'informer synced',
@@ -285,7 +249,7 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
 
     // The informer keeps its objects; a fresh informer lists from the cache.
     expect(informer.names()).toEqual(names(sim.list('pods').items as Named[]));
-    const fresh = podInformer(kubeConfigFor(proxy.url));
+    const fresh = podInformer(clientNodeConfig(proxy.url));
     try {
       await fresh.informer.start();
       const expected = names(sim.list('pods').items as Named[]);

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
 import { isletBinary } from '../islet-binary.js';
 
 const execFileP = promisify(execFile);
@@ -180,4 +181,76 @@ export async function httpJson(
     // not JSON
   }
   return { status: res.status, body, text, headers: res.headers };
+}
+
+/** The upstream flags for a simulator: its URL, and its CA plus a node client certificate when it serves TLS. */
+export function upstreamArgs(
+  sim: { url: string; caPath?: string },
+  cert?: { certPath: string; keyPath: string },
+): string[] {
+  return [
+    '--server',
+    sim.url,
+    ...(sim.caPath && sim.url.startsWith('https:') ? ['--ca', sim.caPath] : []),
+    ...(cert ? ['--cert', cert.certPath, '--key', cert.keyPath] : []),
+  ];
+}
+
+/** Ephemeral listener and admin ports, and the cache and link-state files in `dir`. */
+export function localArgs(dir: string): string[] {
+  return [
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--cache',
+    join(dir, 'cache.db'),
+    '--link-state',
+    join(dir, 'link.json'),
+  ];
+}
+
+/** The value of a metric (first series) from the proxy's admin /metrics; NaN when absent. */
+export async function metric(adminUrl: string, name: string): Promise<number> {
+  const text = (await httpJson(`${adminUrl}/metrics`)).text;
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').pop()) : Number.NaN;
+}
+
+/** A client-node config for the proxy's plain HTTP listener, without credentials (kubelet-style). */
+export function clientNodeConfig(server: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    // client-node refuses plain http unless skipTLSVerify is set (nothing to verify on loopback http).
+    clusters: [{ name: 'islet', server, skipTLSVerify: true }],
+    users: [{ name: 'node' }],
+    contexts: [{ name: 'islet', cluster: 'islet', user: 'node' }],
+    currentContext: 'islet',
+  });
+  return kc;
+}
+
+/** A pod informer that restarts itself after errors, as controllers built on client-node do. */
+export function podInformer(kc: k8s.KubeConfig, restartMs = 300) {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const informer = k8s.makeInformer<k8s.V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
+  const errors: unknown[] = [];
+  let stopped = false;
+  informer.on('error', (err) => {
+    errors.push(err);
+    if (!stopped) setTimeout(() => void informer.start().catch(() => {}), restartMs);
+  });
+  return {
+    informer,
+    errors,
+    names: () =>
+      informer
+        .list()
+        .map((p) => p.metadata?.name ?? '')
+        .sort(),
+    async stop() {
+      stopped = true;
+      await informer.stop();
+    },
+  };
 }

@@ -5,10 +5,20 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
-import { eventually, httpJson, Kubectl, startProxy, tempDir } from './harness.js';
+import {
+  clientNodeConfig,
+  eventually,
+  httpJson,
+  Kubectl,
+  localArgs,
+  metric,
+  podInformer,
+  startProxy,
+  tempDir,
+  upstreamArgs,
+} from './harness.js';
 import { createPki } from './pki.js';
 
 type Named = { metadata: { name: string } };
@@ -23,30 +33,13 @@ function seed(sim: Simulator, n: number): void {
   }
 }
 
-async function metric(adminUrl: string, name: string): Promise<number> {
-  const text = (await httpJson(`${adminUrl}/metrics`)).text;
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').pop()) : Number.NaN;
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 function common(dir: string): string[] {
-  return [
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--cache',
-    join(dir, 'cache.db'),
-    '--link-state',
-    join(dir, 'link.json'),
-    '--request-timeout',
-    '3s',
-  ];
+  return [...localArgs(dir), '--request-timeout', '3s'];
 }
 
 describe('islet proxy upstream handling', () => {
@@ -116,8 +109,7 @@ describe('islet proxy upstream handling', () => {
     cleanups.push(() => sim.close());
     seed(sim, 4);
     const proxy = await startProxy([
-      '--server',
-      sim.url,
+      ...upstreamArgs(sim),
       '--probe-interval',
       '100ms',
       '--probe-timeout',
@@ -129,23 +121,9 @@ describe('islet proxy upstream handling', () => {
       ...common(tmp.dir),
     ]);
     cleanups.push(async () => void (await proxy.stop()));
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'p', server: proxy.url, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'p', user: 'u' }],
-      currentContext: 'c',
-    });
-    const core = kc.makeApiClient(k8s.CoreV1Api);
-    const informer = k8s.makeInformer<k8s.V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces());
-    let stopped = false;
-    informer.on('error', () => {
-      if (!stopped) setTimeout(() => void informer.start().catch(() => {}), 200);
-    });
-    cleanups.push(async () => {
-      stopped = true;
-      await informer.stop();
-    });
+    const pods = podInformer(clientNodeConfig(proxy.url), 200);
+    const { informer } = pods;
+    cleanups.push(() => pods.stop());
     await informer.start();
     await eventually(
       'informer synced',
@@ -213,14 +191,7 @@ describe('islet proxy upstream handling', () => {
     const current = join(tmp.dir, 'kubelet-client-current.pem');
     writeFileSync(current, first.certPem + first.keyPem);
     const proxy = await startProxy([
-      '--server',
-      sim.url,
-      '--ca',
-      sim.caPath,
-      '--cert',
-      current,
-      '--key',
-      current,
+      ...upstreamArgs(sim, { certPath: current, keyPath: current }),
       '--probe-interval',
       '1s',
       ...common(tmp.dir),
@@ -259,14 +230,7 @@ describe('islet proxy upstream handling', () => {
     const cert = await sim.mintClientCert('node-a');
     const serving = createPki(tmp.dir);
     const proxy = await startProxy([
-      '--server',
-      sim.url,
-      '--ca',
-      sim.caPath,
-      '--cert',
-      cert.certPath,
-      '--key',
-      cert.keyPath,
+      ...upstreamArgs(sim, cert),
       '--https-listen',
       '127.0.0.1:0',
       '--tls-cert',
