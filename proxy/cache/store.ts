@@ -459,16 +459,7 @@ export class CacheStore implements CacheStoreApi {
 
   markViewIncomplete(view: ViewKey): void {
     const { gvr } = view;
-    this.tables(gvr).viewIncomplete.run(
-      Date.now(),
-      view.identity,
-      gvr.group,
-      gvr.version,
-      gvr.resource,
-      view.namespace,
-      view.labelSelector,
-      view.fieldSelector,
-    );
+    this.tables(gvr).viewIncomplete.run(Date.now(), ...viewColumns(view));
     // Whatever was lost may include deletions: history is no longer reconstructable from here.
     this.forgetHistory(gvr);
   }
@@ -729,13 +720,7 @@ export class CacheStore implements CacheStoreApi {
       t.resPut.run(gvr.group, gvr.version, gvr.resource, res.rv, listRv, Date.now());
     }
     t.viewPut.run(
-      view.identity,
-      gvr.group,
-      gvr.version,
-      gvr.resource,
-      view.namespace,
-      view.labelSelector,
-      view.fieldSelector,
+      ...viewColumns(view),
       1,
       listRv,
       envelope.kind || resourceFacts(gvr)?.listKind || '',
@@ -881,6 +866,20 @@ function withKeys(text: string, keys: readonly (readonly [string, string])[]): s
   const open = text.indexOf('{');
   const added = keys.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)},`).join('');
   return `{${added}${text.slice(open + 1)}`;
+}
+
+/** A view's key columns in the views table, in their order. */
+function viewColumns(view: ViewKey): string[] {
+  const { gvr } = view;
+  return [
+    view.identity,
+    gvr.group,
+    gvr.version,
+    gvr.resource,
+    view.namespace,
+    view.labelSelector,
+    view.fieldSelector,
+  ];
 }
 
 function lruKey(t: Tables, gvr: Gvr, ns: string, name: string): string {

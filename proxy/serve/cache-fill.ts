@@ -289,12 +289,13 @@ export class CacheFiller {
       const text = tee.body(headers)?.toString('utf8');
       return text === undefined ? undefined : { value: JSON.parse(text) as T, text };
     } catch (err) {
-      this.logger.warn('cannot parse upstream answer for the cache', {
-        path: info.path,
-        error: (err as Error).message,
-      });
+      this.unreadable('cannot parse upstream answer for the cache', info, err);
       return undefined;
     }
+  }
+
+  private unreadable(msg: string, info: RequestInfo, err: unknown): void {
+    this.logger.warn(msg, { path: info.path, error: (err as Error).message });
   }
 
   /** A list read item by item when it has the usual shape; parsed whole (and judged) otherwise. */
@@ -303,10 +304,7 @@ export class CacheFiller {
     try {
       body = tee.body(headers);
     } catch (err) {
-      this.logger.warn('cannot decode upstream list for the cache', {
-        path: info.path,
-        error: (err as Error).message,
-      });
+      this.unreadable('cannot decode upstream list for the cache', info, err);
       return undefined;
     }
     if (!body) return undefined;
@@ -318,10 +316,7 @@ export class CacheFiller {
       const { items, ...envelope } = list;
       return { envelope, count: items.length, items: () => items.map((object) => ({ object })) };
     } catch (err) {
-      this.logger.warn('cannot parse upstream answer for the cache', {
-        path: info.path,
-        error: (err as Error).message,
-      });
+      this.unreadable('cannot parse upstream answer for the cache', info, err);
       return undefined;
     }
   }

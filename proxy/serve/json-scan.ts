@@ -54,6 +54,16 @@ function stringEnd(b: Buffer, i: number): number {
   }
 }
 
+/** The object key whose string starts at `i`, and where its value starts. */
+function readKey(b: Buffer, i: number): { key: string; value: number } {
+  expect(b, i, QUOTE);
+  const end = stringEnd(b, i);
+  const key = b.toString('utf8', i + 1, end - 1);
+  const colon = skipSpace(b, end);
+  expect(b, colon, COLON);
+  return { key, value: skipSpace(b, colon + 1) };
+}
+
 /** Index after the JSON value that starts at `i` (structure only; JSON.parse validates the rest). */
 function valueEnd(b: Buffer, i: number): number {
   const c = b[i];
@@ -90,12 +100,8 @@ export function peekResourceVersion(head: Buffer): string {
     i = skipSpace(head, i + 1);
     let inMetadata = false;
     for (;;) {
-      expect(head, i, QUOTE);
-      const keyEnd = stringEnd(head, i);
-      const key = head.toString('latin1', i + 1, keyEnd - 1);
-      i = skipSpace(head, keyEnd);
-      expect(head, i, COLON);
-      i = skipSpace(head, i + 1);
+      const { key, value } = readKey(head, i);
+      i = value;
       if (!inMetadata && key === 'metadata' && head[i] === OPEN_OBJECT) {
         inMetadata = true;
         i = skipSpace(head, i + 1);
@@ -137,12 +143,8 @@ function split(b: Buffer): JsonList {
   let itemsOpen = -1;
   let itemsClose = -1;
   while (b[i] !== CLOSE_OBJECT) {
-    expect(b, i, QUOTE);
-    const keyEnd = stringEnd(b, i);
-    const key = b.toString('utf8', i + 1, keyEnd - 1);
-    i = skipSpace(b, keyEnd);
-    expect(b, i, COLON);
-    i = skipSpace(b, i + 1);
+    const { key, value } = readKey(b, i);
+    i = value;
     if (key === 'items' && b[i] === OPEN_ARRAY) {
       if (itemsOpen >= 0) throw new Malformed();
       itemsOpen = i;

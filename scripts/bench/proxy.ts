@@ -3,15 +3,30 @@
  *   - GET one pod, LIST 100 and LIST 1,000 pods: p50/p99 latency and throughput, directly against
  *     the simulator and through `dist/islet proxy`, with the ratio (baseline measured in the same run);
  *   - offline LIST of 1,000 pods (upstream cut, answered from the cache);
- *   - proxy RSS idle and after caching 10,000 pods.
+ *   - proxy RSS idle and after caching 10,000 pods, split into anonymous memory (what the proxy
+ *     allocates) and file pages (the executable's code and data). The file part depends on the page
+ *     cache: right after a build or install every page of the 90 MB binary is cached, and the
+ *     kernel's fault-around maps cached neighbours of each page the process touches (clean,
+ *     reclaimable, but counted in RSS). So RSS is measured twice: on a freshly written copy ("as
+ *     installed") and on a copy whose page cache was dropped ("steady": only what the proxy reads).
  * Run: npm run bench:proxy   (builds dist/islet first)
+ * ISLET_BENCH_BINARY=/path/to/islet measures another build instead (before/after comparisons).
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
-import { eventually, httpJson, startProxy, tempDir } from '../../test/proxy/harness.js';
+import { isletBinary } from '../../test/islet-binary.js';
+import {
+  eventually,
+  httpJson,
+  localArgs,
+  metric,
+  startProxy,
+  tempDir,
+  upstreamArgs,
+} from '../../test/proxy/harness.js';
 import { startSimulator } from '../../test/sim/index.js';
 
 interface Target {
@@ -70,10 +85,23 @@ async function throughput(t: Target, path: string, total: number, concurrency = 
   return total / seconds;
 }
 
-function rssMb(pid: number): number {
+interface Rss {
+  total: number;
+  anon: number;
+  file: number;
+}
+
+function rssMb(pid: number): Rss {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 'NaN');
-  return kb / 1024;
+  const mb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 'NaN') / 1024;
+  return { total: mb('VmRSS'), anon: mb('RssAnon'), file: mb('RssFile') + mb('RssShmem') };
+}
+
+const rssText = (r: Rss) => `${r.total.toFixed(1)} MB (anon ${r.anon.toFixed(1)}, file ${r.file.toFixed(1)})`;
+
+/** Drops a file's pages from the page cache (GNU dd: posix_fadvise DONTNEED on the whole file). */
+function dropPageCache(path: string): void {
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
 const fmt = (n: number) => n.toFixed(2);
@@ -124,30 +152,25 @@ async function main(): Promise<void> {
   for (let i = 0; i < 100; i++) sim.create('pods', podFor('bench-100', i));
   for (let i = 0; i < 1000; i++) sim.create('pods', podFor('bench-1000', i));
 
-  const proxy = await startProxy([
-    '--server',
-    sim.url,
-    '--ca',
-    sim.caPath,
-    '--cert',
-    cert.certPath,
-    '--key',
-    cert.keyPath,
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--cache',
-    join(tmp.dir, 'cache.db'),
-    '--link-state',
-    join(tmp.dir, 'link.json'),
+  const args = (dir: string) => [
+    ...upstreamArgs(sim, cert),
+    ...localArgs(dir),
     '--probe-interval',
     '500ms',
     '--offline-after',
     '2',
     '--log-level',
     'warn',
-  ]);
+  ];
+  // A private copy of the binary, so that dropping its page cache disturbs no one else.
+  const binary = join(tmp.dir, 'islet');
+  copyFileSync(process.env.ISLET_BENCH_BINARY || isletBinary, binary);
+  const fresh = await startProxy(args(join(tmp.dir, 'fresh')), 30_000, binary);
+  await new Promise((r) => setTimeout(r, 1000));
+  const rssIdleInstalled = rssMb(fresh.proc.pid!);
+  await fresh.stop();
+  dropPageCache(binary);
+  const proxy = await startProxy(args(tmp.dir), 30_000, binary);
   const pid = proxy.proc.pid!;
   const forwarder = await startForwarder(sim.url, sim.caPem, cert.certPem, cert.keyPem);
   await new Promise((r) => setTimeout(r, 1000));
@@ -176,24 +199,13 @@ async function main(): Promise<void> {
   await request(viaProxy, '/api/v1/namespaces/bench-10k/pods');
   await eventually(
     '10,000 pods cached',
-    async () => {
-      const text = (await httpJson(`${proxy.adminUrl}/metrics`)).text;
-      const line = text.split('\n').find((l) => l.startsWith('islet_cache_objects{resource="pods"}'));
-      return Number(line?.split(' ').pop() ?? 0);
-    },
+    () => metric(proxy.adminUrl, 'islet_cache_objects{resource="pods"}'),
     (n) => n >= 10_000,
     60_000,
   );
   await new Promise((r) => setTimeout(r, 5_000));
   const rss10k = rssMb(pid);
-  const heapMb =
-    Number(
-      (await httpJson(`${proxy.adminUrl}/metrics`)).text
-        .split('\n')
-        .find((l) => l.startsWith('nodejs_heap_used_bytes '))
-        ?.split(' ')
-        .pop(),
-    ) / 1048576;
+  const heapMb = (await metric(proxy.adminUrl, 'nodejs_heap_used_bytes')) / 1048576;
 
   const cases: [string, string, number, number][] = [
     ['GET pod', '/api/v1/namespaces/bench-100/pods/pod-7', 1000, 2000],
@@ -201,7 +213,9 @@ async function main(): Promise<void> {
     ['LIST 1,000 pods', '/api/v1/namespaces/bench-1000/pods', 100, 100],
   ];
   const rows: string[] = [
-    `proxy RSS: idle ${rssIdle.toFixed(1)} MB; with 10,000 cached pods ${rss10k.toFixed(1)} MB (V8 heap in use ${heapMb.toFixed(1)} MB)`,
+    `proxy RSS idle, as installed (binary just written): ${rssText(rssIdleInstalled)}`,
+    `proxy RSS idle, steady (binary's page cache dropped): ${rssText(rssIdle)}`,
+    `proxy RSS with 10,000 cached pods (steady): ${rssText(rss10k)}; V8 heap in use ${heapMb.toFixed(1)} MB`,
   ];
   rows.push(
     'latency p50/p99 ms and throughput req/s (8 concurrent); "hop" = a bare keep-alive forwarder process (the cost of any extra process on this machine)',

@@ -26,8 +26,12 @@ export interface RunningProxy {
   kill(): Promise<void>;
 }
 
-export async function startProxy(args: string[], timeoutMs = 30_000): Promise<RunningProxy> {
-  const proc = spawn(isletBinary, ['proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProxy(
+  args: string[],
+  timeoutMs = 30_000,
+  binary = isletBinary,
+): Promise<RunningProxy> {
+  const proc = spawn(binary, ['proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   let pending = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -191,7 +195,8 @@ export function upstreamArgs(
   return [
     '--server',
     sim.url,
-    ...(sim.caPath && sim.url.startsWith('https:') ? ['--ca', sim.caPath] : []),
+    // A plain-HTTP simulator has no CA (and throws when asked for one).
+    ...(sim.url.startsWith('https:') && sim.caPath ? ['--ca', sim.caPath] : []),
     ...(cert ? ['--cert', cert.certPath, '--key', cert.keyPath] : []),
   ];
 }
