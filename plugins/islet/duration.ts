@@ -9,7 +9,7 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-const PART = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+const PART = /(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/y;
 
 export function parseDuration(value: unknown, field: string): number {
   if (typeof value === 'number') {

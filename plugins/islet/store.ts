@@ -318,7 +318,7 @@ export class Store {
 
   /**
    * A short transaction whose commit skips the fsync (synchronous=NORMAL): durable against a
-   * crashed process, not against power loss. For ADD's pending intent only — the snapshot commit
+   * crashed process, not against power loss. For ADD's pending intent only - the snapshot commit
    * that follows is FULL and makes these frames durable with it.
    */
   txSurvivingCrash<T>(fn: () => T): T {

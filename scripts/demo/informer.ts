@@ -1,19 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { podKeys, podNames } from './cloud.js';
 
-/** A kubeconfig without credentials pointing at the proxy, as kubelet's is after `islet install`. */
-export function proxyKubeConfig(server: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    // client-node refuses plain http unless TLS verification is off (there is no TLS to verify).
-    clusters: [{ name: 'islet', server, skipTLSVerify: true }],
-    users: [{ name: 'node' }],
-    contexts: [{ name: 'islet', cluster: 'islet', user: 'node' }],
-    currentContext: 'islet',
-  });
-  return kc;
-}
-
 /**
  * A client-node pod informer on one node's pods (fieldSelector spec.nodeName=…, as kubelet
  * watches), restarted after errors the way controllers built on client-node do. It counts its own

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kubectl } from '../../test/proxy/harness.js';
+import { clientNodeConfig, Kubectl } from '../../test/proxy/harness.js';
 import type { Cleanup } from './cleanup.js';
 import { cloudNodePods, NODE, NODE_SELECTOR, newCloudPod, podNames, podObject, startCloud } from './cloud.js';
 import { EdgeProxy } from './edge-proxy.js';
-import { NodePodInformer, proxyKubeConfig } from './informer.js';
+import { NodePodInformer } from './informer.js';
 import type { Reporter } from './report.js';
 import { PodNetwork, type Sandbox } from './sandboxes.js';
 import { waitUntil } from './wait.js';
@@ -80,7 +80,7 @@ export async function runStory(
   r.info(`cache ${proxy.cachePath}`);
   r.info(`link state ${net.linkStateFile} (read by the islet CNI plugin)`);
 
-  const informer = new NodePodInformer(proxyKubeConfig(proxy.url), NODE_SELECTOR);
+  const informer = new NodePodInformer(clientNodeConfig(proxy.url), NODE_SELECTOR);
   cleanup.add('informer', () => informer.stop());
   let t0 = Date.now();
   await informer.start();
@@ -167,7 +167,7 @@ export async function runStory(
     `kubectl get pods (fresh kubectl, empty discovery cache): ${served.items.length} pods served from disk`,
     `got ${podNames(served.items).join(', ')}, expected ${cached.join(', ')}`,
   );
-  const late = new NodePodInformer(proxyKubeConfig(proxy.url), NODE_SELECTOR);
+  const late = new NodePodInformer(clientNodeConfig(proxy.url), NODE_SELECTOR);
   cleanup.add('second informer', () => late.stop());
   await late.start();
   const lateOk = await until(

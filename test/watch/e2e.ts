@@ -61,18 +61,6 @@ export async function startEnv(prefix: string, extraProxyArgs: string[] = []): P
   };
 }
 
-export function kubeConfigFor(server: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    // client-node refuses plain http unless TLS verification is off (there is no TLS to verify).
-    clusters: [{ name: 'islet', server, skipTLSVerify: true }],
-    users: [{ name: 'node' }],
-    contexts: [{ name: 'islet', cluster: 'islet', user: 'node' }],
-    currentContext: 'islet',
-  });
-  return kc;
-}
-
 /** An informer that records what it holds, its LIST calls and any error it reports. */
 export interface TrackedInformer {
   informer: k8s.Informer<k8s.KubernetesObject> & k8s.ObjectCache<k8s.KubernetesObject>;

@@ -9,11 +9,10 @@
  *     a watcher with an old resourceVersion gets exactly the changes after it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../proxy/harness.js';
+import { clientNodeConfig, eventually } from '../proxy/harness.js';
 import {
   type Env,
   type KubectlWatch,
-  kubeConfigFor,
   kubectlWatch,
   metricValue,
   pod,
@@ -54,7 +53,7 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
     env = await startEnv('islet-watch-reconnect-');
     for (let i = 0; i < 10; i++) env.sim.create('pods', pod(`p${i}`));
     for (let i = 0; i < 5; i++) env.sim.create(slices, slice(`svc${i}-a`, `10.0.0.${i + 1}`));
-    const kc = kubeConfigFor(env.proxy.url);
+    const kc = clientNodeConfig(env.proxy.url);
     for (let i = 0; i < 5; i++) pods.push(trackInformer(kc, 'pods'));
     for (let i = 0; i < 5; i++) eps.push(trackInformer(kc, 'endpointslices'));
     await Promise.all(all().map((i) => i.informer.start()));

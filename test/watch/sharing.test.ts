@@ -3,10 +3,9 @@
  * -w`, through the built proxy ⇒ exactly one upstream watch per key, counted on the simulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../proxy/harness.js';
+import { clientNodeConfig, eventually } from '../proxy/harness.js';
 import {
   type Env,
-  kubeConfigFor,
   kubectlWatch,
   metricValue,
   pod,
@@ -34,7 +33,7 @@ describe('shared upstream watches through the built proxy', () => {
   });
 
   it('40 informers and kubectl -w share one upstream watch per key', async () => {
-    const kc = kubeConfigFor(env.proxy.url);
+    const kc = clientNodeConfig(env.proxy.url);
     for (let i = 0; i < 20; i++) informers.push(trackInformer(kc, 'pods'));
     for (let i = 0; i < 20; i++) informers.push(trackInformer(kc, 'endpointslices'));
     await Promise.all(informers.map((i) => i.informer.start()));
