@@ -2,14 +2,13 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync, wr
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+// A static import so esbuild bundles better-sqlite3's JavaScript: inside the single executable
+// require() reaches built-in modules only, and an installed /opt/cni/bin/islet has no node_modules.
 import BetterSqlite3 from 'better-sqlite3';
 
 export type Database = BetterSqlite3.Database;
 
-type DatabaseCtor = typeof BetterSqlite3;
-
 let nativeBinding: string | object | undefined;
-let ctor: DatabaseCtor | undefined;
 
 // The bundle defines import.meta.url (scripts/build.mjs), so this works in ESM and in the CJS build.
 const requireHere = createRequire(import.meta.url);
@@ -29,8 +28,6 @@ function resolveNativeBinding(): string | object | undefined {
 }
 
 function findNativeBinding(): string | object | undefined {
-  const fromEnv = process.env.ISLET_SQLITE_ADDON;
-  if (fromEnv) return fromEnv;
   try {
     const sea = requireHere('node:sea') as {
       isSea(): boolean;
@@ -77,13 +74,6 @@ function safeRealpath(p: string): string | undefined {
   }
 }
 
-// A static import so esbuild bundles better-sqlite3's JavaScript: inside the single executable
-// require() reaches built-in modules only, and an installed /opt/cni/bin/islet has no node_modules.
-function loadCtor(): DatabaseCtor {
-  if (!ctor) ctor = BetterSqlite3;
-  return ctor;
-}
-
 export interface OpenOptions {
   /** Milliseconds a writer waits for the lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
@@ -95,7 +85,6 @@ export interface OpenOptions {
  * power: WAL, synchronous=FULL, a busy timeout so parallel processes queue instead of failing.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
-  const Database = loadCtor();
   if (!opts.readonly) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (!existsSync(path)) {
@@ -104,7 +93,7 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     }
   }
   const binding = resolveNativeBinding();
-  const db = new Database(path, {
+  const db = new BetterSqlite3(path, {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly ?? false,
     ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
