@@ -45,6 +45,18 @@ export function classifyWrite(info: RequestInfo): WriteClass {
   return { kind: 'refused' };
 }
 
+/** The kind of each resource the policy takes offline (what a PUT body must say, if it says one). */
+const KIND_OF: Record<string, string> = {
+  nodes: 'Node',
+  pods: 'Pod',
+  events: 'Event',
+  leases: 'Lease',
+};
+
+export function kindOf(info: { resource: string }): string | undefined {
+  return Object.hasOwn(KIND_OF, info.resource) ? KIND_OF[info.resource] : undefined;
+}
+
 export function isEventResource(gvr: { group: string; resource: string }): boolean {
   return gvr.resource === 'events' && (gvr.group === '' || gvr.group === 'events.k8s.io');
 }

@@ -1,4 +1,4 @@
-import { clone, isObject, type Json, PatchError } from './json-value.js';
+import { checkKey, clone, deepEqual, isObject, type Json, PatchError, setOwn } from './json-value.js';
 
 /** RFC 6902 JSON patch (add, remove, replace, move, copy, test) over RFC 6901 pointers. */
 export function applyJsonPatch(target: Json, patch: Json): Json {
@@ -30,7 +30,7 @@ export function applyJsonPatch(target: Json, patch: Json): Json {
         doc = put(doc, parsePointer(path), clone(get(doc, parsePointer(fromOf(raw)))), 'add');
         break;
       case 'test':
-        if (JSON.stringify(get(doc, parsePointer(path))) !== JSON.stringify(requireValue(raw))) {
+        if (!deepEqual(get(doc, parsePointer(path)), requireValue(raw))) {
           throw new PatchError(`JSON patch test failed at ${path}`);
         }
         break;
@@ -42,7 +42,7 @@ export function applyJsonPatch(target: Json, patch: Json): Json {
 }
 
 function requireValue(op: Record<string, Json>): Json {
-  if (!('value' in op))
+  if (!Object.hasOwn(op, 'value'))
     throw new PatchError(`JSON patch "${String(op.op)}" at ${String(op.path)} needs a value`, 400);
   return clone(op.value as Json);
 }
@@ -56,10 +56,12 @@ function fromOf(op: Record<string, Json>): string {
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new PatchError(`invalid JSON pointer "${pointer}"`, 400);
-  return pointer
+  const tokens = pointer
     .slice(1)
     .split('/')
     .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
+  for (const t of tokens) checkKey(t, `JSON pointer "${pointer}"`);
+  return tokens;
 }
 
 function arrayIndex(arr: Json[], token: string, forInsert: boolean): number {
@@ -75,7 +77,7 @@ function get(doc: Json, tokens: string[]): Json {
   let cur: Json = doc;
   for (const t of tokens) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(cur, t, false)]!;
-    else if (isObject(cur) && t in cur) cur = cur[t]!;
+    else if (isObject(cur) && Object.hasOwn(cur, t)) cur = cur[t]!;
     else throw new PatchError(`path /${tokens.join('/')} does not exist`);
   }
   return cur;
@@ -90,7 +92,7 @@ function put(doc: Json, tokens: string[], value: Json, mode: 'add' | 'replace'):
     if (mode === 'add') parent.splice(i, 0, value);
     else parent[i] = value;
   } else if (isObject(parent)) {
-    parent[last] = value;
+    setOwn(parent, last, value);
   } else {
     throw new PatchError(`cannot add to a non-container at /${tokens.join('/')}`);
   }
@@ -106,7 +108,7 @@ function remove(doc: Json, tokens: string[]): { doc: Json; value: Json } {
     const [value] = parent.splice(i, 1);
     return { doc, value: value! };
   }
-  if (isObject(parent) && last in parent) {
+  if (isObject(parent) && Object.hasOwn(parent, last)) {
     const value = parent[last]!;
     delete parent[last];
     return { doc, value };

@@ -127,3 +127,71 @@ describe('JSON patch', () => {
     expect(() => applyJsonPatch({ a: 1 }, { op: 'add' })).toThrow(/array/);
   });
 });
+
+describe('patches that name prototype keys', () => {
+  const polluted = () => (({}) as Record<string, unknown>).polluted;
+  const patchCode = (fn: () => unknown): number | undefined => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof PatchError) return err.code;
+      throw err;
+    }
+    return undefined;
+  };
+
+  it('refuses a JSON patch through __proto__, constructor or prototype with 400 and pollutes nothing', () => {
+    for (const path of [
+      '/__proto__/polluted',
+      '/status/__proto__/polluted',
+      '/constructor/prototype/polluted',
+      '/status/constructor',
+    ]) {
+      expect(
+        patchCode(() => applyJsonPatch({ status: {} }, [{ op: 'add', path, value: 1 }])),
+        path,
+      ).toBe(400);
+    }
+    expect(patchCode(() => applyJsonPatch({}, [{ op: 'copy', from: '/__proto__', path: '/x' }]))).toBe(400);
+    expect(polluted()).toBeUndefined();
+  });
+
+  it('does not follow inherited properties such as toString', () => {
+    expect(() => applyJsonPatch({ a: {} }, [{ op: 'add', path: '/toString/x', value: 1 }])).toThrow(
+      /does not exist/,
+    );
+    expect(() => applyJsonPatch({ a: {} }, [{ op: 'remove', path: '/hasOwnProperty' }])).toThrow(
+      /does not exist/,
+    );
+    expect(() => applyJsonPatch({ a: {} }, [{ op: 'test', path: '/valueOf', value: null }])).toThrow(
+      /does not exist/,
+    );
+  });
+
+  it('refuses merge and strategic merge patches with a __proto__ key (as JSON.parse leaves it)', () => {
+    const body = JSON.parse('{"status":{"__proto__":{"polluted":1}}}');
+    expect(patchCode(() => applyMergePatch({ status: {} }, body))).toBe(400);
+    expect(patchCode(() => applyStrategicMergePatch({ status: {} }, body))).toBe(400);
+    const top = JSON.parse('{"__proto__":{"polluted":1}}');
+    expect(patchCode(() => applyMergePatch({}, top))).toBe(400);
+    expect(patchCode(() => applyStrategicMergePatch({}, top))).toBe(400);
+    expect(patchCode(() => applyStrategicMergePatch({}, { '$setElementOrder/__proto__': [] }))).toBe(400);
+    expect(polluted()).toBeUndefined();
+  });
+
+  it('treats inherited names as plain fields in a strategic merge patch', () => {
+    const out = applyStrategicMergePatch({ toString: [1] }, { toString: [2], valueOf: { a: 1 } });
+    expect(out).toEqual({ toString: [2], valueOf: { a: 1 } });
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+
+  it('a test op compares structurally, whatever the key order', () => {
+    const doc = { status: { c: { a: 1, b: [{ x: 1, y: 2 }] } } };
+    expect(() =>
+      applyJsonPatch(doc, [{ op: 'test', path: '/status/c', value: { b: [{ y: 2, x: 1 }], a: 1 } }]),
+    ).not.toThrow();
+    expect(() =>
+      applyJsonPatch(doc, [{ op: 'test', path: '/status/c', value: { b: [{ y: 2, x: 1 }], a: 2 } }]),
+    ).toThrow(/test failed/);
+  });
+});

@@ -14,7 +14,7 @@ import type {
 } from '../types.js';
 import { UpstreamUnavailableError } from '../types.js';
 import { applyOp, opFromRequest, type WriteOp, WriteRequestError } from './apply-write.js';
-import { classifyWrite, gvrOf, objectPath } from './classify.js';
+import { classifyWrite, gvrOf, kindOf, objectPath } from './classify.js';
 import { eventDedupKey, prepareNewEvent } from './events.js';
 import { isObject, PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
@@ -67,11 +67,32 @@ export class WritePolicy implements WritePolicyApi {
 
   constructor(private readonly opts: WritePolicyOptions) {
     this.now = opts.now ?? Date.now;
+    const recovered = opts.registry?.counter(
+      'islet_writes_db_recovered_total',
+      'Times writes.db was found corrupt, moved aside and started afresh with the writes salvaged from it.',
+    );
     this.queue = new WriteQueue(opts.db, {
       maxEntries: opts.maxQueued,
       maxOpsPerEntry: opts.maxOpsPerObject,
       now: this.now,
+      onRecovered: (r) => {
+        recovered?.inc();
+        opts.log?.error(
+          'writes.db is corrupt: moved aside, queue restarted with the writes salvaged from it',
+          {
+            movedTo: r.movedTo,
+            salvaged: r.salvaged,
+            lost: r.lost,
+            reason: r.reason,
+          },
+        );
+      },
     });
+    if (this.queue.droppedTokenRows > 0) {
+      opts.log?.warn('queued writes of bearer-token identities dropped: tokens are not kept at rest', {
+        dropped: this.queue.droppedTokenRows,
+      });
+    }
     this.liveness = new LeaseLiveness({ windowMs: opts.leaseAliveWindowMs, now: this.now });
     this.replayer = new Replayer(opts.pool, opts.store, opts.log);
     this.metrics = opts.registry && registerMetrics(opts.registry, this.queue);
@@ -101,18 +122,25 @@ export class WritePolicy implements WritePolicyApi {
     try {
       const contentType = req.headers['content-type'];
       const cls = classifyWrite(info);
+      // A queued write keeps the identity it replays as. For a bearer token that would be the
+      // token itself, at rest in writes.db (and its free pages after replay): so only the node's
+      // own writes (kubelet on loopback, our client certificate) are taken offline.
+      if (identity.kind !== 'node' && cls.kind !== 'refused') {
+        refuse(res, info, ': writes made with a bearer token are not queued (the token would be stored)');
+        return;
+      }
       switch (cls.kind) {
         case 'lease':
           this.renewLeaseLocally(res, info, contentType, body);
           break;
         case 'status':
-          this.queueObjectWrite(res, info, identity, contentType, body, 'status');
+          this.queueObjectWrite(res, info, contentType, body, 'status');
           break;
         case 'event-create':
-          this.queueEventCreate(res, info, identity, contentType, body);
+          this.queueEventCreate(res, info, contentType, body);
           break;
         case 'event-write':
-          this.queueEventWrite(res, info, identity, contentType, body);
+          this.queueEventWrite(res, info, contentType, body);
           break;
         case 'refused':
           refuse(res, info);
@@ -237,7 +265,7 @@ export class WritePolicy implements WritePolicyApi {
     }
     let base: KubeObject;
     if (sent) {
-      if (sent.metadata.name !== info.name) throw nameMismatch(sent, info);
+      checkBodyMatchesUrl(sent, info);
       const sentRv = sent.metadata.resourceVersion;
       if (current && isLocalResourceVersion(sentRv) && sentRv !== current.metadata.resourceVersion) {
         throw conflict(info);
@@ -309,7 +337,6 @@ export class WritePolicy implements WritePolicyApi {
   private queueObjectWrite(
     res: ServerResponse,
     info: RequestInfo,
-    identity: Identity,
     contentType: string | undefined,
     body: Buffer,
     scope: 'status' | 'object',
@@ -323,7 +350,6 @@ export class WritePolicy implements WritePolicyApi {
     result.metadata.resourceVersion = nextLocalResourceVersion(current.metadata.resourceVersion);
     this.queue.enqueueOps(
       { gvr, namespace: info.namespace, name: info.name, subresource: scope === 'status' ? 'status' : '' },
-      identity,
       upstreamBaseOf(current.metadata.resourceVersion),
       op,
       result,
@@ -335,19 +361,14 @@ export class WritePolicy implements WritePolicyApi {
   private queueEventCreate(
     res: ServerResponse,
     info: RequestInfo,
-    identity: Identity,
     contentType: string | undefined,
     body: Buffer,
   ): void {
     const gvr = gvrOf(info);
     const op = opFromRequest('create', contentType, body);
     const sent = op.body as unknown as KubeObject;
-    if (sent.metadata.namespace && sent.metadata.namespace !== info.namespace) {
-      throw new WriteRequestError(
-        400,
-        `the namespace of the provided object (${sent.metadata.namespace}) does not match the namespace sent on the request (${info.namespace})`,
-      );
-    }
+    checkKind(sent, info);
+    checkNamespace(sent, info);
     let prepared: KubeObject;
     try {
       prepared = prepareNewEvent(gvr.group, info.namespace, sent, new Date(this.now()));
@@ -373,7 +394,6 @@ export class WritePolicy implements WritePolicyApi {
     );
     const { entry, folded } = this.queue.enqueueEvent(
       { gvr, namespace: info.namespace, name: prepared.metadata.name, subresource: '' },
-      identity,
       prepared,
     );
     this.opts.hub.emitLocal(gvr, { type: folded ? 'MODIFIED' : 'ADDED', object: entry.object });
@@ -383,14 +403,13 @@ export class WritePolicy implements WritePolicyApi {
   private queueEventWrite(
     res: ServerResponse,
     info: RequestInfo,
-    identity: Identity,
     contentType: string | undefined,
     body: Buffer,
   ): void {
     const gvr = gvrOf(info);
     const queued = this.queue.findCreate(gvr, info.namespace, info.name);
     if (!queued) {
-      this.queueObjectWrite(res, info, identity, contentType, body, 'object');
+      this.queueObjectWrite(res, info, contentType, body, 'object');
       return;
     }
     // an event created offline: the write changes what the queued create will create
@@ -477,19 +496,51 @@ function conflict(info: RequestInfo): WriteRequestError {
   );
 }
 
-function nameMismatch(obj: KubeObject, info: RequestInfo): WriteRequestError {
-  return new WriteRequestError(
-    400,
-    `the name of the object (${obj.metadata.name}) does not match the name on the URL (${info.name})`,
-    'BadRequest',
-  );
+/**
+ * A PUT body must be the object the URL names, as the API server checks before anything else:
+ * same kind, same name, and (for a namespaced resource) no other namespace. A body of another
+ * kind queued for a node would be replayed as that node's status.
+ */
+function checkBodyMatchesUrl(sent: KubeObject, info: RequestInfo): void {
+  checkKind(sent, info);
+  if (sent.metadata.name !== info.name) {
+    throw new WriteRequestError(
+      400,
+      `the name of the object (${String(sent.metadata.name ?? '')}) does not match the name on the URL (${info.name})`,
+      'BadRequest',
+    );
+  }
+  checkNamespace(sent, info);
+}
+
+function checkKind(sent: KubeObject, info: RequestInfo): void {
+  const kind = kindOf(info);
+  if (sent.kind !== undefined && sent.kind !== kind) {
+    throw new WriteRequestError(
+      400,
+      `the kind of the object (${String(sent.kind)}) does not match the resource on the URL (${describeResource(info)}, kind ${kind})`,
+      'BadRequest',
+    );
+  }
+}
+
+/** Like the API server: a namespaced object may omit its namespace but not name another one. */
+function checkNamespace(sent: KubeObject, info: RequestInfo): void {
+  const ns = sent.metadata.namespace;
+  if (info.namespace && ns && ns !== info.namespace) {
+    throw new WriteRequestError(
+      400,
+      `the namespace of the provided object (${String(ns)}) does not match the namespace sent on the request (${info.namespace})`,
+      'BadRequest',
+    );
+  }
 }
 
 /** An update that names a resourceVersion must name the current one, as the API server demands. */
 function checkUpdatePrecondition(op: WriteOp, current: KubeObject, info: RequestInfo): void {
   if (op.type !== 'update') return;
   const sent = op.body as unknown as KubeObject;
-  if (sent.metadata.name && sent.metadata.name !== info.name) throw nameMismatch(sent, info);
+  checkBodyMatchesUrl(sent, info);
   const rv = sent.metadata.resourceVersion;
   if (rv && rv !== current.metadata.resourceVersion) throw conflict(info);
 }

@@ -2,12 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Identity, KubeObject } from '../types.js';
+import type { KubeObject } from '../types.js';
 import { applyOps, type WriteOp } from './apply-write.js';
 import { prepareNewEvent } from './events.js';
 import { QueueFullError, WriteQueue } from './queue.js';
 
-const node: Identity = { kind: 'node', id: 'node' };
 const nodes = { group: '', version: 'v1', resource: 'nodes' };
 const events = { group: '', version: 'v1', resource: 'events' };
 const target = (name: string) => ({ gvr: nodes, namespace: '', name, subresource: 'status' });
@@ -52,20 +51,20 @@ describe('WriteQueue', () => {
       body: { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
     };
     const p2: WriteOp = { type: 'merge-patch', body: { status: { phase: 'x' } } };
-    q.enqueueOps(target('n1'), node, '10', p1, applyOps(base, [p1], 'status'));
-    const second = q.enqueueOps(target('n1'), node, '10', p2, applyOps(base, [p1, p2], 'status'));
+    q.enqueueOps(target('n1'), '10', p1, applyOps(base, [p1], 'status'));
+    const second = q.enqueueOps(target('n1'), '10', p2, applyOps(base, [p1, p2], 'status'));
     expect(q.size()).toBe(1);
     expect(second.ops).toEqual([p1, p2]);
     expect(second.writes).toBe(2);
     expect(second.object.status).toEqual({ conditions: [{ type: 'Ready', status: 'False' }], phase: 'x' });
 
     const put: WriteOp = { type: 'update', body: { metadata: { name: 'n1' }, status: { phase: 'y' } } };
-    const third = q.enqueueOps(target('n1'), node, '10', put, applyOps(base, [put], 'status'));
+    const third = q.enqueueOps(target('n1'), '10', put, applyOps(base, [put], 'status'));
     expect(third.ops).toEqual([put]);
     expect(third.seq).toBe(second.seq);
     expect(third.revision).toBe(second.revision + 1);
 
-    q.enqueueOps(target('n2'), node, '11', p1, base);
+    q.enqueueOps(target('n2'), '11', p1, base);
     expect(q.all().map((e) => e.name)).toEqual(['n1', 'n2']);
     q.close();
   });
@@ -76,7 +75,7 @@ describe('WriteQueue', () => {
     for (let i = 0; i < 5; i++) {
       const op: WriteOp = { type: 'merge-patch', body: { status: { n: i } } };
       obj = applyOps(obj, [op], 'status');
-      q.enqueueOps(target('n1'), node, '10', op, obj);
+      q.enqueueOps(target('n1'), '10', op, obj);
     }
     const [entry] = q.all();
     expect(entry!.ops.length).toBeLessThanOrEqual(3);
@@ -88,9 +87,9 @@ describe('WriteQueue', () => {
     const q = new WriteQueue(dbPath);
     const t = { gvr: events, namespace: 'ns', name: '', subresource: '' };
     const now = new Date('2026-01-01T00:00:00Z');
-    const a = q.enqueueEvent(t, node, prepareNewEvent('', 'ns', event('BackOff', 'restarting', 't1'), now));
-    const b = q.enqueueEvent(t, node, prepareNewEvent('', 'ns', event('BackOff', 'restarting', 't2'), now));
-    const c = q.enqueueEvent(t, node, prepareNewEvent('', 'ns', event('Pulled', 'pulled', 't3'), now));
+    const a = q.enqueueEvent(t, prepareNewEvent('', 'ns', event('BackOff', 'restarting', 't1'), now));
+    const b = q.enqueueEvent(t, prepareNewEvent('', 'ns', event('BackOff', 'restarting', 't2'), now));
+    const c = q.enqueueEvent(t, prepareNewEvent('', 'ns', event('Pulled', 'pulled', 't3'), now));
     expect(a.folded).toBe(false);
     expect(b.folded).toBe(true);
     expect(c.folded).toBe(false);
@@ -105,19 +104,19 @@ describe('WriteQueue', () => {
   it('refuses a new row when full instead of dropping one, but still coalesces', () => {
     const q = new WriteQueue(dbPath, { maxEntries: 1 });
     const op: WriteOp = { type: 'merge-patch', body: { status: {} } };
-    q.enqueueOps(target('n1'), node, '10', op, base);
-    expect(() => q.enqueueOps(target('n2'), node, '10', op, base)).toThrow(QueueFullError);
-    expect(q.enqueueOps(target('n1'), node, '10', op, base).writes).toBe(2);
+    q.enqueueOps(target('n1'), '10', op, base);
+    expect(() => q.enqueueOps(target('n2'), '10', op, base)).toThrow(QueueFullError);
+    expect(q.enqueueOps(target('n1'), '10', op, base).writes).toBe(2);
     q.close();
   });
 
   it('removes a row only at the revision that was sent, and keeps everything across reopen', () => {
     const q = new WriteQueue(dbPath);
     const op: WriteOp = { type: 'merge-patch', body: { status: { a: 1 } } };
-    const sent = q.enqueueOps(target('n1'), node, '10', op, base);
-    q.enqueueOps(target('n1'), node, '10', op, base);
+    const sent = q.enqueueOps(target('n1'), '10', op, base);
+    q.enqueueOps(target('n1'), '10', op, base);
     expect(q.remove(sent)).toBe(false);
-    q.enqueueOps(target('n2'), node, '10', op, base);
+    q.enqueueOps(target('n2'), '10', op, base);
     q.close();
 
     const reopened = new WriteQueue(dbPath);

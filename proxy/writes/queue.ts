@@ -2,6 +2,13 @@ import { type Database, openDatabase } from '../../lib/sqlite.js';
 import type { Gvr, Identity, KubeObject } from '../types.js';
 import type { WriteOp } from './apply-write.js';
 import { eventDedupKey, foldEvent } from './events.js';
+import {
+  isCorruption,
+  QueueCorruptError,
+  type QueueRecovery,
+  type QueueRow,
+  quarantineAndSalvage,
+} from './queue-recovery.js';
 
 /**
  * The durable queue of writes accepted while offline. One row per object (status writes are
@@ -19,11 +26,17 @@ export interface QueueTarget {
   subresource: string;
 }
 
+/**
+ * The only identity whose writes are queued: the node's own (no credentials of the client are
+ * stored; see design.md "Bearer tokens are not queued").
+ */
+export type NodeIdentity = Extract<Identity, { kind: 'node' }>;
+
 export interface QueuedWrite extends QueueTarget {
   seq: number;
   key: string;
   kind: QueuedKind;
-  identity: Identity;
+  identity: NodeIdentity;
   /** Upstream resourceVersion the local result was computed on ('' = unknown / a create). */
   baseRv: string;
   /** For 'ops': the writes to re-apply upstream, in order. */
@@ -44,31 +57,24 @@ export interface WriteQueueOptions {
   /** Ops kept per object; beyond it the sequence is folded into one update of the local result. */
   maxOpsPerEntry?: number;
   now?: () => number;
+  /**
+   * Told after a corrupt database file was moved aside and the queue restarted with what could
+   * be salvaged (only when the queue opened the file itself from a path).
+   */
+  onRecovered?: (r: Omit<QueueRecovery, 'rows'> & { salvaged: number }) => void;
 }
 
 export class QueueFullError extends Error {
   override name = 'QueueFullError';
 }
 
-interface Row {
-  seq: number;
-  key: string;
-  kind: QueuedKind;
-  grp: string;
-  version: string;
-  resource: string;
-  namespace: string;
-  name: string;
-  subresource: string;
-  identity: string;
-  base_rv: string;
-  ops: string;
-  object: string;
-  writes: number;
-  revision: number;
-  created_at: number;
-  updated_at: number;
-}
+type Row = QueueRow;
+
+/** What the identity column holds for every row (the column stays, so older files still open). */
+const NODE_IDENTITY_JSON = JSON.stringify({ kind: 'node', id: 'node' } satisfies NodeIdentity);
+
+/** PRAGMA user_version once rows of bearer-token identities were dropped and the file rewritten. */
+const SCRUBBED_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS islet_writes_v1 (
@@ -98,21 +104,107 @@ export function objectKey(t: QueueTarget): string {
 }
 
 export class WriteQueue {
-  readonly db: Database;
-  private readonly ownsDb: boolean;
+  db!: Database;
+  private readonly path: string | undefined;
   private readonly maxEntries: number;
   private readonly maxOps: number;
   private readonly now: () => number;
-  private readonly stmt;
+  private readonly onRecovered: WriteQueueOptions['onRecovered'];
+  private stmt!: ReturnType<WriteQueue['prepare']>;
 
   constructor(db: string | Database, opts: WriteQueueOptions = {}) {
-    this.ownsDb = typeof db === 'string';
-    this.db = typeof db === 'string' ? openDatabase(db) : db;
+    this.path = typeof db === 'string' ? db : undefined;
     this.maxEntries = positive(opts.maxEntries ?? 10_000, 'maxEntries');
     this.maxOps = positive(opts.maxOpsPerEntry ?? 64, 'maxOpsPerEntry');
     this.now = opts.now ?? Date.now;
+    this.onRecovered = opts.onRecovered;
+    if (typeof db !== 'string') {
+      this.db = db;
+      this.setUp();
+      return;
+    }
+    try {
+      this.db = openDatabase(db);
+      this.setUp();
+      this.verify();
+    } catch (err) {
+      if (!isCorruption(err)) throw err;
+      this.recover(err);
+    }
+  }
+
+  /**
+   * Pragmas, schema, and the scrub of files written by versions that queued bearer-token writes:
+   * those rows are dropped (their token must not stay at rest, and they cannot be replayed as the
+   * node) and the file is rewritten once, so no free page or -wal frame still holds a token.
+   */
+  private setUp(): void {
+    // deleted rows are overwritten with zeros, not left in free pages
+    this.db.pragma('secure_delete = ON');
     this.db.exec(SCHEMA);
-    this.stmt = {
+    this.stmt = this.prepare();
+    const dropped = this.db
+      .prepare('DELETE FROM islet_writes_v1 WHERE identity <> ?')
+      .run(NODE_IDENTITY_JSON).changes;
+    if (dropped > 0 || this.db.pragma('user_version', { simple: true }) !== SCRUBBED_VERSION) {
+      this.db.exec('VACUUM');
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.pragma(`user_version = ${SCRUBBED_VERSION}`);
+    }
+    if (dropped > 0) this.droppedTokenRows = dropped;
+  }
+
+  /** Writes of bearer-token identities an older version had queued, dropped at open. */
+  droppedTokenRows = 0;
+
+  /** SQLite's own check of the file, and every row readable as the queue wrote it. */
+  private verify(): void {
+    const result = this.db.pragma('quick_check', { simple: true });
+    if (result !== 'ok') throw new QueueCorruptError(`quick_check: ${String(result)}`);
+    this.all();
+  }
+
+  /**
+   * Moves the corrupt file aside, salvages its readable rows into a fresh file and tells
+   * onRecovered. Only for a queue that opened its file from a path.
+   */
+  private recover(cause: unknown): void {
+    const path = this.path;
+    if (!path) throw cause;
+    try {
+      this.db?.close();
+    } catch {
+      // a corrupt file may refuse even to close cleanly; the handle is gone either way
+    }
+    const rescue = quarantineAndSalvage(path, new Date(this.now()), (cause as Error).message, isValidRow);
+    this.db = openDatabase(path);
+    this.setUp();
+    const insert = this.db.prepare(
+      `INSERT INTO islet_writes_v1 (seq, key, kind, grp, version, resource, namespace, name, subresource,
+         identity, base_rv, ops, object, writes, revision, created_at, updated_at)
+       VALUES (@seq, @key, @kind, @grp, @version, @resource, @namespace, @name, @subresource,
+         @identity, @base_rv, @ops, @object, @writes, @revision, @created_at, @updated_at)`,
+    );
+    this.db.transaction(() => {
+      for (const row of rescue.rows) insert.run(row);
+    })();
+    const { rows, ...rest } = rescue;
+    this.onRecovered?.({ ...rest, salvaged: rows.length });
+  }
+
+  /** Runs a read or write; on corruption recovers the file once and runs it again on the new one. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!isCorruption(err) || !this.path) throw err;
+      this.recover(err);
+      return fn();
+    }
+  }
+
+  private prepare() {
+    return {
       byKey: this.db.prepare<[string], Row>('SELECT * FROM islet_writes_v1 WHERE key = ?'),
       byObject: this.db.prepare<[string, string, string, string], Row>(
         'SELECT * FROM islet_writes_v1 WHERE grp = ? AND resource = ? AND namespace = ? AND name = ? ORDER BY seq',
@@ -134,25 +226,31 @@ export class WriteQueue {
   }
 
   size(): number {
-    return this.stmt.count.get()!.n;
+    return this.guard(() => this.stmt.count.get()!.n);
   }
 
   /** All rows in replay order. */
   all(): QueuedWrite[] {
-    return this.stmt.all.all().map(fromRow);
+    return this.guard(() => this.stmt.all.all().map(fromRow));
   }
 
   get(key: string): QueuedWrite | undefined {
+    return this.guard(() => this.read(key));
+  }
+
+  private read(key: string): QueuedWrite | undefined {
     const row = this.stmt.byKey.get(key);
     return row && fromRow(row);
   }
 
   /** The queued create of a named object (an event created offline), if any. */
   findCreate(gvr: Gvr, namespace: string, name: string): QueuedWrite | undefined {
-    const row = this.stmt.byObject
-      .all(gvr.group, gvr.resource, namespace, name)
-      .find((r) => r.kind === 'create');
-    return row && fromRow(row);
+    return this.guard(() => {
+      const row = this.stmt.byObject
+        .all(gvr.group, gvr.resource, namespace, name)
+        .find((r) => r.kind === 'create');
+      return row && fromRow(row);
+    });
   }
 
   /**
@@ -160,116 +258,82 @@ export class WriteQueue {
    * replaces the sequence (only the newest status matters), a patch is appended. `result` is
    * the object after all of them, computed on the cached object at upstream version `baseRv`.
    */
-  enqueueOps(
-    target: QueueTarget,
-    identity: Identity,
-    baseRv: string,
-    op: WriteOp,
-    result: KubeObject,
-  ): QueuedWrite {
+  enqueueOps(target: QueueTarget, baseRv: string, op: WriteOp, result: KubeObject): QueuedWrite {
     const key = objectKey(target);
-    return this.db
-      .transaction(() => {
-        const existing = this.get(key);
-        if (!existing) {
-          this.insert(key, 'ops', target, identity, baseRv, [op], result, 1);
-        } else {
-          let ops = op.type === 'update' ? [op] : [...existing.ops, op];
-          if (ops.length > this.maxOps) ops = [{ type: 'update', body: result as never }];
-          this.stmt.update.run({
-            seq: existing.seq,
-            base_rv: baseRv,
-            ops: JSON.stringify(ops),
-            object: JSON.stringify(result),
-            writes: existing.writes + 1,
-            identity: JSON.stringify(identity),
-            now: this.now(),
-          });
-        }
-        return this.get(key)!;
-      })
-      .immediate();
+    return this.write(() => {
+      const existing = this.read(key);
+      if (!existing) {
+        this.insert(key, 'ops', target, baseRv, [op], result);
+      } else {
+        let ops = op.type === 'update' ? [op] : [...existing.ops, op];
+        if (ops.length > this.maxOps) ops = [{ type: 'update', body: result as never }];
+        this.update(existing, baseRv, ops, result);
+      }
+      return this.read(key)!;
+    });
   }
 
   /**
    * Queues an event create, or folds it into the queued event with the same involved object,
    * reason and message (count++ and the newest timestamp). `prepared` has its final name.
    */
-  enqueueEvent(
-    target: QueueTarget,
-    identity: Identity,
-    prepared: KubeObject,
-  ): { entry: QueuedWrite; folded: boolean } {
+  enqueueEvent(target: QueueTarget, prepared: KubeObject): { entry: QueuedWrite; folded: boolean } {
     const key = eventDedupKey(target.gvr.group, target.namespace, prepared);
-    return this.db
-      .transaction(() => {
-        const existing = this.get(key);
-        if (!existing) {
-          this.insert(
-            key,
-            'create',
-            { ...target, name: prepared.metadata.name },
-            identity,
-            '',
-            [],
-            prepared,
-            1,
-          );
-          return { entry: this.get(key)!, folded: false };
-        }
-        const folded = foldEvent(target.gvr.group, existing.object, prepared, new Date(this.now()));
-        this.stmt.update.run({
-          seq: existing.seq,
-          base_rv: '',
-          ops: '[]',
-          object: JSON.stringify(folded),
-          writes: existing.writes + 1,
-          identity: existing.identity ? JSON.stringify(existing.identity) : JSON.stringify(identity),
-          now: this.now(),
-        });
-        return { entry: this.get(key)!, folded: true };
-      })
-      .immediate();
+    return this.write(() => {
+      const existing = this.read(key);
+      if (!existing) {
+        this.insert(key, 'create', { ...target, name: prepared.metadata.name }, '', [], prepared);
+        return { entry: this.read(key)!, folded: false };
+      }
+      const folded = foldEvent(target.gvr.group, existing.object, prepared, new Date(this.now()));
+      this.update(existing, '', [], folded);
+      return { entry: this.read(key)!, folded: true };
+    });
   }
 
   /** Replaces the object a queued create will create (a patch of an event created offline). */
   replaceCreate(entry: QueuedWrite, object: KubeObject): QueuedWrite {
-    return this.db
-      .transaction(() => {
-        this.stmt.update.run({
-          seq: entry.seq,
-          base_rv: '',
-          ops: '[]',
-          object: JSON.stringify(object),
-          writes: entry.writes + 1,
-          identity: JSON.stringify(entry.identity),
-          now: this.now(),
-        });
-        return this.get(entry.key)!;
-      })
-      .immediate();
+    return this.write(() => {
+      this.update(entry, '', [], object);
+      return this.read(entry.key)!;
+    });
   }
 
   /** Removes a row once it reached upstream; false if it changed meanwhile (it stays queued). */
   remove(entry: Pick<QueuedWrite, 'seq' | 'revision'>): boolean {
-    return this.stmt.remove.run(entry.seq, entry.revision).changes === 1;
+    return this.guard(() => this.stmt.remove.run(entry.seq, entry.revision).changes === 1);
   }
 
   close(): void {
-    if (this.ownsDb && this.db.open) this.db.close();
+    if (this.path && this.db.open) this.db.close();
+  }
+
+  /** One IMMEDIATE transaction, opened on whatever file the queue has after a recovery. */
+  private write<T>(fn: () => T): T {
+    return this.guard(() => this.db.transaction(fn).immediate());
+  }
+
+  private update(existing: QueuedWrite, baseRv: string, ops: WriteOp[], object: KubeObject): void {
+    this.stmt.update.run({
+      seq: existing.seq,
+      base_rv: baseRv,
+      ops: JSON.stringify(ops),
+      object: JSON.stringify(object),
+      writes: existing.writes + 1,
+      identity: NODE_IDENTITY_JSON,
+      now: this.now(),
+    });
   }
 
   private insert(
     key: string,
     kind: QueuedKind,
     target: QueueTarget,
-    identity: Identity,
     baseRv: string,
     ops: WriteOp[],
     object: KubeObject,
-    writes: number,
   ): void {
-    if (this.size() >= this.maxEntries) {
+    if (this.stmt.count.get()!.n >= this.maxEntries) {
       throw new QueueFullError(`the offline write queue is full (${this.maxEntries} objects and events)`);
     }
     this.stmt.insert.run({
@@ -281,34 +345,52 @@ export class WriteQueue {
       namespace: target.namespace,
       name: target.name,
       subresource: target.subresource,
-      identity: JSON.stringify(identity),
+      identity: NODE_IDENTITY_JSON,
       base_rv: baseRv,
       ops: JSON.stringify(ops),
       object: JSON.stringify(object),
-      writes,
+      writes: 1,
       now: this.now(),
     });
   }
 }
 
+const NODE_IDENTITY: NodeIdentity = { kind: 'node', id: 'node' };
+
 function fromRow(r: Row): QueuedWrite {
-  return {
-    seq: r.seq,
-    key: r.key,
-    kind: r.kind,
-    gvr: { group: r.grp, version: r.version, resource: r.resource },
-    namespace: r.namespace,
-    name: r.name,
-    subresource: r.subresource,
-    identity: JSON.parse(r.identity) as Identity,
-    baseRv: r.base_rv,
-    ops: JSON.parse(r.ops) as WriteOp[],
-    object: JSON.parse(r.object) as KubeObject,
-    writes: r.writes,
-    revision: r.revision,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
+  try {
+    return {
+      seq: r.seq,
+      key: r.key,
+      kind: r.kind,
+      gvr: { group: r.grp, version: r.version, resource: r.resource },
+      namespace: r.namespace,
+      name: r.name,
+      subresource: r.subresource,
+      identity: NODE_IDENTITY,
+      baseRv: r.base_rv,
+      ops: JSON.parse(r.ops) as WriteOp[],
+      object: JSON.parse(r.object) as KubeObject,
+      writes: r.writes,
+      revision: r.revision,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  } catch (err) {
+    throw new QueueCorruptError(`queued write ${r.seq} (${r.key}) is unreadable: ${(err as Error).message}`);
+  }
+}
+
+/** A salvaged row the queue can replay: the node's identity, its JSON intact. */
+function isValidRow(r: Row): boolean {
+  if (r.identity !== NODE_IDENTITY_JSON || (r.kind !== 'ops' && r.kind !== 'create')) return false;
+  try {
+    const ops = JSON.parse(r.ops) as unknown;
+    const object = JSON.parse(r.object) as { metadata?: unknown } | null;
+    return Array.isArray(ops) && typeof object === 'object' && object !== null && !!object.metadata;
+  } catch {
+    return false;
+  }
 }
 
 function positive(n: number, name: string): number {

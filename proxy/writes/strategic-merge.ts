@@ -1,4 +1,14 @@
-import { clone, isObject, type Json, type JsonObject, PatchError } from './json-value.js';
+import {
+  checkKey,
+  clone,
+  deepEqual,
+  isObject,
+  type Json,
+  type JsonObject,
+  ownValue,
+  PatchError,
+  setOwn,
+} from './json-value.js';
 
 /**
  * Kubernetes strategic merge patch (what kubelet sends for node and pod status), for the objects
@@ -55,35 +65,42 @@ function mergeMap(original: JsonObject, patch: JsonObject, path: string): JsonOb
     if (key === '$patch' || key === '$retainKeys') continue;
     if (key.startsWith(SET_ORDER)) {
       if (!Array.isArray(value)) throw new PatchError(`${key} must be a list`, 400);
+      checkKey(key.slice(SET_ORDER.length), 'strategic merge patch');
       orders.push([key.slice(SET_ORDER.length), value]);
       continue;
     }
     if (key.startsWith(DELETE_FROM_PRIMITIVE)) {
       const field = key.slice(DELETE_FROM_PRIMITIVE.length);
-      const current = result[field];
+      checkKey(field, 'strategic merge patch');
+      const current = ownValue(result, field);
       if (!Array.isArray(value)) throw new PatchError(`${key} must be a list`, 400);
-      if (Array.isArray(current)) result[field] = current.filter((x) => !value.some((v) => same(v, x)));
+      if (Array.isArray(current))
+        setOwn(
+          result,
+          field,
+          current.filter((x) => !value.some((v) => deepEqual(v, x))),
+        );
       continue;
     }
+    checkKey(key, 'strategic merge patch');
     const childPath = path === '' ? key : `${path}.${key}`;
+    const current = ownValue(result, key);
     if (value === null) {
       delete result[key];
     } else if (isObject(value)) {
-      const current = result[key];
       const merged = mergeMap(isObject(current) ? current : {}, value, childPath);
       if (merged === undefined) delete result[key];
-      else result[key] = merged;
+      else setOwn(result, key, merged);
     } else if (Array.isArray(value)) {
-      const current = result[key];
-      result[key] = mergeList(Array.isArray(current) ? current : [], value, childPath);
+      setOwn(result, key, mergeList(Array.isArray(current) ? current : [], value, childPath));
     } else {
-      result[key] = value;
+      setOwn(result, key, value);
     }
   }
   for (const [field, order] of orders) {
-    const list = result[field];
+    const list = ownValue(result, field);
     if (Array.isArray(list))
-      result[field] = applyOrder(list, order, LIST_STRATEGIES[`${path ? `${path}.` : ''}${field}`]);
+      setOwn(result, field, applyOrder(list, order, strategyOf(`${path ? `${path}.` : ''}${field}`)));
   }
   const retain = patch.$retainKeys;
   if (Array.isArray(retain)) {
@@ -93,11 +110,11 @@ function mergeMap(original: JsonObject, patch: JsonObject, path: string): JsonOb
 }
 
 function mergeList(original: Json[], patch: Json[], path: string): Json[] {
-  const strategy = LIST_STRATEGIES[path];
+  const strategy = strategyOf(path);
   if (strategy === undefined) return patch.map((el) => fresh(el, path));
   if (strategy === 'primitive-merge') {
     const result = [...original];
-    for (const el of patch) if (!result.some((x) => same(x, el))) result.push(el);
+    for (const el of patch) if (!result.some((x) => deepEqual(x, el))) result.push(el);
     return result;
   }
   const key = strategy.mergeKey;
@@ -107,8 +124,9 @@ function mergeList(original: Json[], patch: Json[], path: string): Json[] {
   const result = clone(original);
   for (const el of patch) {
     if (!isObject(el)) throw new PatchError(`${path}: list items must be objects keyed by ${key}`, 400);
-    if (!(key in el)) throw new PatchError(`${path}: a list item lacks its merge key "${key}"`, 400);
-    const at = result.findIndex((x) => isObject(x) && same(x[key], el[key]));
+    if (!Object.hasOwn(el, key))
+      throw new PatchError(`${path}: a list item lacks its merge key "${key}"`, 400);
+    const at = result.findIndex((x) => isObject(x) && deepEqual(ownValue(x, key), el[key]));
     if (el.$patch === 'delete') {
       if (at !== -1) result.splice(at, 1);
       continue;
@@ -133,12 +151,13 @@ function fresh(value: Json, path: string): Json {
 /** $setElementOrder: the patch's order first; items only the target has keep their order after them. */
 function applyOrder(list: Json[], order: Json[], strategy: ListStrategy | undefined): Json[] {
   const keyOf = (x: Json): Json =>
-    typeof strategy === 'object' && isObject(x) ? (x[strategy.mergeKey] ?? null) : x;
-  const position = (x: Json): number => order.findIndex((o) => same(keyOf(o), keyOf(x)));
+    typeof strategy === 'object' && isObject(x) ? (ownValue(x, strategy.mergeKey) ?? null) : x;
+  const position = (x: Json): number => order.findIndex((o) => deepEqual(keyOf(o), keyOf(x)));
   const ordered = list.filter((x) => position(x) !== -1).sort((a, b) => position(a) - position(b));
   return [...ordered, ...list.filter((x) => position(x) === -1)];
 }
 
-function same(a: Json | undefined, b: Json | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** A list's strategy by its field path; own entries only (a path may be "constructor"). */
+function strategyOf(path: string): ListStrategy | undefined {
+  return Object.hasOwn(LIST_STRATEGIES, path) ? LIST_STRATEGIES[path] : undefined;
 }
