@@ -5,6 +5,7 @@
  * Unknown fields are tolerated (runtimes and installers add their own); wrong types are code 7.
  */
 import { DurationError, parseDuration } from '../../lib/duration.js';
+import { isObject } from '../../lib/is-object.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
 import type { NetConf } from '../cni/types.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
@@ -98,10 +99,6 @@ function duration(section: Record<string, unknown>, key: string, fallback: numbe
     if (err instanceof DurationError) return invalid(`${field}: ${err.message}`);
     throw err;
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 export function parseConfig(conf: NetConf): IsletConfig {
