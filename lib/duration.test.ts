@@ -57,21 +57,22 @@ describe('parseDurationNs: the values Go gives', () => {
 });
 
 describe('parseDuration: whole milliseconds', () => {
-  it('converts exactly where the value is whole', () => {
-    expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('2.5s')).toBe(2500);
-    expect(parseDuration('24h')).toBe(86_400_000);
-    expect(parseDuration('720h')).toBe(2_592_000_000);
-    expect(parseDuration('0')).toBe(0);
-  });
-
-  it('rounds up, so a positive duration never becomes 0', () => {
-    expect(parseDuration('1ns')).toBe(1);
-    expect(parseDuration('1.5ms')).toBe(2);
-    expect(parseDuration('999us')).toBe(1);
-    expect(parseDuration('1000us')).toBe(1);
-    expect(parseDuration('9223372036854775807ns')).toBe(9_223_372_036_855);
+  // Exact where the value is whole; rounded up otherwise, so a positive duration never becomes 0.
+  const cases: [string, number][] = [
+    ['1h30m', 5_400_000],
+    ['250ms', 250],
+    ['2.5s', 2500],
+    ['24h', 86_400_000],
+    ['720h', 2_592_000_000],
+    ['0', 0],
+    ['1ns', 1],
+    ['1.5ms', 2],
+    ['999us', 1],
+    ['1000us', 1],
+    ['9223372036854775807ns', 9_223_372_036_855],
+  ];
+  it.each(cases)('%s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
   });
 });
 
