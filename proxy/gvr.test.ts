@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { apiVersionOf, gvrString, learnDiscovery, resourceFacts } from './gvr.js';
+import { apiVersionOf, groupResource, gvrOf, gvrString, learnDiscovery, resourceFacts } from './gvr.js';
+import { parseRequestInfo } from './request-info.js';
 
 describe('gvr facts', () => {
   it('knows the common resources offline', () => {
@@ -43,5 +44,19 @@ describe('gvr facts', () => {
     ).toBe(false);
     expect(learnDiscovery({ kind: 'APIGroupList', groups: [] })).toBe(0);
     expect(learnDiscovery('not json')).toBe(0);
+  });
+});
+
+describe("naming a request's resource", () => {
+  it('gvrOf takes group, version and resource of a request, nothing else', () => {
+    const info = parseRequestInfo('GET', '/apis/apps/v1/namespaces/ns/deployments/web/scale');
+    expect(gvrOf(info)).toEqual({ group: 'apps', version: 'v1', resource: 'deployments' });
+  });
+
+  it('groupResource is "resource" for the core group and "resource.group" otherwise', () => {
+    expect(groupResource({ group: '', resource: 'pods' })).toBe('pods');
+    expect(groupResource({ group: 'coordination.k8s.io', resource: 'leases' })).toBe(
+      'leases.coordination.k8s.io',
+    );
   });
 });

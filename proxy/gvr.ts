@@ -3,7 +3,7 @@
  * built in so an offline reboot can answer before any discovery was fetched; others are learned
  * from discovery documents (APIResourceList) as they pass by.
  */
-import type { Gvr } from './types.js';
+import type { Gvr, RequestInfo } from './types.js';
 
 export interface ResourceFacts {
   kind: string;
@@ -67,6 +67,16 @@ function key(gvr: Gvr): string {
 /** "v1" for the core group, "GROUP/VERSION" otherwise. */
 export function apiVersionOf(gvr: Pick<Gvr, 'group' | 'version'>): string {
   return gvr.group ? `${gvr.group}/${gvr.version}` : gvr.version;
+}
+
+/** The group/version/resource a request is about. */
+export function gvrOf(info: Pick<RequestInfo, 'group' | 'version' | 'resource'>): Gvr {
+  return { group: info.group, version: info.version, resource: info.resource };
+}
+
+/** How the API server names a resource in messages (GroupResource): "pods", "deployments.apps". */
+export function groupResource(r: Pick<Gvr, 'group' | 'resource'>): string {
+  return r.group ? `${r.resource}.${r.group}` : r.resource;
 }
 
 export function gvrString(gvr: Gvr): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequestInfo, RequestInfoError } from './request-info.js';
+import { describeResource, parseRequestInfo, RequestInfoError } from './request-info.js';
 
 const pick = (method: string, url: string) => {
   const i = parseRequestInfo(method, url);
@@ -416,5 +416,15 @@ describe('parseRequestInfo rejects malformed requests', () => {
       expect((err as RequestInfoError).code).toBe(400);
       expect((err as Error).message).toMatch(/limit must be a non-negative integer/);
     }
+  });
+});
+
+describe('describeResource', () => {
+  it('names the group resource and the subresource, as messages show them', () => {
+    expect(describeResource(parseRequestInfo('GET', '/api/v1/namespaces/ns/pods/p'))).toBe('pods');
+    expect(describeResource(parseRequestInfo('PATCH', '/api/v1/nodes/n/status'))).toBe('nodes/status');
+    expect(describeResource(parseRequestInfo('PUT', '/apis/apps/v1/namespaces/ns/deployments/d/scale'))).toBe(
+      'deployments.apps/scale',
+    );
   });
 });

@@ -12,6 +12,7 @@
  * deletecollection. Everything else (/api, /apis, /version, /healthz, /openapi/...) is a
  * non-resource request whose verb is the lower-case method.
  */
+import { groupResource } from './gvr.js';
 import type { RequestInfo, Verb } from './types.js';
 
 export class RequestInfoError extends Error {
@@ -120,10 +121,10 @@ export function parseRequestInfo(method: string, rawUrl: string): RequestInfo {
   return info;
 }
 
-/** The resource path of an object, e.g. for Status details and logs: pods "ns/name". */
+/** How messages name what a request is about: "pods", "deployments.apps", "nodes/status". */
 export function describeResource(info: RequestInfo): string {
-  const r = info.group ? `${info.resource}.${info.group}` : info.resource;
-  return info.namespace ? `${r} "${info.namespace}/${info.name}"` : `${r} "${info.name}"`;
+  const resource = groupResource(info);
+  return info.subresource ? `${resource}/${info.subresource}` : resource;
 }
 
 function readListOptions(query: Map<string, string>, info: RequestInfo): void {

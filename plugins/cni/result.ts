@@ -5,6 +5,7 @@
  * always held in the 1.x shape.
  */
 
+import { isObject } from '../../lib/is-object.js';
 import { CniError, ErrorCode } from './errors.js';
 import { isIP } from './ip.js';
 import type { Dns, Interface, IpConfig, Result, Route } from './types.js';
@@ -12,10 +13,6 @@ import { atLeast, requireSupported } from './version.js';
 
 function fail(what: string): never {
   throw new CniError(ErrorCode.DecodingFailure, `invalid CNI result: ${what}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** "10.1.2.3/24" → ["10.1.2.3", 24] after checking both halves. */

@@ -4,6 +4,7 @@
  * its order, with its codes: missing env (4) → stdin JSON (6) → network name (7) → container id
  * (3 empty / 4 bad characters) → ifname (4) → cniVersion (1).
  */
+import { isObject } from '../../lib/is-object.js';
 import { asCniError, CniError, ErrorCode } from './errors.js';
 import type { CmdArgs, Command, NetConf } from './types.js';
 import {
@@ -103,10 +104,10 @@ function decodeConf(stdin: Buffer): NetConf {
       `error unmarshalling network config: ${(err as Error).message}`,
     );
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+  if (!isObject(parsed)) {
     throw new CniError(ErrorCode.DecodingFailure, 'error unmarshalling network config: not a JSON object');
   }
-  const conf = parsed as Record<string, unknown>;
+  const conf = parsed;
   if (conf.cniVersion !== undefined && typeof conf.cniVersion !== 'string') {
     throw new CniError(ErrorCode.DecodingFailure, 'cniVersion must be a string');
   }

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { CniError } from '../cni/errors.js';
 import type { NetConf } from '../cni/types.js';
 import { DEFAULTS, parseConfig } from './config.js';
-import { parseDuration } from './duration.js';
 
 const parent = (ipam: Record<string, unknown>): NetConf => ({
   cniVersion: '1.0.0',
@@ -122,17 +121,37 @@ describe('islet config', () => {
 });
 
 describe('durations', () => {
-  it('reads Go-style strings and seconds', () => {
-    expect(parseDuration('720h', 'x')).toBe(720 * 3_600_000);
-    expect(parseDuration('1h30m', 'x')).toBe(5_400_000);
-    expect(parseDuration('250ms', 'x')).toBe(250);
-    expect(parseDuration('1.5s', 'x')).toBe(1500);
-    expect(parseDuration('0', 'x')).toBe(0);
-    expect(parseDuration(90, 'x')).toBe(90_000);
+  const ttl = (snapshotTTL: unknown) => {
+    const cfg = parseConfig(parent({ type: 'islet', delegate: { type: 'h' }, snapshotTTL }));
+    return cfg.role === 'ipam' ? cfg.snapshotTtlMs : undefined;
+  };
+
+  it('reads Go duration strings and numbers of seconds', () => {
+    expect(ttl('720h')).toBe(720 * 3_600_000);
+    expect(ttl('1h30m')).toBe(5_400_000);
+    expect(ttl('250ms')).toBe(250);
+    expect(ttl('1.5s')).toBe(1500);
+    expect(ttl('0')).toBe(0);
+    expect(ttl(90)).toBe(90_000);
+    expect(ttl(0.0001)).toBe(1);
   });
 
-  it('rejects anything else', () => {
-    for (const v of ['', '10', '5d', 'h', '1h-2m', true, null])
-      expect(() => parseDuration(v, 'f')).toThrow(/f/);
+  it('rejects anything else, naming the field and the problem', () => {
+    const msg = (v: unknown) =>
+      code7(() => parseConfig(parent({ type: 'islet', delegate: { type: 'h' }, snapshotTTL: v })));
+    expect(msg('10')).toBe('invalid islet config: ipam.snapshotTTL: missing unit in duration "10"');
+    expect(msg('5d')).toBe(
+      'invalid islet config: ipam.snapshotTTL: unknown unit "d" in duration "5d" (units: ns, us, µs, ms, s, m, h)',
+    );
+    expect(msg('-1h')).toBe('invalid islet config: ipam.snapshotTTL: duration "-1h" is negative');
+    expect(msg('')).toBe('invalid islet config: ipam.snapshotTTL: invalid duration ""');
+    expect(msg(-1)).toBe(
+      'invalid islet config: ipam.snapshotTTL: -1 is not a non-negative number of seconds',
+    );
+    for (const v of [true, ['1s'], { s: 1 }]) {
+      expect(msg(v)).toBe(
+        'invalid islet config: ipam.snapshotTTL: expected a duration like "720h" or "10s", or a number of seconds',
+      );
+    }
   });
 });

@@ -4,9 +4,10 @@
  * - chained recorder: `type == "islet"` as a conflist's last plugin; settings at the top level.
  * Unknown fields are tolerated (runtimes and installers add their own); wrong types are code 7.
  */
+import { DurationError, parseDuration } from '../../lib/duration.js';
+import { isObject } from '../../lib/is-object.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
 import type { NetConf } from '../cni/types.js';
-import { parseDuration } from './duration.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const DEFAULTS = {
@@ -79,18 +80,25 @@ function common(section: Record<string, unknown>, where: string): Common {
   };
 }
 
+/** A Go duration string ("720h", "1h30m", "10s") or a number of seconds → whole milliseconds. */
 function duration(section: Record<string, unknown>, key: string, fallback: number, where: string): number {
   const v = section[key];
   if (v === undefined || v === null) return fallback;
-  try {
-    return parseDuration(v, `${where}.${key}`);
-  } catch (err) {
-    return invalid((err as Error).message);
+  const field = `${where}.${key}`;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v < 0)
+      return invalid(`${field}: ${v} is not a non-negative number of seconds`);
+    return Math.ceil(v * 1000); // rounded up like parseDuration: a positive value never becomes 0
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (typeof v !== 'string') {
+    return invalid(`${field}: expected a duration like "720h" or "10s", or a number of seconds`);
+  }
+  try {
+    return parseDuration(v);
+  } catch (err) {
+    if (err instanceof DurationError) return invalid(`${field}: ${err.message}`);
+    throw err;
+  }
 }
 
 export function parseConfig(conf: NetConf): IsletConfig {

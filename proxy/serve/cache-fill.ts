@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import type { CacheStore, ListEnvelope } from '../cache/store.js';
-import { learnDiscovery } from '../gvr.js';
+import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
 import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
 import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
@@ -34,9 +34,8 @@ interface PendingList {
   expires: number;
 }
 
-export function gvrOf(info: RequestInfo): Gvr {
-  return { group: info.group, version: info.version, resource: info.resource };
-}
+/** Re-exported for proxy/server.ts until it imports gvrOf from proxy/gvr.ts itself. */
+export { gvrOf };
 
 export function viewOf(info: RequestInfo, identity: Identity): ViewKey {
   return {

@@ -1,5 +1,5 @@
 /**
- * Benchmark of the single `islet` binary (issue 5). Not a test: `npm run bench:binary`.
+ * Benchmark of the single `islet` binary's start-up. Not a test: `npm run bench:binary`.
  *
  * In one run, interleaving the variants so machine noise hits them alike, it measures process
  * start-to-exit of

@@ -1,5 +1,5 @@
 /**
- * Benchmark of the islet CNI plugin (issue 2). Not a test: run as root with `npm run bench:cni`.
+ * Benchmark of the islet CNI plugin. Not a test: run as root with `npm run bench:cni`.
  *
  * One run measures every variant below, interleaved (each round runs each variant once, in a
  * rotating order) so machine noise hits them alike, and prints medians and p90s:
@@ -10,7 +10,7 @@
  *   - the ADD+DEL cycle of a bridge + host-local + tuning conflist under cnitool: plain (the
  *     baseline of the cycle target), with islet as IPAM wrapper only, and with islet as IPAM
  *     wrapper and chained recorder.
- * Targets of issue 2: islet per call ≤ 1.2× bare Node start-up, the cycle with islet as IPAM
+ * Targets: islet per call ≤ 1.2× bare Node start-up, the cycle with islet as IPAM
  * wrapper ≤ 3.5× the cycle without.
  *
  * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30). ISLET_BENCH_BASELINE=<path

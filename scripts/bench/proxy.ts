@@ -1,5 +1,5 @@
 /**
- * Proxy benchmark (issue 3), one run against the simulator on loopback:
+ * Proxy benchmark (latency, throughput, memory), one run against the simulator on loopback:
  *   - GET one pod, LIST 100 and LIST 1,000 pods: p50/p99 latency and throughput, directly against
  *     the simulator and through `dist/islet proxy`, with the ratio (baseline measured in the same run);
  *   - offline LIST of 1,000 pods (upstream cut, answered from the cache);

@@ -1,5 +1,5 @@
 /**
- * Reconnect cost (issue 4 benchmark): 10 client-node informers × 5 resources, 1,000 objects per
+ * Reconnect cost after an outage: 10 client-node informers × 5 resources, 1,000 objects per
  * resource, a 60 s outage during which the simulator keeps changing objects, then recovery.
  * Measured on the simulator from the moment the link heals until every informer holds the
  * simulator's state again: upstream API requests (health probes excluded), LISTs, watches and

@@ -1,5 +1,5 @@
 /**
- * Offline write cost (issue 4 §5): kubelet's node-status heartbeats and pod-status patches during
+ * Offline write cost: kubelet's node-status heartbeats and pod-status patches during
  * an outage, measured in one run against a baseline of the same writes sent while online.
  *
  *   online  (baseline): N node-status + N pod-status strategic merge patches through

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { bare, snapshotOf, staleSnapshotsOf } from './store.js';
 
-// Issue 2, test 5: the recorded IP was given to another live container.
+// Conflict: the address islet recorded for a pod was given to another live container.
 describe.skipIf(!requireRoot('cni/conflict'))(
   'islet never duplicates an address another container holds',
   () => {
@@ -18,7 +18,7 @@ describe.skipIf(!requireRoot('cni/conflict'))(
       await lab?.cleanup();
     });
 
-    it('5. a container outside islet took the recorded IP: the pod gets a fresh IP, the old snapshot is retired as stale and never replayed', async () => {
+    it('a container outside islet took the recorded IP: the pod gets a fresh IP, the old snapshot is retired as stale and never replayed', async () => {
       const pod = newPod('front-0');
       const ns1 = await lab.netns();
       const first = await lab.cnitool('add', net, ns1, { pod });
@@ -76,7 +76,7 @@ describe.skipIf(!requireRoot('cni/conflict'))(
       expect((await lab.ping(ns3, lab.gateway)).code).toBe(0);
     });
 
-    it('5b. another islet pod holds the recorded IP: fresh IP for ours, the other keeps it', async () => {
+    it('another islet pod holds the recorded IP: fresh IP for ours, the other keeps it', async () => {
       const pod = newPod('queue-0');
       const ns1 = await lab.netns();
       const first = await lab.cnitool('add', net, ns1, { pod });

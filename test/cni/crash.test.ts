@@ -5,7 +5,7 @@ import { CniLab, newPod, type Pod, requireRoot, resultIps } from './lab.js';
 import { exited, killPid, start, waitFor } from './process.js';
 import { attachmentOf, bare, snapshotOf } from './store.js';
 
-// Issue 2, test 9: kill -9 of the plugin while the delegate runs. The delegate wrapper lets the
+// Crash safety: kill -9 of the plugin while the delegate runs. The delegate wrapper lets the
 // real host-local reserve an address and then blocks, so the kill lands in the worst window:
 // host-local holds a reservation islet never committed.
 describe.skipIf(!requireRoot('cni/crash'))('islet survives kill -9 in the middle of ADD', () => {
@@ -46,7 +46,7 @@ describe.skipIf(!requireRoot('cni/crash'))('islet survives kill -9 in the middle
     }
   }
 
-  it('9. the next ADD repairs: the leaked reservation is released, committed snapshots survive, the pod gets its IP back', async () => {
+  it('the next ADD repairs: the leaked reservation is released, committed snapshots survive, the pod gets its IP back', async () => {
     const a = newPod('stateful-0');
     const keeper = newPod('keeper-0');
     const nsA = await lab.netns();
@@ -83,7 +83,7 @@ describe.skipIf(!requireRoot('cni/crash'))('islet survives kill -9 in the middle
     expect((await lab.ping(nsA3, lab.gateway)).code).toBe(0);
   });
 
-  it('9b. the runtime DEL of the killed sandbox repairs too; a new pod killed mid-ADD leaves nothing behind', async () => {
+  it('the runtime DEL of the killed sandbox repairs too; a new pod killed mid-ADD leaves nothing behind', async () => {
     const c = newPod('fresh-0');
     const leaked = await killMidAdd('crash-c1', c);
     expect(lab.reservations(net).get(leaked)?.containerId).toBe('crash-c1');

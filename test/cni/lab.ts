@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isObject } from '../../lib/is-object.js';
 import { type Database, openDatabase } from '../../lib/sqlite.js';
 import { distDir, isletBinary } from '../islet-binary.js';
 import { killPid, mustRun, type RunResult, run } from './process.js';
@@ -78,9 +79,7 @@ function withJson(r: RunResult): CniCall {
   let json: Record<string, unknown> | undefined;
   try {
     const parsed: unknown = JSON.parse(r.stdout);
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      json = parsed as Record<string, unknown>;
-    }
+    if (isObject(parsed)) json = parsed;
   } catch {
     json = undefined;
   }

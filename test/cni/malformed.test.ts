@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CniLab, newPod, requireRoot, resultIps } from './lab.js';
 
-// Issue 2, test 7: bad environment and bad stdin, run against dist/islet directly (the way a
+// Malformed input: bad environment and bad stdin, run against dist/islet directly (the way a
 // runtime execs it). Every case must exit non-zero with exactly one JSON error object on stdout
 // carrying the right code; logs go to stderr only. No network is touched, so no root needed.
 

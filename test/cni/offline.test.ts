@@ -4,7 +4,7 @@ import { CniLab, cnitoolContainerId, type Netns, newPod, type Pod, requireRoot, 
 import { waitFor } from './process.js';
 import { attachmentOf, bare, snapshotOf } from './store.js';
 
-// Issue 2, test 4 (offline replay and adoption) plus the other transient failure classes, a
+// Offline replay and adoption when the delegate is down, plus the other transient failure classes, a
 // configuration error that must not replay, and STATUS.
 describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the delegate is down', () => {
   let lab: CniLab | undefined;
@@ -27,7 +27,7 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
     return ips;
   }
 
-  it('4. data dir read-only: snapshotted pods come back with their IPs, others get code 11; on recovery replayed IPs are adopted before 20 new pods are served', async () => {
+  it('data dir read-only: snapshotted pods come back with their IPs, others get code 11; on recovery replayed IPs are adopted before 20 new pods are served', async () => {
     // 22 addresses: two replayed pods + 20 new ones fill the range exactly, and host-local's
     // next-free pointer wraps onto the replayed addresses unless islet adopted them first.
     lab = await CniLab.create({ tag: 'off', secondOctet: 232, rangeStart: 10, rangeEnd: 31 });

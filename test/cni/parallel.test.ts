@@ -10,7 +10,7 @@ import {
 } from './lab.js';
 import { attachments, snapshots } from './store.js';
 
-// Issue 2, test 6: 50 ADDs of different pods at once. 40 call the plugin binary directly as the
+// Concurrency: 50 ADDs of different pods at once. 40 call the plugin binary directly as the
 // bridge plugin would (IPAM wrapper), 10 go through cnitool's whole chain in their own netns; all
 // share one database and one host-local data dir.
 const DIRECT = 40;
@@ -28,7 +28,7 @@ describe.skipIf(!requireRoot('cni/parallel'))('islet under 50 parallel ADDs', ()
     await lab?.cleanup();
   });
 
-  it('6. 50 parallel ADDs give 50 distinct IPs; the database passes integrity_check; parallel DELs free them all', async () => {
+  it('50 parallel ADDs give 50 distinct IPs; the database passes integrity_check; parallel DELs free them all', async () => {
     const sharedNs = await lab.netns();
     const chainNs: Netns[] = [];
     for (let i = 0; i < THROUGH_CNITOOL; i++) chainNs.push(await lab.netns());

@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { attachmentOf, bare, snapshotOf } from './store.js';
 
-// Issue 2, tests 1–3: a real chain (bridge + islet IPAM over host-local + tuning + islet recorder)
-// under cnitool in real network namespaces.
+// Connectivity and sticky IPs across DEL/ADD and reboots: a real chain (bridge + islet IPAM over
+// host-local + tuning + islet recorder) under cnitool in real network namespaces.
 describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity and sticky IPs', () => {
   let lab: CniLab;
   const net = 'sticky';
@@ -16,7 +16,7 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     await lab?.cleanup();
   });
 
-  it('1. ADD gives an address that reaches the bridge gateway; CHECK passes; DEL cleans up', async () => {
+  it('ADD gives an address that reaches the bridge gateway; CHECK passes; DEL cleans up', async () => {
     const pod = newPod('web-0');
     const ns = await lab.netns();
     const add = await lab.cnitool('add', net, ns, { pod });
@@ -52,7 +52,7 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     expect(snapshotOf(lab, net, pod)?.state).toBe('held');
   });
 
-  it('2. the same pod in a new sandbox after DEL gets the same IP (host-local alone would not)', async () => {
+  it('the same pod in a new sandbox after DEL gets the same IP (host-local alone would not)', async () => {
     const pod = newPod('db-0');
     const ns1 = await lab.netns();
     const first = await lab.cnitool('add', net, ns1, { pod });
@@ -95,7 +95,7 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     expect(resultIps(imp.json)[0]).not.toBe(ip);
   });
 
-  it('2b. a runtime that passes only the pod name (podman-style, any CNI_ARGS order) still gets its IP back', async () => {
+  it('a runtime that passes only the pod name (podman-style, any CNI_ARGS order) still gets its IP back', async () => {
     const rawArgs = 'K8S_POD_NAME=podman-web;IgnoreUnknown=1';
     const ns1 = await lab.netns();
     const first = await lab.cnitool('add', net, ns1, { rawArgs });
@@ -116,7 +116,7 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
     expect(snapshotOf(lab, net, { namespace: '', name: 'podman-web', uid: '' })?.state).toBe('live');
   });
 
-  it('3. the same pod after a simulated reboot (old sandbox never DELed, its host-local file still held) gets the same IP', async () => {
+  it('the same pod after a simulated reboot (old sandbox never DELed, its host-local file still held) gets the same IP', async () => {
     const pod = newPod('cache-0', 'edge');
     const bootA = '11111111-2222-3333-4444-555555555555';
     const bootB = '66666666-7777-8888-9999-000000000000';

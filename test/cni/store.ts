@@ -2,7 +2,7 @@ import type { CniLab, Pod } from './lab.js';
 
 /**
  * Read-only views of islet's database for assertions, following the schema in
- * plugins/islet/README-contract.md (tables snapshots, attachments, chain_results).
+ * docs/readme/cni-plugin.md, "Database" (tables snapshots, attachments, chain_results).
  */
 export interface SnapshotRow {
   network: string;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { chainResults } from './store.js';
 
-// Issue 2, test 8: every cniVersion through the chained recorder. Debian's bridge/tuning speak
+// Version matrix: every cniVersion through the chained recorder. Debian's bridge/tuning speak
 // up to 1.0.0, so 0.3.0 … 1.0.0 run as real chains under cnitool; 1.1.0 and the conversions
 // between versions run the recorder binary directly with a prevResult of the given version.
 
@@ -63,7 +63,7 @@ describe.skipIf(!requireRoot('cni/versions'))('chained recorder under cnitool, 0
   });
 
   it.each(CHAIN_VERSIONS)(
-    '8. cniVersion %s: ADD result in that version matches the pod; CHECK (≥0.4.0); DEL',
+    'cniVersion %s: ADD result in that version matches the pod; CHECK (≥0.4.0); DEL',
     async (v) => {
       const net = `ver${v.replace(/\./g, '')}`;
       lab.conflist({ name: net, cniVersion: v });
@@ -120,7 +120,7 @@ describe('chained recorder run directly: round trips and conversions, 0.3.0 … 
   }
 
   it.each(ALL_VERSIONS)(
-    '8. %s: ADD passes prevResult through unchanged; CHECK agrees; a changed result fails CHECK',
+    'recorder at cniVersion %s: ADD passes prevResult through unchanged; CHECK agrees; a changed result fails CHECK',
     async (v) => {
       const prev = resultIn(v, { v110: true });
       const cid = `rec-${v.replace(/\./g, '')}`;
@@ -156,7 +156,7 @@ describe('chained recorder run directly: round trips and conversions, 0.3.0 … 
     ALL_VERSIONS.filter((to) => to !== from).map((to) => [from, to]),
   );
   it.each(pairs)(
-    '8. prevResult written as %s, request at %s: the output is the same result in the request version',
+    'prevResult written as %s, request at %s: the output is the same result in the request version',
     async (from, to) => {
       const cid = `conv-${from!.replace(/\./g, '')}-${to!.replace(/\./g, '')}`;
       const add = await lab.islet(env('ADD', cid), config(to!, resultIn(from!)));

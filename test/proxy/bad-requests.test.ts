@@ -1,5 +1,5 @@
 /**
- * Issue 3, test 8: malformed paths, bad selectors, oversized bodies and unknown resources get a 4xx
+ * Bad requests: malformed paths, bad selectors, oversized bodies and unknown resources get a 4xx
  * Kubernetes Status, online and offline, and the proxy stays up.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

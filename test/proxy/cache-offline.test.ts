@@ -1,5 +1,5 @@
 /**
- * Issue 3, tests 1–4: real kubectl and client-node informers through the built `islet proxy`
+ * Offline reads from the cache: real kubectl and client-node informers through the built `islet proxy`
  * against the simulator: online pass-through, offline answers from the cache (with kubelet-style
  * field selectors and kube-proxy-style label selectors), watches held open offline, writes refused
  * with a Status, changes seen by watches reflected offline, and an offline restart served from disk.

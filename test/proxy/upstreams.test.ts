@@ -1,5 +1,5 @@
 /**
- * Issue 3, tests 5–7: two upstreams with failover and return to the preferred one, a flapping link
+ * Upstream handling: two upstreams with failover and return to the preferred one, a flapping link
  * judged with hysteresis, and client-certificate rotation picked up by new upstream connections.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';

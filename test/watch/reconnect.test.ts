@@ -1,12 +1,12 @@
 /**
- * Issue 4, tests 2 and 3, through the built proxy with client-node informers, `kubectl get -w`
- * and raw watch clients:
- *  2. link down 30 s while the simulator changes objects (it keeps running; only the proxy's link
- *     is cut), then back: informers get the missed changes as events, no local client relists,
- *     upstream sees 0 LISTs; with compaction forced past the proxy's version, exactly 1 LIST per
- *     key upstream and still no 410 and no relist locally.
- *  3. offline: a watcher opened during the outage gets BOOKMARKs and a clean end at its timeout;
- *     a watcher with an old resourceVersion gets exactly the changes after it.
+ * Offline watches and storm-free reconnect, through the built proxy with client-node informers,
+ * `kubectl get -w` and raw watch clients:
+ *  - link down 30 s while the simulator changes objects (it keeps running; only the proxy's link
+ *    is cut), then back: informers get the missed changes as events, no local client relists,
+ *    upstream sees 0 LISTs; with compaction forced past the proxy's version, exactly 1 LIST per
+ *    key upstream and still no 410 and no relist locally.
+ *  - offline: a watcher opened during the outage gets BOOKMARKs and a clean end at its timeout;
+ *    a watcher with an old resourceVersion gets exactly the changes after it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientNodeConfig, eventually } from '../proxy/harness.js';

@@ -1,5 +1,5 @@
 /**
- * Issue 4, test 1: 20 client-node informers on pods and 20 on endpointslices, plus `kubectl get
+ * Watch sharing: 20 client-node informers on pods and 20 on endpointslices, plus `kubectl get
  * -w`, through the built proxy ⇒ exactly one upstream watch per key, counted on the simulator.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

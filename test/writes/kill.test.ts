@@ -1,5 +1,5 @@
 /**
- * Issue 4, test 5 (durability): kill -9 of the proxy with a non-empty write queue loses nothing.
+ * Write-queue durability: kill -9 of the proxy with a non-empty write queue loses nothing.
  * The queued node status and event survive the crash, are served again by the restarted proxy
  * while still offline, and reach the API server once the link is back.
  */
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../proxy/harness.js';
 import { send, startRig, type WritesRig } from './setup.js';
 
-describe('kill -9 with a non-empty write queue (issue 4, test 5)', () => {
+describe('kill -9 with a non-empty write queue', () => {
   let rig: WritesRig;
 
   beforeAll(async () => {

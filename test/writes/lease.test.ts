@@ -1,5 +1,5 @@
 /**
- * Issue 4, test 4: kubelet's node lease offline. A kubelet-like client (client-node, renewing
+ * Kubelet's node lease offline. A kubelet-like client (client-node, renewing
  * its lease the way kubelet's lease controller does: update of the last object it got back) keeps
  * renewing through an outage and is answered locally; after the link returns its next renewal
  * reaches the API server although it carries a local resourceVersion. When it stops renewing,
@@ -54,7 +54,7 @@ function lease(node: string) {
 const renewTimeOf = (obj: unknown) =>
   new Date(String((obj as { spec?: { renewTime?: unknown } } | undefined)?.spec?.renewTime)).getTime();
 
-describe('node lease renewals offline (issue 4, test 4)', () => {
+describe('node lease renewals offline', () => {
   let rig: WritesRig;
   let api: k8s.CoordinationV1Api;
 

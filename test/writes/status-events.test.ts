@@ -1,5 +1,5 @@
 /**
- * Issue 4, tests 5 and 6: offline node-status and pod-status patches (as kubelet sends them) and
+ * Offline node-status and pod-status patches (as kubelet sends them) and
  * Events are queued durably, answered truthfully, readable locally through the proxy, and
  * replayed after the link returns — with a conflicting upstream change handled by refetch and
  * reapply. Every other write is refused with a 503 Status and never reaches the API server.
@@ -33,7 +33,7 @@ function event(name: string, reason: string, message: string): k8s.CoreV1Event {
   };
 }
 
-describe('offline status writes and events (issue 4, tests 5 and 6)', () => {
+describe('offline status writes and events', () => {
   let rig: WritesRig;
   let kubectl: Kubectl;
   let core: k8s.CoreV1Api;

@@ -1,7 +1,7 @@
 /** The process side of the skel, through the built binary: stdin handling a runtime may throw at it. */
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { isletBinary } from '../../test/islet-binary.js';
+import { isletBinary } from '../islet-binary.js';
 
 function runIslet(env: Record<string, string>, feed: (stdin: NodeJS.WritableStream) => void) {
   return new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
