@@ -57,6 +57,13 @@ describe.each([
       metadata: { name: 'kubelet-pod', namespace: 'default' },
       spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
     });
+    sim.create('pods', {
+      metadata: { name: 'alice-pod', namespace: 'default' },
+      spec: {
+        nodeName: 'node-b',
+        containers: [{ name: 'c', image: 'busybox', env: [{ name: 'PW', value: SECRET }] }],
+      },
+    });
     proxy = await startProxy([
       ...upstreamArgs(sim, cert),
       ...localArgs(tmp.dir),
@@ -97,6 +104,7 @@ describe.each([
     expect((await token(`${ns}/configmaps/shared-cm`)).status).toBe(200);
     expect((await anon(`${ns}/configmaps/shared-cm`)).status).toBe(200);
     expect((await anon('/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a')).status).toBe(200);
+    expect((await token(`${ns}/pods/alice-pod`)).status).toBe(200);
 
     await sim.partition('refuse');
     await eventually(
@@ -178,5 +186,21 @@ describe.each([
       expect(r.body).toMatchObject({ kind: 'Status', code: 503 });
       expect(r.text).not.toContain(SECRET);
     }
+  });
+
+  it('offline: an anonymous status write to a pod only the token read answers a Status, not the pod', async () => {
+    await eventually(
+      'token GET of the pod from the cache',
+      () => token(`${ns}/pods/alice-pod`),
+      (r) => r.status === 200,
+    );
+    const r = await httpJson(`${proxy.url}${ns}/pods/alice-pod/status`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ status: { phase: 'Running' } }),
+    });
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ kind: 'Status', code: 503 });
+    expect(r.text).not.toContain(SECRET);
   });
 });
