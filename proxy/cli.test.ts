@@ -58,6 +58,15 @@ describe('islet proxy flags', () => {
     expect(
       parsed(['--server', 'https://a', '--listen', '0.0.0.0:1', '--allow-non-loopback']).listen.host,
     ).toBe('0.0.0.0');
+    expect(() => parsed(['--server', 'https://a', '--admin', '10.0.0.5:10267'])).toThrow(
+      '--admin 10.0.0.5: the admin listener shows anyone the node, its upstreams and its cache (/metrics); bind it to loopback or pass --allow-non-loopback',
+    );
+    expect(parsed(['--server', 'https://a', '--admin', '[::]:1', '--allow-non-loopback']).admin?.host).toBe(
+      '::',
+    );
+    expect(() =>
+      parsed(['--server', 'https://a', '--https-listen', '0.0.0.0:1', '--tls-cert', '/x', '--tls-key', '/y']),
+    ).toThrow('--https-listen 0.0.0.0: the HTTPS listener takes token clients');
     expect(() => parsed(['--server', 'https://a', '--https-listen', '127.0.0.1:0'])).toThrow(
       '--https-listen needs --tls-cert and --tls-key',
     );

@@ -30,7 +30,7 @@ Upstream:
 
 Listeners:
   --listen ADDR            plain HTTP for local clients without credentials      (default 127.0.0.1:10261)
-  --allow-non-loopback     allow --listen on a non-loopback address
+  --allow-non-loopback     allow --listen, --https-listen and --admin on non-loopback addresses
   --https-listen ADDR      optional HTTPS listener for clients with bearer tokens
   --tls-cert FILE          serving certificate for --https-listen
   --tls-key FILE           serving key for --https-listen
@@ -134,6 +134,12 @@ export function isLoopback(host: string): boolean {
   return false;
 }
 
+/** Listeners bind to loopback unless the operator says otherwise; `why` says what is at stake. */
+function requireLoopback(addr: ListenAddress, flag: string, why: string, allowed: boolean): void {
+  if (allowed || isLoopback(addr.host)) return;
+  throw new UsageError(`--${flag} ${addr.host}: ${why}; bind it to loopback or pass --allow-non-loopback`);
+}
+
 function readFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
@@ -185,13 +191,9 @@ export function parseProxyArgs(argv: string[]): ProxyConfig | 'help' {
   const lb = str('lb') as LbMode;
   if (!LB_MODES.includes(lb)) throw new UsageError(`--lb: "${lb}" is not one of ${LB_MODES.join(', ')}`);
 
+  const allowNonLoopback = flags['allow-non-loopback'] === true;
   const listen = parseListenAddress(str('listen')!, 'listen');
-  if (!isLoopback(listen.host) && !flags['allow-non-loopback']) {
-    throw new UsageError(
-      `--listen ${listen.host}: the plain HTTP listener serves anyone as the node; ` +
-        'bind it to loopback or pass --allow-non-loopback',
-    );
-  }
+  requireLoopback(listen, 'listen', 'the plain HTTP listener serves anyone as the node', allowNonLoopback);
   const config: ProxyConfig = {
     upstream,
     lb,
@@ -214,14 +216,29 @@ export function parseProxyArgs(argv: string[]): ProxyConfig | 'help' {
     throw new UsageError(`--log-level: ${(err as Error).message}`);
   }
   const admin = str('admin')!;
-  if (admin !== 'off') config.admin = parseListenAddress(admin, 'admin');
+  if (admin !== 'off') {
+    config.admin = parseListenAddress(admin, 'admin');
+    requireLoopback(
+      config.admin,
+      'admin',
+      'the admin listener shows anyone the node, its upstreams and its cache (/metrics)',
+      allowNonLoopback,
+    );
+  }
 
   const httpsListen = str('https-listen');
   if (httpsListen) {
     if (!str('tls-cert') || !str('tls-key'))
       throw new UsageError('--https-listen needs --tls-cert and --tls-key');
+    const address = parseListenAddress(httpsListen, 'https-listen');
+    requireLoopback(
+      address,
+      'https-listen',
+      'the HTTPS listener takes token clients from every network that reaches this address',
+      allowNonLoopback,
+    );
     config.httpsListen = {
-      address: parseListenAddress(httpsListen, 'https-listen'),
+      address,
       cert: readFile(str('tls-cert')!, 'tls-cert'),
       key: readFile(str('tls-key')!, 'tls-key'),
     };

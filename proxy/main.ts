@@ -164,9 +164,9 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
   if (config.httpsListen) {
     const secure = https.createServer(
       { cert: config.httpsListen.cert, key: config.httpsListen.key, keepAliveTimeout: 65_000 },
-      server.handleRequest,
+      server.handleTokenRequest,
     );
-    secure.on('upgrade', server.handleUpgrade);
+    secure.on('upgrade', server.handleTokenUpgrade);
     servers.push(secure);
     bound.https = await listen(secure, config.httpsListen.address);
   }

@@ -65,6 +65,9 @@ class ClientGoneError extends Error {}
 
 const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
+const HTTPS_NEEDS_TOKEN =
+  'the HTTPS listener serves clients with credentials only: send an Authorization header (e.g. a bearer token)';
+
 /** Non-resource paths whose answers are kept for offline use: discovery and version. */
 function isDiscoveryPath(path: string): boolean {
   return (
@@ -101,6 +104,37 @@ export class ProxyServer {
       if (!res.headersSent) sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
       else res.destroy();
     });
+  };
+
+  /**
+   * The `request` listener of the HTTPS server (--https-listen), which is for token clients: a
+   * request without credentials gets 401 there. Only the loopback plain listener acts as the node.
+   */
+  readonly handleTokenRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (identityOf(req).kind !== 'node') {
+      this.handleRequest(req, res);
+      return;
+    }
+    res.once('close', () =>
+      this.opts.metrics.requests.inc({
+        verb: 'unknown',
+        resource: 'unknown',
+        code: '401',
+        served_from: 'proxy',
+      }),
+    );
+    req.resume();
+    sendStatus(res, 401, 'Unauthorized', HTTPS_NEEDS_TOKEN);
+  };
+
+  /** The `upgrade` listener of the HTTPS server: token clients only, as handleTokenRequest. */
+  readonly handleTokenUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (identityOf(req).kind !== 'node') {
+      this.handleUpgrade(req, socket, head);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    refuseUpgrade(socket, 401, HTTPS_NEEDS_TOKEN);
   };
 
   /** The `upgrade` listener: exec/attach/port-forward pass through byte for byte while online. */

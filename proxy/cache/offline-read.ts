@@ -3,7 +3,8 @@
  * semantics where the store can honour them and an honest Status where it cannot:
  *
  * - GET: the stored object; 404 when the store does not hold it; 503 when it holds it but this
- *   identity never read it upstream (offline answers never widen anyone's access).
+ *   identity never read it upstream (offline answers never widen anyone's access). The node is
+ *   no exception: it reads offline only what it read itself, never what a token client fetched.
  * - LIST: only from a complete view of this identity that covers the request (namespace and
  *   selectors), filtered locally; never an empty list unless the view is complete and truly
  *   empty (kubelet must not conclude its pods are gone); limit/continue with an opaque,
@@ -77,7 +78,7 @@ export function offlineGet(
       kind: info.resource,
     });
   }
-  if (identity.kind !== 'node' && !store.mayRead(identity.id, gvr, obj)) {
+  if (!store.mayRead(identity.id, gvr, obj)) {
     return status(
       503,
       'ServiceUnavailable',

@@ -135,6 +135,18 @@ describe('CacheFiller', () => {
     expect(store.getObject(pods, 'default', 'a')?.metadata.resourceVersion).toBe('4');
   });
 
+  it('grants the node its own read of an object a token read first (same version)', async () => {
+    const get = parseRequestInfo('GET', '/api/v1/namespaces/default/pods/a');
+    const token: Identity = { kind: 'token', id: 'sa-2', authorization: 'Bearer y' };
+    filler.object(get, token, 200, json, teeOf(pod('a', '3')));
+    await writer.flush();
+    expect(store.mayRead('node', pods, pod('a', '3'))).toBe(false);
+    filler.object(get, node, 200, json, teeOf(pod('a', '3')));
+    expect(writer.pending).toBe(1);
+    await writer.flush();
+    expect(store.mayRead('node', pods, pod('a', '3'))).toBe(true);
+  });
+
   it("stores list items as upstream's bytes with the list's kind and apiVersion, also from pages", async () => {
     const bare = (name: string, rv: string) => ({
       metadata: {

@@ -161,16 +161,17 @@ export class CacheFiller {
 
   private alreadyHeld(gvr: Gvr, identity: Identity, namespace: string, name: string, rv: string): boolean {
     if (rv === '' || this.store.objectResourceVersion(gvr, namespace, name) !== rv) return false;
-    return identity.kind === 'node' || this.granted.has(grantKey(identity, gvr, namespace, name));
+    // Held, but maybe read by another identity: this one still needs its own grant.
+    return this.granted.has(grantKey(identity, gvr, namespace, name));
   }
 
   /**
-   * Stores an object and records that this identity was allowed to read it (offline GETs). The
-   * node reads everything it cached; token grants are remembered so a repeated GET costs no commit.
+   * Stores an object and records that this identity was allowed to read it (offline GETs). Every
+   * identity, the node too, reads offline only what it read itself; grants are remembered so a
+   * repeated GET costs no commit.
    */
   private keep(gvr: Gvr, identity: Identity, obj: KubeObject, text?: string): void {
     this.store.upsertObject(gvr, obj, text);
-    if (identity.kind === 'node') return;
     const key = grantKey(identity, gvr, obj.metadata.namespace ?? '', obj.metadata.name);
     if (this.granted.has(key)) return;
     this.store.grant(identity.id, gvr, obj.metadata.namespace ?? '', obj.metadata.name);

@@ -100,6 +100,8 @@ export class SharedWatch {
   private logged = false;
   /** The upstream request was aborted to restart from an earlier version, not broken. */
   private rewound = false;
+  /** Upstream has accepted this identity's watch or list of the scope at least once. */
+  private accepted = false;
   private readonly backoff: Backoff;
   private readonly resource: string;
   private readonly log_: Logger;
@@ -184,6 +186,16 @@ export class SharedWatch {
         sendStatus(res, 503, 'ServiceUnavailable', 'the proxy is shutting down');
         return;
       }
+      if (!this.mayServe()) {
+        sendStatus(
+          res,
+          503,
+          'ServiceUnavailable',
+          `${this.deps.pool.isOnline() ? 'the API server has not accepted this watch yet' : 'node is offline'} and no complete cached list of ${this.resource} is held for this client`,
+          { retryAfterSeconds: 10 },
+        );
+        return;
+      }
       if (res.destroyed || res.writableEnded) return;
       this.attach(res, info, fromRv);
     } finally {
@@ -218,6 +230,16 @@ export class SharedWatch {
       else this.index.set(name, undefined);
     }
     this.fanOut(entry);
+  }
+
+  /**
+   * Whether this identity may be served this scope: upstream accepted its watch or list of it, or
+   * it holds a complete view covering it (it listed the scope itself). Otherwise nothing says it
+   * may see the scope (offline, a fresh key or one whose gate opened without upstream's verdict),
+   * and even node-made events must not reach it.
+   */
+  private mayServe(): boolean {
+    return this.accepted || this.deps.store.findCoveringView(this.viewKey()) !== undefined;
   }
 
   linkChanged(online: boolean): void {
@@ -445,6 +467,7 @@ export class SharedWatch {
       this.abort = undefined;
       return this.classify(open.refusal);
     }
+    this.accepted = true;
     this.admit(undefined);
     if (this.interrupted) {
       // Every local watcher stayed connected across the break instead of relisting.
@@ -560,6 +583,7 @@ export class SharedWatch {
       const o = this.classify(result.refusal);
       return o.kind === 'ok' ? { kind: 'retry' } : o;
     }
+    this.accepted = true;
     const list = withItemKinds(result.list);
     const listRv = parseResourceVersion(list.metadata.resourceVersion);
     if (listRv === undefined) {
@@ -631,6 +655,7 @@ export class SharedWatch {
         const ac = new AbortController();
         const result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
         if (!result.ok) return result.refusal;
+        this.accepted = true;
         const listRv = parseResourceVersion(result.list.metadata.resourceVersion);
         if (listRv === undefined) return undefined;
         this.learnListKind(result.list.kind, result.list.apiVersion);

@@ -345,6 +345,13 @@ export class WritePolicy implements WritePolicyApi {
     const op = opFromRequest(info.verb, contentType, body);
     const current = this.opts.store.getObject(gvr, info.namespace, info.name);
     if (!current) throw notFound(info);
+    // The answer carries the object: offline, only to an identity that read it (design.md §Proxy cache).
+    if (!this.opts.store.mayRead(identity.id, gvr, current)) {
+      throw new WriteRequestError(
+        503,
+        `${describeResource(info)} "${info.name}" was never read by this client`,
+      );
+    }
     checkUpdatePrecondition(op, current, info);
     const result = applyOp(current, op, scope);
     result.metadata.resourceVersion = nextLocalResourceVersion(current.metadata.resourceVersion);
@@ -397,6 +404,8 @@ export class WritePolicy implements WritePolicyApi {
       prepared,
     );
     this.opts.hub.emitLocal(gvr, { type: folded ? 'MODIFIED' : 'ADDED', object: entry.object });
+    // What an identity created offline it may read back offline.
+    this.opts.store.grant(identity.id, gvr, info.namespace, entry.object.metadata.name);
     sendJson(res, 201, entry.object);
   }
 
@@ -413,6 +422,12 @@ export class WritePolicy implements WritePolicyApi {
       return;
     }
     // an event created offline: the write changes what the queued create will create
+    if (!this.opts.store.mayRead(identity.id, gvr, queued.object)) {
+      throw new WriteRequestError(
+        503,
+        `${describeResource(info)} "${info.name}" was never read by this client`,
+      );
+    }
     const op = opFromRequest(info.verb, contentType, body);
     checkUpdatePrecondition(op, queued.object, info);
     const result = applyOp(queued.object, op, 'object');
