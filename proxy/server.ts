@@ -4,7 +4,7 @@ import { offlineGet, offlineList } from './cache/offline-read.js';
 import type { CacheStore } from './cache/store.js';
 import { resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
-import type { ProxyMetrics } from './metrics.js';
+import { type ProxyMetrics, resourceLabel } from './metrics.js';
 import { parseRequestInfo, RequestInfoError } from './request-info.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { decideAccept } from './serve/accept.js';
@@ -151,13 +151,13 @@ export class ProxyServer {
     });
     const stopTimer = this.opts.metrics.requestDuration.startTimer({
       verb: String(info.verb),
-      resource: info.isResourceRequest ? info.resource : 'nonresource',
+      resource: resourceLabel(info),
     });
     res.once('close', () => {
       stopTimer({ served_from: ex.servedFrom });
       this.opts.metrics.requests.inc({
         verb: String(info.verb),
-        resource: info.isResourceRequest ? info.resource : 'nonresource',
+        resource: resourceLabel(info),
         code: String(res.statusCode),
         served_from: ex.servedFrom,
       });
