@@ -123,7 +123,21 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
   });
   collectUpstreamStats(pool, metrics);
 
-  const store = new CacheStore({ path: config.cachePath, persistSecrets: !config.excludeSecrets });
+  const store = new CacheStore({
+    path: config.cachePath,
+    persistSecrets: !config.excludeSecrets,
+    // The cache is only a cache: a damaged file costs its contents (refilled online), never the proxy.
+    onCorrupt: (e) => {
+      metrics.cacheCorrupt.inc({ phase: e.phase });
+      logger.error('cache database damaged: set aside, continuing with an empty cache', {
+        path: e.path,
+        movedTo: e.movedTo,
+        phase: e.phase,
+        error: e.error,
+        ...(e.checkMs === undefined ? {} : { checkMs: e.checkMs }),
+      });
+    },
+  });
   collectCacheStats(metrics, () => store.stats());
   const writer = new CacheWriter({ store, logger: logger.child({ component: 'cache' }) });
 

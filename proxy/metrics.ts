@@ -280,6 +280,8 @@ export interface ProxyMetrics {
   /** resource (group/resource as "pods" or "apps/deployments") */
   cacheObjects: Gauge;
   cacheBytes: Gauge;
+  /** phase ('open' | 'runtime'): damaged cache files set aside for empty ones */
+  cacheCorrupt: Counter;
 }
 
 export function createProxyMetrics(registry: MetricsRegistry = new MetricsRegistry()): ProxyMetrics {
@@ -304,6 +306,11 @@ export function createProxyMetrics(registry: MetricsRegistry = new MetricsRegist
     cacheBytes: registry.gauge('islet_cache_bytes', 'Bytes of object bodies held in the cache.', [
       'resource',
     ]),
+    cacheCorrupt: registry.counter(
+      'islet_cache_corrupt_total',
+      'Damaged cache files set aside and replaced by an empty cache.',
+      ['phase'],
+    ),
   };
 }
 

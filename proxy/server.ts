@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isCacheCorruption } from './cache/corruption.js';
 import { offlineGet, offlineList } from './cache/offline-read.js';
 import type { CacheStore } from './cache/store.js';
 import { resourceFacts } from './gvr.js';
@@ -98,7 +99,13 @@ export class ProxyServer {
         return;
       }
       this.opts.logger.error('request failed', { method: req.method, url: req.url, error: err });
-      if (!res.headersSent) sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
+      // The store has replaced the damaged file by now: the same request will work again.
+      if (!res.headersSent && isCacheCorruption(err))
+        sendStatus(res, 503, 'ServiceUnavailable', 'the cache was damaged and has been reset: retry', {
+          retryAfterSeconds: 1,
+        });
+      else if (!res.headersSent)
+        sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
       else res.destroy();
     });
   };
