@@ -11,6 +11,7 @@ import { CacheWriter } from './cache/writer.js';
 import { type ListenAddress, PROXY_HELP, type ProxyConfig, parseProxyArgs } from './cli.js';
 import { createLogger, type Logger } from './log.js';
 import { collectCacheStats, createProxyMetrics } from './metrics.js';
+import { answerClientError } from './serve/client-error.js';
 import { ProxyServer } from './server.js';
 import { ClientCertSource } from './upstream/client-cert.js';
 import { ApiServerPool } from './upstream/pool.js';
@@ -173,6 +174,7 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
   const servers: http.Server[] = [];
   const plain = http.createServer({ keepAliveTimeout: 65_000 }, server.handleRequest);
   plain.on('upgrade', server.handleUpgrade);
+  plain.on('clientError', answerClientError);
   servers.push(plain);
   const bound: Record<string, string> = { listen: await listen(plain, config.listen) };
   if (config.httpsListen) {
@@ -181,6 +183,7 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
       server.handleRequest,
     );
     secure.on('upgrade', server.handleUpgrade);
+    secure.on('clientError', answerClientError);
     servers.push(secure);
     bound.https = await listen(secure, config.httpsListen.address);
   }

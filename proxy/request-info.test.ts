@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRequestInfo, RequestInfoError } from './request-info.js';
+import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
 
 const pick = (method: string, url: string) => {
   const i = parseRequestInfo(method, url);
@@ -416,5 +416,25 @@ describe('parseRequestInfo rejects malformed requests', () => {
       expect((err as RequestInfoError).code).toBe(400);
       expect((err as Error).message).toMatch(/limit must be a non-negative integer/);
     }
+  });
+});
+
+describe('listOptionsError', () => {
+  const err = (url: string) => listOptionsError(parseRequestInfo('GET', url));
+  it('refuses what the API server refuses in resourceVersion options', () => {
+    expect(err('/api/v1/pods?resourceVersion=abc')).toMatch(/resourceVersion: Invalid value: "abc"/);
+    expect(err('/api/v1/pods?watch=1&resourceVersion=-1')).toMatch(/non-negative integer/);
+    expect(err('/api/v1/pods?resourceVersionMatch=Exact')).toMatch(/unless resourceVersion is provided/);
+    expect(err('/api/v1/pods?resourceVersionMatch=Exact&resourceVersion=0')).toMatch(/"exact" is forbidden/);
+    expect(err('/api/v1/pods?resourceVersionMatch=NotOlderThan&resourceVersion=5&continue=x')).toMatch(
+      /when continue is provided/,
+    );
+  });
+  it('takes what the API server takes', () => {
+    expect(err('/api/v1/pods')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=0')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=NotOlderThan')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=Exact')).toBeUndefined();
+    expect(err('/api/v1/pods?watch=1&resourceVersion=7')).toBeUndefined();
   });
 });

@@ -234,3 +234,22 @@ function stripFragment(s: string): string {
 function truncate(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
+
+/**
+ * What the API server refuses (400) in a LIST's or WATCH's resourceVersion options beyond their
+ * syntax; undefined when they are fine. For the answers the proxy gives itself (offline lists,
+ * watches): online, upstream judges lists.
+ */
+export function listOptionsError(info: RequestInfo): string | undefined {
+  const rv = info.resourceVersion;
+  if (rv !== '' && !/^\d+$/.test(rv))
+    return `resourceVersion: Invalid value: "${truncate(rv)}": must be a non-negative integer`;
+  if (info.verb !== 'list' || info.resourceVersionMatch === '') return undefined;
+  if (rv === '')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided';
+  if (info.continue !== '')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided';
+  if (info.resourceVersionMatch === 'Exact' && rv === '0')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"';
+  return undefined;
+}

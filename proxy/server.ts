@@ -6,13 +6,15 @@ import type { CacheStore } from './cache/store.js';
 import { resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
 import { type ProxyMetrics, resourceLabel } from './metrics.js';
-import { parseRequestInfo, RequestInfoError } from './request-info.js';
+import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { decideAccept } from './serve/accept.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
+import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
 import {
@@ -171,6 +173,26 @@ export class ProxyServer {
     });
 
     if (!info.isResourceRequest) return this.nonResource(ex);
+    if (!(API_METHODS as readonly string[]).includes(req.method ?? '')) {
+      // OPTIONS, TRACE, PROPFIND...: no verb of the API, online or offline.
+      ex.servedFrom = 'proxy';
+      res.setHeader('Allow', ALLOW_HEADER);
+      sendStatus(
+        res,
+        405,
+        'MethodNotAllowed',
+        `the server does not allow this method on the requested resource`,
+      );
+      return;
+    }
+    // Lists and watches the proxy answers itself: refuse what the API server refuses.
+    const selfServed = info.verb === 'watch' || (info.verb === 'list' && !this.opts.pool.isOnline());
+    const badOptions = selfServed ? listOptionsError(info) : undefined;
+    if (badOptions !== undefined) {
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 400, 'BadRequest', badOptions);
+      return;
+    }
     if (info.verb === 'list' || info.verb === 'watch') {
       try {
         parseLabelSelector(info.labelSelector);
@@ -290,6 +312,7 @@ export class ProxyServer {
       }
       throw err;
     }
+    if (this.tooDeep(ex, body)) return;
     const online = this.opts.pool.isOnline();
     if (online && (await this.opts.writes?.handleOnline?.(req, res, info, ex.identity, body))) return;
     const up = online ? await this.forward(ex, body) : undefined;
@@ -360,11 +383,22 @@ export class ProxyServer {
         }
         throw err;
       }
+      if (this.tooDeep(ex, body)) return;
     }
     const up = this.opts.pool.isOnline() ? await this.forward(ex, body) : undefined;
     if (!up) return this.offline503(ex, why);
     // Anything passed through may be a stream (logs?follow, proxy/...): show its head at once.
     await relayResponse(up, ex.res, undefined, { stream: true });
+  }
+
+  /** Answers 400 for a body nested deeper than the proxy's code can walk (json-scan.ts). */
+  private tooDeep(ex: Exchange, body: Buffer): boolean {
+    // JSON only: protobuf bytes and YAML block text may hold any number of brackets.
+    const type = ex.req.headers['content-type'];
+    if ((type !== undefined && !/json/i.test(type)) || !jsonDepthExceeds(body)) return false;
+    ex.servedFrom = 'proxy';
+    sendStatus(ex.res, 400, 'BadRequest', `the request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return true;
   }
 
   private offline503(ex: Exchange, why: string): void {
