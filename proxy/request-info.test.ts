@@ -436,5 +436,7 @@ describe('listOptionsError', () => {
     expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=NotOlderThan')).toBeUndefined();
     expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=Exact')).toBeUndefined();
     expect(err('/api/v1/pods?watch=1&resourceVersion=7')).toBeUndefined();
+    // A version the proxy made offline for a local write.
+    expect(err('/api/v1/nodes?watch=1&resourceVersion=5-islet-1')).toBeUndefined();
   });
 });
