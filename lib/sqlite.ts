@@ -98,10 +98,16 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     fileMustExist: opts.readonly ?? false,
     ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
   });
-  db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
-  if (!opts.readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+  try {
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+    if (!opts.readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+    }
+  } catch (err) {
+    // A file that is not a database fails here (SQLITE_NOTADB): do not leak the handle.
+    db.close();
+    throw err;
   }
   return db;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type FlagSpec, parseFlags, UsageError } from '../lib/args.js';
+import { DurationError, parseDuration as parseGoDuration } from '../lib/duration.js';
 import { DEFAULT_LINK_STATE_PATH } from '../lib/link-state.js';
 import { loadKubeconfig, type UpstreamCredentials } from './kubeconfig.js';
 import { type LogLevel, parseLogLevel } from './log.js';
@@ -47,7 +48,7 @@ Logging:
   --log-level LEVEL        debug | info | warn | error                           (default info)
   --help                   this text
 
-Durations take a unit: 500ms, 5s, 1m. Addresses are HOST:PORT; port 0 picks a free port (the
+Durations are Go's: 500ms, 5s, 1m30s, 24h. Addresses are HOST:PORT; port 0 picks a free port (the
 bound addresses are logged as {"msg":"listening",...} on stderr).
 `;
 
@@ -103,12 +104,15 @@ export interface ProxyConfig {
 }
 
 export function parseDuration(value: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(value.trim());
-  if (!m) throw new UsageError(`--${flag}: "${value}" is not a duration (use e.g. 500ms, 5s, 1m)`);
-  const n = Number(m[1]);
-  const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+  let ms: number;
+  try {
+    ms = parseGoDuration(value);
+  } catch (err) {
+    if (err instanceof DurationError) throw new UsageError(`--${flag}: ${err.message}`);
+    throw err;
+  }
   if (ms <= 0) throw new UsageError(`--${flag} must be positive`);
-  return Math.round(ms);
+  return ms;
 }
 
 function parsePositiveInt(value: string, flag: string): number {

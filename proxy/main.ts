@@ -11,6 +11,7 @@ import { CacheWriter } from './cache/writer.js';
 import { type ListenAddress, PROXY_HELP, type ProxyConfig, parseProxyArgs } from './cli.js';
 import { createLogger, type Logger } from './log.js';
 import { collectCacheStats, createProxyMetrics } from './metrics.js';
+import { answerClientError } from './serve/client-error.js';
 import { ProxyServer } from './server.js';
 import { ClientCertSource } from './upstream/client-cert.js';
 import { ApiServerPool } from './upstream/pool.js';
@@ -123,7 +124,21 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
   });
   collectUpstreamStats(pool, metrics);
 
-  const store = new CacheStore({ path: config.cachePath, persistSecrets: !config.excludeSecrets });
+  const store = new CacheStore({
+    path: config.cachePath,
+    persistSecrets: !config.excludeSecrets,
+    // The cache is only a cache: a damaged file costs its contents (refilled online), never the proxy.
+    onCorrupt: (e) => {
+      metrics.cacheCorrupt.inc({ phase: e.phase });
+      logger.error('cache database damaged: set aside, continuing with an empty cache', {
+        path: e.path,
+        movedTo: e.movedTo,
+        phase: e.phase,
+        error: e.error,
+        ...(e.checkMs === undefined ? {} : { checkMs: e.checkMs }),
+      });
+    },
+  });
   collectCacheStats(metrics, () => store.stats());
   const writer = new CacheWriter({ store, logger: logger.child({ component: 'cache' }) });
 
@@ -159,6 +174,7 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
   const servers: http.Server[] = [];
   const plain = http.createServer({ keepAliveTimeout: 65_000 }, server.handleRequest);
   plain.on('upgrade', server.handleUpgrade);
+  plain.on('clientError', answerClientError);
   servers.push(plain);
   const bound: Record<string, string> = { listen: await listen(plain, config.listen) };
   if (config.httpsListen) {
@@ -167,6 +183,7 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
       server.handleTokenRequest,
     );
     secure.on('upgrade', server.handleTokenUpgrade);
+    secure.on('clientError', answerClientError);
     servers.push(secure);
     bound.https = await listen(secure, config.httpsListen.address);
   }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { collectCacheStats, createProxyMetrics, MetricsRegistry } from './metrics.js';
+import {
+  collectCacheStats,
+  createProxyMetrics,
+  MAX_SERIES_PER_METRIC,
+  MetricsRegistry,
+  resourceLabel,
+} from './metrics.js';
+import { parseRequestInfo } from './request-info.js';
 
 describe('metrics', () => {
   it('renders counters, gauges and histograms in the text format', () => {
@@ -56,5 +63,47 @@ describe('metrics', () => {
     text = m.registry.exposition();
     expect(text).toContain('islet_cache_objects{resource="pods"} 4');
     expect(text).not.toContain('endpointslices');
+  });
+
+  it('renders a histogram with tens of thousands of series without overflowing the stack', () => {
+    const r = new MetricsRegistry();
+    const h = r.histogram('islet_test_seconds', 'Test.', ['resource']);
+    h.maxSeries = 50_000;
+    for (let i = 0; i < 20_000; i++) h.observe({ resource: `r${i}` }, 0.01);
+    const text = r.exposition();
+    expect(text.split('\n').filter((l) => l.startsWith('islet_test_seconds_count{')).length).toBe(20_000);
+  });
+
+  it('folds label sets past the per-metric cap into one overflow series', () => {
+    const m = createProxyMetrics();
+    const extra = 500;
+    for (let i = 0; i < MAX_SERIES_PER_METRIC + extra; i++) {
+      m.requests.inc({ verb: 'get', resource: `r${i}`, code: '200', served_from: 'upstream' });
+      m.requestDuration.observe({ verb: 'get', resource: `r${i}`, served_from: 'upstream' }, 0.01);
+    }
+    const text = m.registry.exposition();
+    const counted = text.split('\n').filter((l) => l.startsWith('islet_proxy_requests_total{'));
+    expect(counted.length).toBe(MAX_SERIES_PER_METRIC + 1);
+    expect(text).toContain(
+      `islet_proxy_requests_total{verb="overflow",resource="overflow",code="overflow",served_from="overflow"} ${extra}`,
+    );
+    expect(
+      text.split('\n').filter((l) => l.startsWith('islet_proxy_request_duration_seconds_count{')).length,
+    ).toBe(MAX_SERIES_PER_METRIC + 1);
+    expect(text).toContain(
+      `islet_metrics_series_overflow_total{metric="islet_proxy_requests_total"} ${extra}`,
+    );
+    // Label sets already held keep counting in their own series.
+    m.requests.inc({ verb: 'get', resource: 'r0', code: '200', served_from: 'upstream' });
+    expect(m.requests.get({ verb: 'get', resource: 'r0', code: '200', served_from: 'upstream' })).toBe(2);
+  });
+
+  it('labels resources it does not know as other', () => {
+    expect(resourceLabel(parseRequestInfo('GET', '/api/v1/namespaces/default/pods'))).toBe('pods');
+    expect(resourceLabel(parseRequestInfo('GET', '/apis/apps/v1/deployments'))).toBe('deployments');
+    expect(resourceLabel(parseRequestInfo('GET', '/apis/g17.example/v1/r17'))).toBe('other');
+    // A known resource name under a made-up group is not the known resource.
+    expect(resourceLabel(parseRequestInfo('GET', '/apis/g.example/v1/pods'))).toBe('other');
+    expect(resourceLabel(parseRequestInfo('GET', '/version'))).toBe('nonresource');
   });
 });

@@ -3,7 +3,18 @@
  * exposition format (version 0.0.4). Every part of the proxy registers its own metrics on the one
  * registry the admin listener serves.
  */
+import { resourceFacts } from './gvr.js';
+import type { RequestInfo } from './types.js';
+
 export type Labels = Record<string, string>;
+
+/**
+ * Distinct label sets one metric keeps before new ones fold into a single series whose every
+ * label is `overflow`. A backstop: label values should be bounded where they are chosen (see
+ * resourceLabel), but a scrape must never grow without bound, or fail, because of client input.
+ */
+export const MAX_SERIES_PER_METRIC = 2000;
+export const OVERFLOW_LABEL = 'overflow';
 
 export const exposureContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -12,6 +23,10 @@ const labelPattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 abstract class Metric {
   abstract readonly type: 'counter' | 'gauge' | 'histogram';
+  /** Label sets folded into the overflow series because the metric already had maxSeries. */
+  overflowed = 0;
+  maxSeries = MAX_SERIES_PER_METRIC;
+
   constructor(
     readonly name: string,
     readonly help: string,
@@ -33,6 +48,14 @@ abstract class Metric {
     return JSON.stringify(this.labelNames.map((l) => String(labels[l])));
   }
 
+  /** key(), or the overflow series' key when `series` is full and does not hold this label set yet. */
+  protected slot(labels: Labels, series: ReadonlyMap<string, unknown>): string {
+    const k = this.key(labels);
+    if (series.size < this.maxSeries || series.has(k)) return k;
+    this.overflowed++;
+    return JSON.stringify(this.labelNames.map(() => OVERFLOW_LABEL));
+  }
+
   protected labelText(values: string[], extra?: [string, string]): string {
     const pairs = this.labelNames.map((l, i) => `${l}="${escapeLabel(values[i] ?? '')}"`);
     if (extra) pairs.push(`${extra[0]}="${escapeLabel(extra[1])}"`);
@@ -42,9 +65,11 @@ abstract class Metric {
   abstract samples(): string[];
 
   render(): string {
-    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`];
-    lines.push(...this.samples());
-    return lines.join('\n');
+    // No spread of samples() into push(): arguments live on the stack, and a metric with many
+    // series has more lines than a call may take.
+    const head = `# HELP ${this.name} ${escapeHelp(this.help)}\n# TYPE ${this.name} ${this.type}`;
+    const samples = this.samples();
+    return samples.length ? `${head}\n${samples.join('\n')}` : head;
   }
 }
 
@@ -54,7 +79,7 @@ export class Counter extends Metric {
 
   inc(labels: Labels = {}, by = 1): void {
     if (!(by >= 0)) throw new Error(`${this.name}: a counter only goes up (inc by ${by})`);
-    const k = this.key(labels);
+    const k = this.slot(labels, this.values);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
 
@@ -73,11 +98,11 @@ export class Gauge extends Metric {
   private collector: (() => void) | undefined;
 
   set(labels: Labels, value: number): void {
-    this.values.set(this.key(labels), value);
+    this.values.set(this.slot(labels, this.values), value);
   }
 
   inc(labels: Labels = {}, by = 1): void {
-    const k = this.key(labels);
+    const k = this.slot(labels, this.values);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
 
@@ -125,7 +150,7 @@ export class Histogram extends Metric {
   }
 
   observe(labels: Labels, value: number): void {
-    const k = this.key(labels);
+    const k = this.slot(labels, this.series);
     let s = this.series.get(k);
     if (!s) {
       s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
@@ -192,6 +217,18 @@ export class MetricsRegistry {
   /** The text exposition format, metrics in registration order. */
   exposition(): string {
     const parts = [...this.metrics.values()].map((m) => m.render());
+    const overflowed = [...this.metrics.values()].filter((m) => m.overflowed > 0);
+    if (overflowed.length > 0) {
+      // Rendered, not registered: it counts the registry's own bookkeeping.
+      const name = 'islet_metrics_series_overflow_total';
+      parts.push(
+        [
+          `# HELP ${name} Label sets folded into the overflow series of a metric that had too many.`,
+          `# TYPE ${name} counter`,
+          ...overflowed.map((m) => `${name}{metric="${m.name}"} ${m.overflowed}`),
+        ].join('\n'),
+      );
+    }
     return parts.length ? `${parts.join('\n')}\n` : '';
   }
 
@@ -220,6 +257,15 @@ export class MetricsRegistry {
   }
 }
 
+/**
+ * The `resource` label of a request: the resource when the proxy knows it (built in, or learned
+ * from discovery), `other` for anything else, so made-up paths cannot add series without bound.
+ */
+export function resourceLabel(info: RequestInfo): string {
+  if (!info.isResourceRequest) return 'nonresource';
+  return resourceFacts(info) ? info.resource : 'other';
+}
+
 /** The proxy's own metrics, named as the README documents them. */
 export interface ProxyMetrics {
   registry: MetricsRegistry;
@@ -234,6 +280,8 @@ export interface ProxyMetrics {
   /** resource (group/resource as "pods" or "apps/deployments") */
   cacheObjects: Gauge;
   cacheBytes: Gauge;
+  /** phase ('open' | 'runtime'): damaged cache files set aside for empty ones */
+  cacheCorrupt: Counter;
 }
 
 export function createProxyMetrics(registry: MetricsRegistry = new MetricsRegistry()): ProxyMetrics {
@@ -258,6 +306,11 @@ export function createProxyMetrics(registry: MetricsRegistry = new MetricsRegist
     cacheBytes: registry.gauge('islet_cache_bytes', 'Bytes of object bodies held in the cache.', [
       'resource',
     ]),
+    cacheCorrupt: registry.counter(
+      'islet_cache_corrupt_total',
+      'Damaged cache files set aside and replaced by an empty cache.',
+      ['phase'],
+    ),
   };
 }
 

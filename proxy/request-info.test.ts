@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeResource, parseRequestInfo, RequestInfoError } from './request-info.js';
+import { describeResource, listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
 
 const pick = (method: string, url: string) => {
   const i = parseRequestInfo(method, url);
@@ -426,5 +426,27 @@ describe('describeResource', () => {
     expect(describeResource(parseRequestInfo('PUT', '/apis/apps/v1/namespaces/ns/deployments/d/scale'))).toBe(
       'deployments.apps/scale',
     );
+  });
+});
+
+describe('listOptionsError', () => {
+  const err = (url: string) => listOptionsError(parseRequestInfo('GET', url));
+  it('refuses what the API server refuses in resourceVersion options', () => {
+    expect(err('/api/v1/pods?resourceVersion=abc')).toMatch(/resourceVersion: Invalid value: "abc"/);
+    expect(err('/api/v1/pods?watch=1&resourceVersion=-1')).toMatch(/non-negative integer/);
+    expect(err('/api/v1/pods?resourceVersionMatch=Exact')).toMatch(/unless resourceVersion is provided/);
+    expect(err('/api/v1/pods?resourceVersionMatch=Exact&resourceVersion=0')).toMatch(/"exact" is forbidden/);
+    expect(err('/api/v1/pods?resourceVersionMatch=NotOlderThan&resourceVersion=5&continue=x')).toMatch(
+      /when continue is provided/,
+    );
+  });
+  it('takes what the API server takes', () => {
+    expect(err('/api/v1/pods')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=0')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=NotOlderThan')).toBeUndefined();
+    expect(err('/api/v1/pods?resourceVersion=123&resourceVersionMatch=Exact')).toBeUndefined();
+    expect(err('/api/v1/pods?watch=1&resourceVersion=7')).toBeUndefined();
+    // A version the proxy made offline for a local write.
+    expect(err('/api/v1/nodes?watch=1&resourceVersion=5-islet-1')).toBeUndefined();
   });
 });

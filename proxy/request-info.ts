@@ -14,6 +14,7 @@
  */
 import { groupResource } from './gvr.js';
 import type { RequestInfo, Verb } from './types.js';
+import { isLocalResourceVersion } from './writes/local-rv.js';
 
 export class RequestInfoError extends Error {
   override name = 'RequestInfoError';
@@ -234,4 +235,24 @@ function stripFragment(s: string): string {
 
 function truncate(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}
+
+/**
+ * What the API server refuses (400) in a LIST's or WATCH's resourceVersion options beyond their
+ * syntax; undefined when they are fine. For the answers the proxy gives itself (offline lists,
+ * watches): online, upstream judges lists.
+ */
+export function listOptionsError(info: RequestInfo): string | undefined {
+  const rv = info.resourceVersion;
+  // The proxy's own offline versions ("4711-islet-3") are valid where it answers itself.
+  if (rv !== '' && !/^\d+$/.test(rv) && !isLocalResourceVersion(rv))
+    return `resourceVersion: Invalid value: "${truncate(rv)}": must be a non-negative integer`;
+  if (info.verb !== 'list' || info.resourceVersionMatch === '') return undefined;
+  if (rv === '')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided';
+  if (info.continue !== '')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is provided';
+  if (info.resourceVersionMatch === 'Exact' && rv === '0')
+    return 'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"';
+  return undefined;
 }

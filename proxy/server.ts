@@ -1,17 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isCacheCorruption } from './cache/corruption.js';
 import { offlineGet, offlineList } from './cache/offline-read.js';
 import type { CacheStore } from './cache/store.js';
 import { resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
-import type { ProxyMetrics } from './metrics.js';
-import { parseRequestInfo, RequestInfoError } from './request-info.js';
+import { type ProxyMetrics, resourceLabel } from './metrics.js';
+import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { decideAccept } from './serve/accept.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
+import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
 import {
@@ -101,7 +104,13 @@ export class ProxyServer {
         return;
       }
       this.opts.logger.error('request failed', { method: req.method, url: req.url, error: err });
-      if (!res.headersSent) sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
+      // The store has replaced the damaged file by now: the same request will work again.
+      if (!res.headersSent && isCacheCorruption(err))
+        sendStatus(res, 503, 'ServiceUnavailable', 'the cache was damaged and has been reset: retry', {
+          retryAfterSeconds: 1,
+        });
+      else if (!res.headersSent)
+        sendStatus(res, 500, 'InternalError', `proxy error: ${(err as Error).message}`);
       else res.destroy();
     });
   };
@@ -185,19 +194,39 @@ export class ProxyServer {
     });
     const stopTimer = this.opts.metrics.requestDuration.startTimer({
       verb: String(info.verb),
-      resource: info.isResourceRequest ? info.resource : 'nonresource',
+      resource: resourceLabel(info),
     });
     res.once('close', () => {
       stopTimer({ served_from: ex.servedFrom });
       this.opts.metrics.requests.inc({
         verb: String(info.verb),
-        resource: info.isResourceRequest ? info.resource : 'nonresource',
+        resource: resourceLabel(info),
         code: String(res.statusCode),
         served_from: ex.servedFrom,
       });
     });
 
     if (!info.isResourceRequest) return this.nonResource(ex);
+    if (!(API_METHODS as readonly string[]).includes(req.method ?? '')) {
+      // OPTIONS, TRACE, PROPFIND...: no verb of the API, online or offline.
+      ex.servedFrom = 'proxy';
+      res.setHeader('Allow', ALLOW_HEADER);
+      sendStatus(
+        res,
+        405,
+        'MethodNotAllowed',
+        `the server does not allow this method on the requested resource`,
+      );
+      return;
+    }
+    // Lists and watches the proxy answers itself: refuse what the API server refuses.
+    const selfServed = info.verb === 'watch' || (info.verb === 'list' && !this.opts.pool.isOnline());
+    const badOptions = selfServed ? listOptionsError(info) : undefined;
+    if (badOptions !== undefined) {
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 400, 'BadRequest', badOptions);
+      return;
+    }
     if (info.verb === 'list' || info.verb === 'watch') {
       try {
         parseLabelSelector(info.labelSelector);
@@ -317,6 +346,7 @@ export class ProxyServer {
       }
       throw err;
     }
+    if (this.tooDeep(ex, body)) return;
     const online = this.opts.pool.isOnline();
     if (online && (await this.opts.writes?.handleOnline?.(req, res, info, ex.identity, body))) return;
     const up = online ? await this.forward(ex, body) : undefined;
@@ -387,11 +417,22 @@ export class ProxyServer {
         }
         throw err;
       }
+      if (this.tooDeep(ex, body)) return;
     }
     const up = this.opts.pool.isOnline() ? await this.forward(ex, body) : undefined;
     if (!up) return this.offline503(ex, why);
     // Anything passed through may be a stream (logs?follow, proxy/...): show its head at once.
     await relayResponse(up, ex.res, undefined, { stream: true });
+  }
+
+  /** Answers 400 for a body nested deeper than the proxy's code can walk (json-scan.ts). */
+  private tooDeep(ex: Exchange, body: Buffer): boolean {
+    // JSON only: protobuf bytes and YAML block text may hold any number of brackets.
+    const type = ex.req.headers['content-type'];
+    if ((type !== undefined && !/json/i.test(type)) || !jsonDepthExceeds(body)) return false;
+    ex.servedFrom = 'proxy';
+    sendStatus(ex.res, 400, 'BadRequest', `the request body nests deeper than ${MAX_JSON_DEPTH} levels`);
+    return true;
   }
 
   private offline503(ex: Exchange, why: string): void {

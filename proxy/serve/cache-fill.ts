@@ -32,6 +32,8 @@ interface PendingList {
   envelope: ListEnvelope;
   names: Set<string>;
   expires: number;
+  /** The store's generation at the first page: a cache file replaced since lost those pages. */
+  generation: number;
 }
 
 /** Re-exported for proxy/server.ts until it imports gvrOf from proxy/gvr.ts itself. */
@@ -259,12 +261,13 @@ export class CacheFiller {
     const names = this.store.upsertListPage(gvr, envelope, list.items());
     let acc: PendingList | undefined;
     if (info.continue === '') {
-      acc = { view, envelope, names, expires: now + PAGE_TTL_MS };
+      acc = { view, envelope, names, expires: now + PAGE_TTL_MS, generation: this.store.generation };
     } else {
       acc = this.pending.get(info.continue);
       this.pending.delete(info.continue);
-      // A page whose first pages we did not see (or forgot) cannot complete a view.
-      if (!acc) return;
+      // A page whose first pages we did not see (or forgot, or lost with a damaged cache file)
+      // cannot complete a view.
+      if (!acc || acc.generation !== this.store.generation) return;
       for (const n of names) acc.names.add(n);
     }
     if (next !== '') {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { peekResourceVersion, splitJsonList } from './json-scan.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH, peekResourceVersion, splitJsonList } from './json-scan.js';
 
 function items(body: string): unknown[] | undefined {
   const list = splitJsonList(Buffer.from(body));
@@ -73,4 +73,18 @@ describe('peekResourceVersion', () => {
   for (const [head, rv] of cases) {
     it(`${head} → "${rv}"`, () => expect(peekResourceVersion(Buffer.from(head))).toBe(rv));
   }
+});
+
+describe('jsonDepthExceeds', () => {
+  const nested = (n: number) => Buffer.from(`${'[{"a":'.repeat(n)}1${'}]'.repeat(n)}`);
+  it('finds nesting past the limit without recursing, however deep', () => {
+    expect(jsonDepthExceeds(nested(500_000))).toBe(true);
+    expect(jsonDepthExceeds(nested(MAX_JSON_DEPTH / 2))).toBe(false);
+    expect(jsonDepthExceeds(Buffer.from('[[[1]]]'), 3)).toBe(false);
+    expect(jsonDepthExceeds(Buffer.from('[[[[1]]]]'), 3)).toBe(true);
+  });
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    expect(jsonDepthExceeds(Buffer.from(`{"a":"${'{['.repeat(5000)}\\"${'['.repeat(5000)}"}`))).toBe(false);
+    expect(jsonDepthExceeds(Buffer.from(`{"a":"unterminated ${'['.repeat(5000)}`))).toBe(false);
+  });
 });

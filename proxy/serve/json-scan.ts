@@ -183,3 +183,38 @@ function split(b: Buffer): JsonList {
     },
   };
 }
+
+/**
+ * Nesting the proxy takes in a request body. The API server stops at 10,000, but JSON.stringify,
+ * structuredClone and the patch code recurse once per level, and Node's stack ends first (at
+ * about 2,000 levels for structuredClone): no Kubernetes object comes near 1,000.
+ */
+export const MAX_JSON_DEPTH = 1000;
+
+/**
+ * Whether the JSON text in `b` nests objects/arrays deeper than `max`, found by one iterative
+ * pass over its bytes (strings skipped), so the check itself cannot exhaust the stack.
+ */
+export function jsonDepthExceeds(b: Buffer, max: number = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === QUOTE) {
+      const q = stringEndOrLength(b, i);
+      i = q - 1;
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      if (++depth > max) return true;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
+  }
+  return false;
+}
+
+/** stringEnd, or the end of the buffer for an unterminated string (JSON.parse judges that). */
+function stringEndOrLength(b: Buffer, i: number): number {
+  try {
+    return stringEnd(b, i);
+  } catch (err) {
+    if (err instanceof Malformed) return b.length;
+    throw err;
+  }
+}

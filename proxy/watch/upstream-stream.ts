@@ -172,7 +172,8 @@ export async function listUpstream(
     if (!page || !Array.isArray(page.items))
       throw new Error(`upstream LIST of ${collectionPath(scope)} is not a list`);
     first ??= page;
-    items.push(...page.items);
+    // A loop, not push(...items): a page of a large unpaged list has more items than a call takes arguments.
+    for (const item of page.items) items.push(item);
     cont = page.metadata?.continue ?? '';
     if (!cont) {
       // The list's version is the first page's: continue tokens keep reading that snapshot.

@@ -20,7 +20,7 @@ import { isObject, PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
 import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from './local-rv.js';
 import { decodeKubeProtobuf, isKubeProtobuf } from './protobuf.js';
-import { objectKey, QueueFullError, WriteQueue } from './queue.js';
+import { NODE_IDENTITY, objectKey, QueueFullError, WriteQueue } from './queue.js';
 import { Replayer, type ReplayOutcome } from './replay.js';
 import { upstreamJson } from './upstream-json.js';
 
@@ -345,8 +345,9 @@ export class WritePolicy implements WritePolicyApi {
     const op = opFromRequest(info.verb, contentType, body);
     const current = this.opts.store.getObject(gvr, info.namespace, info.name);
     if (!current) throw notFound(info);
-    // The answer carries the object: offline, only to an identity that read it (design.md §Proxy cache).
-    if (!this.opts.store.mayRead(identity.id, gvr, current)) {
+    // The answer carries the object: offline, only to an identity that read it (design.md §Proxy cache);
+    // only the node's writes are queued at all.
+    if (!this.opts.store.mayRead(NODE_IDENTITY.id, gvr, current)) {
       throw new WriteRequestError(
         503,
         `${describeResource(info)} "${info.name}" was never read by this client`,
@@ -405,7 +406,7 @@ export class WritePolicy implements WritePolicyApi {
     );
     this.opts.hub.emitLocal(gvr, { type: folded ? 'MODIFIED' : 'ADDED', object: entry.object });
     // What an identity created offline it may read back offline.
-    this.opts.store.grant(identity.id, gvr, info.namespace, entry.object.metadata.name);
+    this.opts.store.grant(NODE_IDENTITY.id, gvr, info.namespace, entry.object.metadata.name);
     sendJson(res, 201, entry.object);
   }
 
@@ -422,7 +423,7 @@ export class WritePolicy implements WritePolicyApi {
       return;
     }
     // an event created offline: the write changes what the queued create will create
-    if (!this.opts.store.mayRead(identity.id, gvr, queued.object)) {
+    if (!this.opts.store.mayRead(NODE_IDENTITY.id, gvr, queued.object)) {
       throw new WriteRequestError(
         503,
         `${describeResource(info)} "${info.name}" was never read by this client`,

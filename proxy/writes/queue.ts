@@ -355,7 +355,7 @@ export class WriteQueue {
   }
 }
 
-const NODE_IDENTITY: NodeIdentity = { kind: 'node', id: 'node' };
+export const NODE_IDENTITY: NodeIdentity = { kind: 'node', id: 'node' };
 
 function fromRow(r: Row): QueuedWrite {
   try {

@@ -1,0 +1,182 @@
+/**
+ * Requests the API server refuses are refused the same way by the proxy, online and offline,
+ * with a Status: bad resourceVersion options (400), bodies nested too deep to handle (400, not a
+ * 500 from a blown stack), and methods the API does not take (405).
+ */
+
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import {
+  eventually,
+  httpJson,
+  localArgs,
+  type RunningProxy,
+  startProxy,
+  tempDir,
+  upstreamArgs,
+} from './harness.js';
+
+/** One request with any method (fetch refuses TRACE and CONNECT). */
+function send(
+  url: string,
+  method: string,
+): Promise<{ status: number; body: unknown; allow: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        text += c;
+      });
+      res.on('end', () => {
+        let body: unknown = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // not JSON
+        }
+        resolve({ status: res.statusCode ?? 0, body, allow: res.headers.allow });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A raw request line, for methods Node's HTTP client would not send: the whole answer as text. */
+function raw(url: string, line: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), hostname, () => s.write(`${line}\r\nHost: x\r\n\r\n`));
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => {
+      out += c;
+    });
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
+}
+
+describe('islet proxy request validation', () => {
+  let sim: Simulator;
+  let proxy: RunningProxy;
+  let tmp: { dir: string; cleanup: () => void };
+
+  beforeAll(async () => {
+    tmp = tempDir('islet-proxy-validation-');
+    sim = await startSimulator({ tls: false });
+    sim.create('pods', {
+      metadata: { name: 'v', namespace: 'default' },
+      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+    });
+    proxy = await startProxy([
+      ...upstreamArgs(sim),
+      ...localArgs(tmp.dir),
+      '--probe-interval',
+      '200ms',
+      '--offline-after',
+      '1',
+      '--online-after',
+      '1',
+    ]);
+    // Cached, so an offline LIST of pods would otherwise answer 200.
+    expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await sim?.close();
+    tmp?.cleanup();
+  });
+
+  async function expectStatus(path: string, code: number, init: RequestInit = {}): Promise<string> {
+    const r = await httpJson(`${proxy.url}${path}`, init);
+    expect(r.status, `${path}: ${r.text.slice(0, 300)}`).toBe(code);
+    expect(r.body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code });
+    return (r.body as { message: string }).message;
+  }
+
+  const deep = (levels: number) => {
+    const inner = `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    return `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":{},"x":${inner}}`;
+  };
+
+  const cases = (when: string) => {
+    it(`${when}: a LIST or WATCH with a non-numeric resourceVersion gets 400`, async () => {
+      expect(await expectStatus('/api/v1/namespaces/default/pods?resourceVersion=abc', 400)).toContain(
+        'resourceVersion',
+      );
+      await expectStatus('/api/v1/namespaces/default/pods?watch=1&resourceVersion=abc', 400);
+    });
+
+    it(`${when}: a LIST with resourceVersionMatch but no resourceVersion gets 400`, async () => {
+      expect(
+        await expectStatus('/api/v1/namespaces/default/pods?resourceVersionMatch=NotOlderThan', 400),
+      ).toContain('resourceVersionMatch');
+      await expectStatus('/api/v1/namespaces/default/pods?resourceVersionMatch=Exact&resourceVersion=0', 400);
+    });
+
+    it(`${when}: a body nested 100,000 deep gets 400, not a 500`, async () => {
+      const message = await expectStatus('/api/v1/namespaces/default/configmaps', 400, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: deep(100_000),
+      });
+      expect(message).toContain('nests deeper');
+      expect(sim.get('configmaps', 'deep')).toBeUndefined();
+    });
+
+    it(`${when}: OPTIONS and TRACE on a resource get 405 MethodNotAllowed`, async () => {
+      for (const method of ['OPTIONS', 'TRACE']) {
+        const r = await send(`${proxy.url}/api/v1/namespaces/default/pods`, method);
+        expect(r.status, method).toBe(405);
+        expect(r.body).toMatchObject({ kind: 'Status', code: 405, reason: 'MethodNotAllowed' });
+        expect(r.allow).toContain('GET');
+      }
+    });
+
+    it(`${when}: a method HTTP parsing does not know gets a 405 Status, not a bare 400`, async () => {
+      const answer = await raw(proxy.url, 'FROB /api/v1/namespaces/default/pods HTTP/1.1');
+      expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed');
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+      expect(body).toMatchObject({ kind: 'Status', code: 405, reason: 'MethodNotAllowed' });
+    });
+  };
+
+  cases('online');
+
+  it('online: a body nested less than the limit still reaches upstream', async () => {
+    const r = await httpJson(`${proxy.url}/api/v1/namespaces/default/configmaps`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'shallow' },
+        data: { k: 'v' },
+      }),
+    });
+    expect(r.status).toBe(201);
+  });
+
+  it('goes offline', async () => {
+    await sim.partition('refuse');
+    await eventually(
+      'link offline',
+      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+      (s) => s === 503,
+    );
+    // The cached list is there: the 400s below are validation, not a missing cache.
+    expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
+  });
+
+  cases('offline');
+
+  it('is still up', async () => {
+    expect(proxy.proc.exitCode).toBeNull();
+    expect((await httpJson(`${proxy.adminUrl}/healthz`)).status).toBe(200);
+  });
+});
