@@ -193,7 +193,8 @@ function buildSea() {
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--require /islet-build-check-nonexistent.js' },
   });
-  if (hostile !== out) throw new Error(`with NODE_OPTIONS set the SEA binary printed ${JSON.stringify(hostile)}`);
+  if (hostile !== out)
+    throw new Error(`with NODE_OPTIONS set the SEA binary printed ${JSON.stringify(hostile)}`);
   return exe;
 }
 

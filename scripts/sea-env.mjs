@@ -47,7 +47,9 @@ export function renameStartupEnv(bytes) {
   for (const name of STARTUP_ENV) {
     const at = cStringOffsets(bytes, name);
     if (at.length !== 1)
-      throw new Error(`expected ${name} once as a C string in the node executable, found it ${at.length} times`);
+      throw new Error(
+        `expected ${name} once as a C string in the node executable, found it ${at.length} times`,
+      );
     bytes[at[0]] = 0x3d; // '='
   }
   return bytes;
