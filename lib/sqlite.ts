@@ -1,10 +1,13 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+// Imported statically: a createRequire()'d require goes through Module._load, which a runtime's
+// NODE_DEBUG=module would make chatter on the CNI plugin's stderr.
+import { getRawAsset, isSea } from 'node:sea';
 // A static import so esbuild bundles better-sqlite3's JavaScript: inside the single executable
 // require() reaches built-in modules only, and an installed /opt/cni/bin/islet has no node_modules.
 import BetterSqlite3 from 'better-sqlite3';
+import { loadEmbeddedAddon } from './native-addon.js';
 
 export type Database = BetterSqlite3.Database;
 
@@ -19,7 +22,7 @@ declare const __ISLET_ADDON_ID__: string | undefined;
 
 /**
  * Finds better-sqlite3's native addon. Inside the single-executable build it is a SEA asset,
- * written once to a private file and dlopen'ed; next to a bundled dist/islet it is a sibling
+ * written to a private file and dlopen'ed (lib/native-addon.ts says where and when); next to a bundled dist/islet it is a sibling
  * file; in development node_modules resolves it.
  */
 function resolveNativeBinding(): string | object | undefined {
@@ -28,29 +31,14 @@ function resolveNativeBinding(): string | object | undefined {
 }
 
 function findNativeBinding(): string | object | undefined {
-  try {
-    const sea = requireHere('node:sea') as {
-      isSea(): boolean;
-      getRawAsset(name: string): ArrayBuffer;
-    };
-    if (sea.isSea()) {
-      const asset = () => Buffer.from(sea.getRawAsset('better_sqlite3.node'));
-      const id = typeof __ISLET_ADDON_ID__ === 'string' ? __ISLET_ADDON_ID__ : addonId(asset());
-      const dir = join(process.getuid?.() === 0 ? '/var/lib/islet/.native' : tmpdir(), `islet-${id}`);
-      const file = join(dir, 'better_sqlite3.node');
-      if (!existsSync(file)) {
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, asset(), { mode: 0o500 });
-        // rename is atomic: parallel CNI calls extracting at once all end with a whole file
-        (requireHere('node:fs') as typeof import('node:fs')).renameSync(tmp, file);
-      }
-      const mod = { exports: {} as object };
-      process.dlopen(mod, file);
-      return mod.exports;
-    }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_BUILTIN_MODULE') throw err;
+  if (isSea()) {
+    // Not a copy: the bytes are the executable's own mapping.
+    const asset = getRawAsset('better_sqlite3.node') as ArrayBuffer;
+    const id =
+      typeof __ISLET_ADDON_ID__ === 'string'
+        ? __ISLET_ADDON_ID__
+        : addonId(Buffer.from(new Uint8Array(asset)));
+    return loadEmbeddedAddon(asset, id);
   }
   const script = process.argv[1] ? safeRealpath(process.argv[1]) : undefined;
   if (script) {

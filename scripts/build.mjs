@@ -5,7 +5,9 @@
 //   2. `node --experimental-sea-config` turns it into a blob with a V8 code cache and
 //      better-sqlite3's native addon as the asset "better_sqlite3.node" (lib/sqlite.ts dlopens it).
 //   3. postject injects the blob into a copy of this node binary (debug symbols stripped when
-//      `strip` exists: ~13 MB smaller, nothing at run time needs them).
+//      `strip` exists: ~13 MB smaller, nothing at run time needs them) in which the variables
+//      Node reads while it starts (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, ...) are renamed away, so a
+//      runtime's environment cannot change how the plugin starts (scripts/sea-env.mjs).
 // dist/better_sqlite3.node and dist/islet.cjs (the bundle with a node shebang) stay beside it for
 // development. If the SEA steps fail, dist/islet is the bundled script instead and the reason is
 // printed; ISLET_BUILD_SEA=0 asks for that script build directly.
@@ -25,6 +27,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { renameStartupEnv } from './sea-env.mjs';
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const SHEBANG = '#!/usr/bin/env node\n';
@@ -176,6 +179,7 @@ function buildSea() {
   } catch {
     // No binutils: the binary is just larger.
   }
+  writeFileSync(exe, renameStartupEnv(readFileSync(exe)), { mode: 0o755 });
   const postject = join(dirname(require.resolve('postject/package.json')), 'dist/cli.js');
   execFileSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], {
     stdio: 'pipe',
@@ -184,6 +188,13 @@ function buildSea() {
   const out = execFileSync(exe, ['version'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
   if (!out.startsWith(`islet ${pkg.version}`))
     throw new Error(`the SEA binary printed ${JSON.stringify(out)}`);
+  // ... nor one that a runtime's NODE_OPTIONS would still reach (the rename did not take).
+  const hostile = execFileSync(exe, ['version'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--require /islet-build-check-nonexistent.js' },
+  });
+  if (hostile !== out)
+    throw new Error(`with NODE_OPTIONS set the SEA binary printed ${JSON.stringify(hostile)}`);
   return exe;
 }
 

@@ -74,6 +74,8 @@ export interface Change {
 }
 
 export interface Plan {
+  /** Host path of the CNI plugin binary the CNI configuration and the static pod name. */
+  plugin: string;
   changes: Change[];
   /** Things a person should know: what was left alone and why, what to do next. */
   notes: string[];
@@ -174,11 +176,11 @@ export function proxyUrl(o: Pick<InstallOptions, 'listen'>): string {
 }
 
 export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStore): Plan {
-  const plan: Plan = { changes: [], notes: [] };
+  const binaryPath = join(o.binDir, 'islet');
+  const plan: Plan = { plugin: binaryPath, changes: [], notes: [] };
   const add = (c: Change | undefined) => {
     if (c) plan.changes.push(c);
   };
-  const binaryPath = join(o.binDir, 'islet');
   add(binaryChange(host, binaryPath, o.binary));
 
   if (!o.skipKubelet) {
@@ -203,13 +205,22 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
       extraArgs: o.proxyArgs,
     });
     const podPathProblem = staticPodPathProblem(host, o.manifestsDir);
-    if (podPathProblem) plan.notes.push(`kubelet: ${podPathProblem}`);
+    // Written before the redirect (the plan is applied in order): kubelet is pointed at the
+    // proxy only once the manifest that starts it is in place.
     add(fileChange(host, 'static-pod', join(o.manifestsDir, 'islet-proxy.yaml'), Buffer.from(pod), 0o600));
     const current = host.read(o.kubeletKubeconfig)!.toString('utf8');
-    if (!isRedirected(o.kubeletKubeconfig, current, proxyUrl(o))) {
+    const redirected = isRedirected(o.kubeletKubeconfig, current, proxyUrl(o));
+    if (podPathProblem) {
+      // A kubelet that will not start the proxy must not be pointed at it: it would lose its API server.
+      plan.notes.push(
+        redirected
+          ? `kubelet: ${podPathProblem}`
+          : `kubelet: ${podPathProblem}; ${o.kubeletKubeconfig} still points at the API server until then`,
+      );
+    } else if (!redirected) {
       const mode = host.stat(o.kubeletKubeconfig)?.mode ?? 0o600;
-      const redirected = redirectKubeconfig(o.kubeletKubeconfig, current, proxyUrl(o));
-      add(fileChange(host, 'kubelet-kubeconfig', o.kubeletKubeconfig, Buffer.from(redirected), mode));
+      const text = redirectKubeconfig(o.kubeletKubeconfig, current, proxyUrl(o));
+      add(fileChange(host, 'kubelet-kubeconfig', o.kubeletKubeconfig, Buffer.from(text), mode));
       plan.notes.push(
         `kubelet: ${o.kubeletKubeconfig} now points at ${proxyUrl(o)}; restart kubelet (systemctl restart kubelet) to switch`,
       );

@@ -12,6 +12,7 @@ import { VERSION } from '../../lib/version.js';
 import { BackupStore } from './backup-store.js';
 import { HostRoot } from './host-fs.js';
 import { applyPlan, binarySource, computePlan, type InstallOptions, type Plan } from './install.js';
+import { checkPluginRuns } from './plugin-check.js';
 import { unifiedDiff } from './unified-diff.js';
 
 export const DEFAULT_IMAGE = `ghcr.io/islet-dev/islet:${VERSION}`;
@@ -218,6 +219,7 @@ function parseWatch(value: string | undefined): number | undefined {
 function installOnce(host: HostRoot, options: InstallOptions, quietNotes: string[] = []): Plan {
   const store = new BackupStore(host);
   const plan = computePlan(host, options, store);
+  checkPluginRuns(host, plan);
   applyPlan(host, plan, store, (line) => process.stdout.write(`${line}\n`));
   for (const n of plan.notes) {
     if (plan.changes.length > 0 || !quietNotes.includes(n)) process.stdout.write(`${n}\n`);
