@@ -5,6 +5,7 @@
  * when every check passed; everything it created is removed, also on failure or Ctrl-C.
  */
 import { isletBinary } from '../test/islet-binary.js';
+import { putTestBedOnPath } from '../test/k8s/bin.js';
 import { Cleanup } from './demo/cleanup.js';
 import { missingRequirements } from './demo/prereqs.js';
 import { Reporter } from './demo/report.js';
@@ -18,6 +19,7 @@ async function main(): Promise<number> {
   const r = new Reporter(STEPS);
   r.title("islet demo: an edge node loses its cloud, restarts offline, and keeps its pods' IPs");
 
+  putTestBedOnPath();
   const missing = missingRequirements(isletBinary);
   if (missing.length > 0) {
     for (const m of missing) r.fail(m);

@@ -39,16 +39,14 @@ export function requirements(isletBinary: string): Requirement[] {
       fix: 'apt-get install -y containernetworking-plugins',
     },
     {
-      what: 'cnitool (libcni 1.1.2, the CNI runtime that drives the plugins)',
+      what: 'cnitool (libcni, the CNI runtime that drives the plugins)',
       present: () => onPath('cnitool'),
-      fix:
-        'bash ../shared/scripts/build-cnitool.sh /usr/local/bin/cnitool (from the repository root, as .ci/run does) ' +
-        '(or: go install github.com/containernetworking/cni/cnitool@v1.1.2 and put it on PATH)',
+      fix: 'bash scripts/setup.sh (builds the pinned cnitool into .k8s/bin from test/k8s/go.mod)',
     },
     {
       what: 'kubectl (the client that reads pods through the proxy)',
       present: () => onPath('kubectl'),
-      fix: 'apt-get install -y kubectl (or kubernetes-client)',
+      fix: 'bash scripts/setup.sh (builds the pinned kubectl into .k8s/bin)',
     },
     {
       what: `the built binary ${isletBinary}`,

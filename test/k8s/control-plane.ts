@@ -23,16 +23,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '../islet-binary.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import { type CertFiles, createPki, mintClientCert, type Pki } from '../sim/pki.js';
+import { k8sBin, k8sBinDir } from './bin.js';
 import { type LinkMode, Relay } from './relay.js';
 
 const run = promisify(execFile);
 
-/** Where `npm run k8s:build` puts the pinned binaries (ISLET_K8S_BIN overrides, as for the build). */
-export const k8sBinDir = process.env.ISLET_K8S_BIN ?? join(repoRoot, '.k8s', 'bin');
-export const k8sBin = (name: string) => join(k8sBinDir, name);
+export { k8sBin, k8sBinDir };
 
 /** Why the real control plane cannot run here, or '' when it can (tests skip with this reason). */
 export function controlPlaneMissing(): string {

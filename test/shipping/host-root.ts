@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import { afterAll } from 'vitest';
 import { isletBinary, repoRoot } from '../islet-binary.js';
 
-export const sharedDir = process.env.ISLET_SHARED_DIR ?? join(repoRoot, '..', 'shared');
-export const fixture = (...parts: string[]) => join(sharedDir, 'fixtures', ...parts);
+/** Real-world shapes of node files (test/fixtures/README.md). */
+export const fixture = (...parts: string[]) => join(repoRoot, 'test', 'fixtures', ...parts);
 
 export interface FakeHost {
   root: string;
