@@ -50,7 +50,9 @@ describe('islet proxy flags', () => {
     expect(() => parsed([])).toThrow('no upstream: give --server URL or --kubeconfig FILE');
     expect(() => parsed(['--server', 'ftp://x'])).toThrow('must be an http:// or https:// URL');
     expect(() => parsed(['--server', 'https://a', '--lb', 'random'])).toThrow('--lb: "random" is not one of');
-    expect(() => parsed(['--server', 'https://a', '--probe-interval', '5'])).toThrow('--probe-interval: missing unit in duration "5"');
+    expect(() => parsed(['--server', 'https://a', '--probe-interval', '5'])).toThrow(
+      '--probe-interval: missing unit in duration "5"',
+    );
     expect(() => parsed(['--server', 'https://a', '--cert', '/x'])).toThrow('--cert and --key go together');
     expect(() => parsed(['--server', 'https://a', '--listen', '0.0.0.0:10261'])).toThrow(
       '--allow-non-loopback',
