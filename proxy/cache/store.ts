@@ -840,15 +840,15 @@ export class CacheStore implements CacheStoreApi {
     const names = new Set<string>();
     for (const { object, text } of items) {
       checkObject(object);
-      // List items come without kind/apiVersion; stored objects carry them (offline GET answers them).
+      // List items come without kind/apiVersion; stored objects carry them (offline GET answers them),
+      // first, as the API server encodes a typed object (watch events built from these must match).
       const missing = [
-        ...(object.apiVersion ? [] : [['apiVersion', itemApiVersion] as const]),
         ...(object.kind || !itemKind ? [] : [['kind', itemKind] as const]),
+        ...(object.apiVersion ? [] : [['apiVersion', itemApiVersion] as const]),
       ];
       if (missing.length === 0) this.upsertIn(t, gvr, object, advance, text);
       else {
-        const filled: KubeObject = { ...object };
-        for (const [k, v] of missing) filled[k] = v;
+        const filled = { ...Object.fromEntries(missing), ...object } as KubeObject;
         this.upsertIn(t, gvr, filled, advance, text === undefined ? undefined : withKeys(text, missing));
       }
       names.add(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);
