@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, Kubectl, localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import { rawWatch } from '../sim/client.js';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
 
 const missing = controlPlaneMissing();
@@ -226,6 +227,25 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
     expect(
       (offList.body as { items: { metadata: { name: string } }[] }).items.map((w) => w.metadata.name),
     ).toEqual(['w1']);
+    // A WatchList of widgets offline: the cached widget, then the bookmark shaped as the API
+    // server shapes a custom resource's (unstructured: apiVersion, kind, metadata).
+    const w = rawWatch(
+      proxy!.url,
+      {},
+      `${base}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`,
+    );
+    const added = await w.next(20_000);
+    const bookmark = await w.next(20_000);
+    w.close();
+    expect(added?.type).toBe('ADDED');
+    expect(added?.object.metadata.name).toBe('w1');
+    expect(bookmark?.type).toBe('BOOKMARK');
+    expect(Object.keys(bookmark?.object ?? {})).toEqual(['apiVersion', 'kind', 'metadata']);
+    expect(bookmark?.object).toMatchObject({
+      apiVersion: 'islet.test/v1',
+      kind: 'Widget',
+      metadata: { annotations: { 'k8s.io/initial-events-end': 'true' } },
+    });
     const kubectl = freshKubectl(proxy!.url);
     const table = await kubectl.run(['get', 'widgets', '-n', ns]);
     expect(table.code, table.stderr).toBe(0);
