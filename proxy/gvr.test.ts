@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { apiVersionOf, groupResource, gvrOf, gvrString, learnDiscovery, resourceFacts } from './gvr.js';
 import { parseRequestInfo } from './request-info.js';
+import { relearnDiscovery } from './serve/recorded.js';
 
 describe('gvr facts', () => {
   it('knows the common resources offline', () => {
@@ -35,6 +36,7 @@ describe('gvr facts', () => {
       kind: 'Widget',
       listKind: 'WidgetList',
       namespaced: true,
+      verbs: ['get', 'list'],
     });
     expect(
       resourceFacts({ group: 'example.com', version: 'v1alpha1', resource: 'widgets/status' }),
@@ -44,6 +46,83 @@ describe('gvr facts', () => {
     ).toBe(false);
     expect(learnDiscovery({ kind: 'APIGroupList', groups: [] })).toBe(0);
     expect(learnDiscovery('not json')).toBe(0);
+  });
+});
+
+describe('aggregated discovery', () => {
+  it('learns kind, scope and verbs from an APIGroupDiscoveryList (what kubectl 1.35 fetches)', () => {
+    // The shape kube-apiserver 1.35 answers /apis with for a CRD (apidiscovery.k8s.io/v2).
+    const n = learnDiscovery({
+      kind: 'APIGroupDiscoveryList',
+      apiVersion: 'apidiscovery.k8s.io/v2',
+      metadata: {},
+      items: [
+        {
+          metadata: { name: 'agg.example.com', creationTimestamp: null },
+          versions: [
+            {
+              version: 'v1',
+              resources: [
+                {
+                  resource: 'sprockets',
+                  responseKind: { group: '', version: '', kind: 'Sprocket' },
+                  scope: 'Cluster',
+                  singularResource: 'sprocket',
+                  verbs: ['get', 'list', 'watch'],
+                  subresources: [
+                    { subresource: 'status', responseKind: { kind: 'Sprocket' }, verbs: ['get'] },
+                  ],
+                },
+                { resource: 'cogs', responseKind: { kind: 'Cog' }, scope: 'Namespaced', verbs: ['list'] },
+              ],
+              freshness: 'Current',
+            },
+          ],
+        },
+      ],
+    });
+    expect(n).toBe(2);
+    expect(resourceFacts({ group: 'agg.example.com', version: 'v1', resource: 'sprockets' })).toEqual({
+      kind: 'Sprocket',
+      listKind: 'SprocketList',
+      namespaced: false,
+      verbs: ['get', 'list', 'watch'],
+    });
+    expect(resourceFacts({ group: 'agg.example.com', version: 'v1', resource: 'cogs' })?.namespaced).toBe(
+      true,
+    );
+  });
+
+  it('relearns facts from recorded discovery answers only', () => {
+    const doc = (kind: string) =>
+      Buffer.from(
+        JSON.stringify({
+          kind: 'APIGroupDiscoveryList',
+          items: [
+            {
+              metadata: { name: 'relearn.example.com' },
+              versions: [
+                {
+                  version: 'v1',
+                  resources: [{ resource: kind.toLowerCase(), responseKind: { kind }, scope: 'Namespaced' }],
+                },
+              ],
+            },
+          ],
+        }),
+      );
+    const type = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
+    const n = relearnDiscovery([
+      { key: '/apis\naccept', contentType: type, body: doc('Gear'), etag: '' },
+      // Not a discovery path: never parsed for facts (OpenAPI documents are large).
+      { key: '/openapi/v2\naccept', contentType: 'application/json', body: doc('Wheel'), etag: '' },
+      { key: '/api\naccept', contentType: 'application/json', body: Buffer.from('{not json'), etag: '' },
+    ]);
+    expect(n).toBe(1);
+    expect(resourceFacts({ group: 'relearn.example.com', version: 'v1', resource: 'gear' })?.kind).toBe(
+      'Gear',
+    );
+    expect(resourceFacts({ group: 'relearn.example.com', version: 'v1', resource: 'wheel' })).toBeUndefined();
   });
 });
 

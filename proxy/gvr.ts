@@ -9,6 +9,8 @@ export interface ResourceFacts {
   kind: string;
   listKind: string;
   namespaced: boolean;
+  /** As discovery lists them; absent for built-in facts. */
+  verbs?: string[];
 }
 
 const builtIn: [string, string, string, string, boolean][] = [
@@ -93,26 +95,68 @@ export function learnResource(gvr: Gvr, f: ResourceFacts): void {
 }
 
 /**
- * Learns from a discovery document (`/api/v1` or `/apis/G/V`, kind APIResourceList). Ignores
- * anything else, so the server may hand every discovery answer here.
+ * Learns from a discovery document: legacy (`/api/v1` or `/apis/G/V`, kind APIResourceList) or
+ * aggregated (`/api`, `/apis` as APIGroupDiscoveryList, apidiscovery.k8s.io v2 and v2beta1, which is
+ * all kubectl 1.35 fetches). Ignores anything else, so every discovery answer may be handed here.
+ * Returns how many resources it learned.
  */
 export function learnDiscovery(doc: unknown): number {
   if (!doc || typeof doc !== 'object') return 0;
-  const d = doc as { kind?: unknown; groupVersion?: unknown; resources?: unknown };
+  const d = doc as { kind?: unknown; groupVersion?: unknown; resources?: unknown; items?: unknown };
+  if (d.kind === 'APIGroupDiscoveryList' && Array.isArray(d.items)) return learnAggregated(d.items);
   if (d.kind !== 'APIResourceList' || typeof d.groupVersion !== 'string' || !Array.isArray(d.resources))
     return 0;
   const slash = d.groupVersion.indexOf('/');
   const group = slash === -1 ? '' : d.groupVersion.slice(0, slash);
   const version = slash === -1 ? d.groupVersion : d.groupVersion.slice(slash + 1);
   let n = 0;
-  for (const r of d.resources as { name?: unknown; kind?: unknown; namespaced?: unknown }[]) {
+  for (const r of d.resources as {
+    name?: unknown;
+    kind?: unknown;
+    namespaced?: unknown;
+    verbs?: unknown;
+  }[]) {
     // Subresources ("pods/status") carry their parent's kind; they are not list targets.
     if (typeof r?.name !== 'string' || r.name.includes('/') || typeof r.kind !== 'string') continue;
     learnResource(
       { group, version, resource: r.name },
-      { kind: r.kind, listKind: `${r.kind}List`, namespaced: r.namespaced === true },
+      { kind: r.kind, listKind: `${r.kind}List`, namespaced: r.namespaced === true, ...verbsOf(r.verbs) },
     );
     n++;
   }
   return n;
+}
+
+interface AggregatedResource {
+  resource?: unknown;
+  responseKind?: { kind?: unknown };
+  scope?: unknown;
+  verbs?: unknown;
+}
+
+/** items[].metadata.name is the group ('' for /api), versions[].resources[] its resources. */
+function learnAggregated(items: unknown[]): number {
+  let n = 0;
+  for (const item of items as { metadata?: { name?: unknown }; versions?: unknown }[]) {
+    const group = typeof item?.metadata?.name === 'string' ? item.metadata.name : '';
+    if (!Array.isArray(item?.versions)) continue;
+    for (const v of item.versions as { version?: unknown; resources?: unknown }[]) {
+      if (typeof v?.version !== 'string' || !Array.isArray(v.resources)) continue;
+      for (const r of v.resources as AggregatedResource[]) {
+        const kind = r?.responseKind?.kind;
+        if (typeof r?.resource !== 'string' || r.resource.includes('/') || typeof kind !== 'string' || !kind)
+          continue;
+        learnResource(
+          { group, version: v.version, resource: r.resource },
+          { kind, listKind: `${kind}List`, namespaced: r.scope === 'Namespaced', ...verbsOf(r.verbs) },
+        );
+        n++;
+      }
+    }
+  }
+  return n;
+}
+
+function verbsOf(verbs: unknown): { verbs?: string[] } {
+  return Array.isArray(verbs) ? { verbs: verbs.filter((v): v is string => typeof v === 'string') } : {};
 }

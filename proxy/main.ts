@@ -12,6 +12,7 @@ import { type ListenAddress, PROXY_HELP, type ProxyConfig, parseProxyArgs } from
 import { createLogger, type Logger } from './log.js';
 import { collectCacheStats, createProxyMetrics } from './metrics.js';
 import { answerClientError } from './serve/client-error.js';
+import { relearnDiscovery } from './serve/recorded.js';
 import { ProxyServer } from './server.js';
 import { ClientCertSource } from './upstream/client-cert.js';
 import { ApiServerPool } from './upstream/pool.js';
@@ -140,6 +141,10 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
     },
   });
   collectCacheStats(metrics, () => store.stats());
+  // Custom resources learned from discovery before a restart are known again before any fetch.
+  const relearned = relearnDiscovery(store.rawAnswers());
+  if (relearned > 0)
+    logger.info('resource facts relearned from recorded discovery', { resources: relearned });
   const writer = new CacheWriter({ store, logger: logger.child({ component: 'cache' }) });
 
   await pool.start();

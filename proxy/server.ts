@@ -15,6 +15,7 @@ import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
+import { isRecordedPath, recordedKey, sendRecorded } from './serve/recorded.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
 import {
@@ -70,17 +71,6 @@ const WRITE_VERBS = new Set(['create', 'update', 'patch', 'delete', 'deletecolle
 
 const HTTPS_NEEDS_TOKEN =
   'the HTTPS listener serves clients with credentials only: send an Authorization header (e.g. a bearer token)';
-
-/** Non-resource paths whose answers are kept for offline use: discovery and version. */
-function isDiscoveryPath(path: string): boolean {
-  return (
-    path === '/api' ||
-    path === '/apis' ||
-    path === '/version' ||
-    /^\/api\/v1$/.test(path) ||
-    /^\/apis\/[^/]+(\/[^/]+)?$/.test(path)
-  );
-}
 
 /** Drops `as=Table` alternatives when the client also takes plain JSON (kubectl does). */
 function withoutTables(accept: string | undefined): string | undefined {
@@ -372,9 +362,9 @@ export class ProxyServer {
 
   private async nonResource(ex: Exchange): Promise<void> {
     const { req, res, info } = ex;
-    if (req.method !== 'GET' || !isDiscoveryPath(info.path))
+    if (req.method !== 'GET' || !isRecordedPath(info.path))
       return this.passthrough(ex, 'needs the API server');
-    const key = `${req.url}\n${req.headers.accept ?? ''}`;
+    const key = recordedKey(req.url ?? '/', req.headers.accept);
     const up = this.opts.pool.isOnline() ? await this.forward(ex, undefined) : undefined;
     if (up) {
       const tee = new Tee();
@@ -393,12 +383,7 @@ export class ProxyServer {
       );
       return;
     }
-    res.writeHead(200, {
-      'content-type': cached.contentType,
-      'content-length': cached.body.length,
-      'cache-control': 'no-cache, private',
-    });
-    res.end(cached.body);
+    sendRecorded(req, res, cached);
   }
 
   // ---- upstream plumbing -------------------------------------------------------------------

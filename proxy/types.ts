@@ -156,6 +156,13 @@ export interface ViewState extends ViewKey {
  * The durable object cache (owned by proxy/cache/store.ts). Each object is stored once per
  * (gvr, namespace, name) whatever the views that hold it.
  */
+/** An upstream answer kept verbatim: its Content-Type, decoded body and ETag ('' when none). */
+export interface RawAnswer {
+  contentType: string;
+  body: Buffer;
+  etag: string;
+}
+
 export interface CacheStoreApi {
   getObject(gvr: Gvr, namespace: string, name: string): KubeObject | undefined;
   upsertObject(gvr: Gvr, obj: KubeObject): void;
@@ -174,9 +181,9 @@ export interface CacheStoreApi {
   listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
   /** Newest resourceVersion the store holds for the gvr ('' if none). */
   resourceVersion(gvr: Gvr): string;
-  /** Non-resource answers kept verbatim (discovery, /version): key is path + Accept variant. */
-  putRaw(key: string, contentType: string, body: Buffer): void;
-  getRaw(key: string): { contentType: string; body: Buffer } | undefined;
+  /** Non-resource answers kept verbatim (discovery, OpenAPI, /version): key is path + Accept variant. */
+  putRaw(key: string, contentType: string, body: Buffer, etag?: string): void;
+  getRaw(key: string): RawAnswer | undefined;
   /** Marks every view of the gvr incomplete (a dropped watch event may have touched any of them). */
   markGvrIncomplete(gvr: Gvr): void;
   /**

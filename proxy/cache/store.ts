@@ -36,6 +36,7 @@ import type {
   Gvr,
   KubeList,
   KubeObject,
+  RawAnswer,
   Tombstone,
   ViewKey,
   ViewState,
@@ -292,7 +293,11 @@ export class CacheStore implements CacheStoreApi {
   private disk!: Tables;
   private mem!: Tables;
   private putRawStmt!: Statement;
-  private getRawStmt!: Statement<unknown[], { content_type: string; body: Buffer }>;
+  private getRawStmt!: Statement<unknown[], { content_type: string; body: Buffer; etag: string }>;
+  private allRawStmt!: Statement<
+    unknown[],
+    { key: string; content_type: string; body: Buffer; etag: string }
+  >;
   /** better-sqlite3 builds a wrapper per transaction() call: build it once (nested calls are savepoints). */
   private runTx!: (fn: () => void) => void;
   private readonly path: string;
@@ -376,15 +381,22 @@ export class CacheStore implements CacheStoreApi {
       this.db.exec(
         'CREATE TABLE IF NOT EXISTS raw_v1 (key TEXT PRIMARY KEY, content_type TEXT NOT NULL, body BLOB NOT NULL, updated_at INTEGER NOT NULL)',
       );
+      // Added after raw_v1 shipped: files from then gain the column (recorded answers had no ETag).
+      const rawColumns = this.db.prepare('SELECT name FROM pragma_table_info(?)').all('raw_v1') as {
+        name: string;
+      }[];
+      if (!rawColumns.some((c) => c.name === 'etag'))
+        this.db.exec("ALTER TABLE raw_v1 ADD COLUMN etag TEXT NOT NULL DEFAULT ''");
       this.db.exec(ddl('mem'));
       this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA);
       this.disk = new Tables(this.db, 'main');
       this.mem = new Tables(this.db, 'mem');
       this.putRawStmt = this.db.prepare(
-        `INSERT INTO raw_v1 (key, content_type, body, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, updated_at = excluded.updated_at`,
+        `INSERT INTO raw_v1 (key, content_type, body, etag, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET content_type = excluded.content_type, body = excluded.body, etag = excluded.etag, updated_at = excluded.updated_at`,
       );
-      this.getRawStmt = this.db.prepare('SELECT content_type, body FROM raw_v1 WHERE key = ?');
+      this.getRawStmt = this.db.prepare('SELECT content_type, body, etag FROM raw_v1 WHERE key = ?');
+      this.allRawStmt = this.db.prepare('SELECT key, content_type, body, etag FROM raw_v1 ORDER BY key');
       this.runTx = this.db.transaction((fn: () => void) => fn());
     } catch (err) {
       this.db.close();
@@ -739,17 +751,27 @@ export class CacheStore implements CacheStoreApi {
 
   // ------------------------------------------------------------------ raw answers
 
-  putRaw(key: string, contentType: string, body: Buffer): void {
+  /** An answer kept verbatim (discovery, OpenAPI, /version); `etag` '' when upstream sent none. */
+  putRaw(key: string, contentType: string, body: Buffer, etag = ''): void {
     this.guard(() => {
-      this.putRawStmt.run(key, contentType, body, Date.now());
+      this.putRawStmt.run(key, contentType, body, etag, Date.now());
     });
   }
 
-  getRaw(key: string): { contentType: string; body: Buffer } | undefined {
+  getRaw(key: string): RawAnswer | undefined {
     return this.guard(() => {
       const row = this.getRawStmt.get(key);
-      return row ? { contentType: row.content_type, body: row.body } : undefined;
+      return row ? { contentType: row.content_type, body: row.body, etag: row.etag } : undefined;
     });
+  }
+
+  /** Every answer kept verbatim, by key (start-up relearns resource facts from discovery). */
+  rawAnswers(): (RawAnswer & { key: string })[] {
+    return this.guard(() =>
+      this.allRawStmt
+        .all()
+        .map((r) => ({ key: r.key, contentType: r.content_type, body: r.body, etag: r.etag })),
+    );
   }
 
   // ------------------------------------------------------------------ housekeeping
@@ -818,15 +840,15 @@ export class CacheStore implements CacheStoreApi {
     const names = new Set<string>();
     for (const { object, text } of items) {
       checkObject(object);
-      // List items come without kind/apiVersion; stored objects carry them (offline GET answers them).
+      // List items come without kind/apiVersion; stored objects carry them (offline GET answers them),
+      // first, as the API server encodes a typed object (watch events built from these must match).
       const missing = [
-        ...(object.apiVersion ? [] : [['apiVersion', itemApiVersion] as const]),
         ...(object.kind || !itemKind ? [] : [['kind', itemKind] as const]),
+        ...(object.apiVersion ? [] : [['apiVersion', itemApiVersion] as const]),
       ];
       if (missing.length === 0) this.upsertIn(t, gvr, object, advance, text);
       else {
-        const filled: KubeObject = { ...object };
-        for (const [k, v] of missing) filled[k] = v;
+        const filled = { ...Object.fromEntries(missing), ...object } as KubeObject;
         this.upsertIn(t, gvr, filled, advance, text === undefined ? undefined : withKeys(text, missing));
       }
       names.add(`${object.metadata.namespace ?? ''}/${object.metadata.name}`);

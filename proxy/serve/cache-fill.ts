@@ -7,6 +7,7 @@ import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
 import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
 import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
+import { isDiscoveryPath, recordedPath } from './recorded.js';
 
 /**
  * Turns upstream answers that passed through to a client into cache updates. The bytes are
@@ -225,10 +226,11 @@ export class CacheFiller {
     }, view);
   }
 
-  /** Discovery and /version: kept verbatim per Accept variant; APIResourceLists teach resource facts. */
+  /** Discovery, OpenAPI, /version: kept verbatim per Accept variant; discovery teaches resource facts. */
   raw(key: string, status: number, headers: IncomingHttpHeaders, tee: Tee): void {
     if (status !== 200) return;
     const contentType = String(headers['content-type'] ?? 'application/json');
+    const etag = typeof headers.etag === 'string' ? headers.etag : '';
     this.queue.enqueue(() => {
       let body: Buffer | undefined;
       try {
@@ -237,8 +239,8 @@ export class CacheFiller {
         this.logger.warn('cannot decode discovery answer', { key, error: (err as Error).message });
       }
       if (!body) return;
-      this.store.putRaw(key, contentType, body);
-      if (isJson(headers)) {
+      this.store.putRaw(key, contentType, body, etag);
+      if (isJson(headers) && isDiscoveryPath(recordedPath(key))) {
         try {
           learnDiscovery(JSON.parse(body.toString('utf8')));
         } catch {

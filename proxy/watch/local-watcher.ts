@@ -6,6 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { KubeObject, WatchEventType } from '../types.js';
+import { bookmarkLine } from './bookmark-shape.js';
 import type { LogEntry } from './event-log.js';
 
 export interface LocalWatcherOptions {
@@ -86,10 +87,7 @@ export class LocalWatcher {
     const { kind, apiVersion } = this.o.kindInfo();
     const metadata: Record<string, unknown> = { resourceVersion: String(this.lastRv) };
     if (annotations) metadata.annotations = annotations;
-    this.write(
-      `${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion, metadata } })}\n`,
-      'BOOKMARK',
-    );
+    this.write(bookmarkLine(kind, apiVersion, metadata), 'BOOKMARK');
   }
 
   /** Sends an ERROR event (e.g. 410 Expired) and ends the stream, as the API server does. */
