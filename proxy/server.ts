@@ -12,11 +12,13 @@ import { decideAccept } from './serve/accept.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
 import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
-import { relayResponse } from './serve/http-util.js';
+import { relayResponse, responseHeadersForClient } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
+import { plainFromTable, tableFromPlain } from './serve/table-read.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
+import { includeObjectOf, requestedTable, reshapeTable, withFullObjects } from './table/index.js';
 import {
   type Identity,
   type RequestInfo,
@@ -267,6 +269,8 @@ export class ProxyServer {
       return;
     }
     if (!this.opts.pool.isOnline()) return this.offlineRead(ex);
+    // Tables: upstream prints online (the version asked for), the cache fills from its rows.
+    if (info.subresource === '' && requestedTable(req.headers.accept)) return this.tableRead(ex);
     if (accept.wantsOtherShape || info.subresource !== '') {
       // Tables, metadata-only lists and subresources pass through untouched; offline, plain JSON.
       const up = await this.forward(ex, undefined);
@@ -283,6 +287,54 @@ export class ProxyServer {
     const status = up.statusCode ?? 0;
     if (info.verb === 'get') this.filler.object(info, ex.identity, status, up.headers, tee);
     else this.filler.list(info, ex.identity, status, up.headers, tee);
+  }
+
+  /**
+   * A Table read online: upstream's Table is fetched with full row objects, fills the cache as the
+   * plain read would, and the client gets the rows' objects it asked for (includeObject).
+   */
+  private async tableRead(ex: Exchange): Promise<void> {
+    const { info, req, res } = ex;
+    const include = includeObjectOf(req.url ?? '');
+    const url = req.url ?? '/';
+    const up = await this.forward(
+      ex,
+      undefined,
+      { 'accept-encoding': 'identity' },
+      include ? withFullObjects(url) : url,
+    );
+    if (!up) return this.offlineRead(ex);
+    const chunks: Buffer[] = [];
+    for await (const chunk of up) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const status = up.statusCode ?? 502;
+    let table: { kind?: string; apiVersion?: string } | undefined;
+    if (include && status === 200 && /^application\/json\b/i.test(String(up.headers['content-type'] ?? ''))) {
+      try {
+        table = JSON.parse(raw.toString('utf8'));
+      } catch {
+        table = undefined;
+      }
+    }
+    const headers = responseHeadersForClient(up.headers);
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    if (!include || table?.kind !== 'Table') {
+      res.writeHead(status, { ...headers, 'content-length': raw.length });
+      res.end(raw);
+      return;
+    }
+    const plain = plainFromTable(info, gvrOf(info), table);
+    if (plain) {
+      const tee = new Tee({ fingerprint: true });
+      tee.push(plain);
+      const plainHeaders = { 'content-type': 'application/json' };
+      if (info.verb === 'get') this.filler.object(info, ex.identity, 200, plainHeaders, tee);
+      else this.filler.list(info, ex.identity, 200, plainHeaders, tee);
+    }
+    const body = JSON.stringify(reshapeTable(table, include));
+    res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   private offlineRead(ex: Exchange): void {
@@ -305,7 +357,16 @@ export class ProxyServer {
       info.verb === 'get'
         ? offlineGet(this.opts.store, asObject, ex.identity, { accept })
         : offlineList(this.opts.store, info, ex.identity, { accept });
-    const body = answer.body;
+    const table = info.subresource === '' ? requestedTable(ex.req.headers.accept) : undefined;
+    const include = includeObjectOf(ex.req.url ?? '');
+    if (table && !include) {
+      sendStatus(res, 400, 'BadRequest', 'includeObject must be one of None, Metadata or Object');
+      return;
+    }
+    const body =
+      table && include && answer.status === 200
+        ? tableFromPlain(info, gvr, answer.body, table, include)
+        : answer.body;
     res.writeHead(answer.status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
@@ -450,11 +511,12 @@ export class ProxyServer {
     ex: Exchange,
     body: Buffer | undefined,
     override?: Record<string, string>,
+    path?: string,
   ): Promise<IncomingMessage | undefined> {
     try {
       return await this.opts.pool.request({
         method: ex.req.method ?? 'GET',
-        path: ex.req.url ?? '/',
+        path: path ?? ex.req.url ?? '/',
         // The pool drops connection headers and the client's credentials (one pass, there).
         headers: override ? { ...ex.req.headers, ...override } : ex.req.headers,
         ...(body ? { body } : {}),
