@@ -256,7 +256,10 @@ export class ProxyServer {
     const { info, req, res } = ex;
     const accept = decideAccept(req.headers.accept);
     const objectRead = info.subresource === '' || (info.subresource === 'status' && info.verb === 'get');
-    if (!accept.json) {
+    // Tables: upstream prints online (the version asked for), the cache fills from its rows;
+    // offline the proxy prints them (also for clients that take nothing but a Table).
+    const table = info.subresource === '' && requestedTable(req.headers.accept) !== undefined;
+    if (!accept.json && !table) {
       // Protobuf-only clients: we cannot transcode the JSON we hold, so online only.
       if (this.opts.pool.isOnline()) return this.passthrough(ex, 'needs the API server');
       ex.servedFrom = 'proxy';
@@ -269,8 +272,7 @@ export class ProxyServer {
       return;
     }
     if (!this.opts.pool.isOnline()) return this.offlineRead(ex);
-    // Tables: upstream prints online (the version asked for), the cache fills from its rows.
-    if (info.subresource === '' && requestedTable(req.headers.accept)) return this.tableRead(ex);
+    if (table) return this.tableRead(ex);
     if (accept.wantsOtherShape || info.subresource !== '') {
       // Tables, metadata-only lists and subresources pass through untouched; offline, plain JSON.
       const up = await this.forward(ex, undefined);
@@ -351,18 +353,19 @@ export class ProxyServer {
       return;
     }
     const asObject = info.subresource === 'status' ? { ...info, subresource: '' } : info;
-    // Tables are rendered by the API server; offline, kubectl's plain-JSON fallback gets the objects.
-    const accept = withoutTables(ex.req.headers.accept);
+    // A Table is printed here from the plain answer; other shapes are offline-read's.
+    const table = info.subresource === '' ? requestedTable(ex.req.headers.accept) : undefined;
+    const include = includeObjectOf(ex.req.url ?? '');
+    if (table && !include) {
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 400, 'BadRequest', 'includeObject must be one of None, Metadata or Object');
+      return;
+    }
+    const accept = table ? 'application/json' : withoutTables(ex.req.headers.accept);
     const answer =
       info.verb === 'get'
         ? offlineGet(this.opts.store, asObject, ex.identity, { accept })
         : offlineList(this.opts.store, info, ex.identity, { accept });
-    const table = info.subresource === '' ? requestedTable(ex.req.headers.accept) : undefined;
-    const include = includeObjectOf(ex.req.url ?? '');
-    if (table && !include) {
-      sendStatus(res, 400, 'BadRequest', 'includeObject must be one of None, Metadata or Object');
-      return;
-    }
     const body =
       table && include && answer.status === 200
         ? tableFromPlain(info, gvr, answer.body, table, include)
