@@ -12,12 +12,14 @@ import { decideAccept } from './serve/accept.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
 import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
-import { relayResponse } from './serve/http-util.js';
+import { relayResponse, responseHeadersForClient } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
 import { isRecordedPath, recordedKey, sendRecorded } from './serve/recorded.js';
+import { plainFromTable, tableFromPlain } from './serve/table-read.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
+import { includeObjectOf, requestedTable, reshapeTable, withFullObjects } from './table/index.js';
 import {
   type Identity,
   type RequestInfo,
@@ -244,7 +246,10 @@ export class ProxyServer {
     const { info, req, res } = ex;
     const accept = decideAccept(req.headers.accept);
     const objectRead = info.subresource === '' || (info.subresource === 'status' && info.verb === 'get');
-    if (!accept.json) {
+    // Tables: upstream prints online (the version asked for), the cache fills from its rows;
+    // offline the proxy prints them (also for clients that take nothing but a Table).
+    const table = info.subresource === '' && requestedTable(req.headers.accept) !== undefined;
+    if (!accept.json && !table) {
       // Protobuf-only clients: we cannot transcode the JSON we hold, so online only.
       if (this.opts.pool.isOnline()) return this.passthrough(ex, 'needs the API server');
       ex.servedFrom = 'proxy';
@@ -257,6 +262,7 @@ export class ProxyServer {
       return;
     }
     if (!this.opts.pool.isOnline()) return this.offlineRead(ex);
+    if (table) return this.tableRead(ex);
     if (accept.wantsOtherShape || info.subresource !== '') {
       // Tables, metadata-only lists and subresources pass through untouched; offline, plain JSON.
       const up = await this.forward(ex, undefined);
@@ -275,6 +281,54 @@ export class ProxyServer {
     else this.filler.list(info, ex.identity, status, up.headers, tee);
   }
 
+  /**
+   * A Table read online: upstream's Table is fetched with full row objects, fills the cache as the
+   * plain read would, and the client gets the rows' objects it asked for (includeObject).
+   */
+  private async tableRead(ex: Exchange): Promise<void> {
+    const { info, req, res } = ex;
+    const include = includeObjectOf(req.url ?? '');
+    const url = req.url ?? '/';
+    const up = await this.forward(
+      ex,
+      undefined,
+      { 'accept-encoding': 'identity' },
+      include ? withFullObjects(url) : url,
+    );
+    if (!up) return this.offlineRead(ex);
+    const chunks: Buffer[] = [];
+    for await (const chunk of up) chunks.push(chunk as Buffer);
+    const raw = Buffer.concat(chunks);
+    const status = up.statusCode ?? 502;
+    let table: { kind?: string; apiVersion?: string } | undefined;
+    if (include && status === 200 && /^application\/json\b/i.test(String(up.headers['content-type'] ?? ''))) {
+      try {
+        table = JSON.parse(raw.toString('utf8'));
+      } catch {
+        table = undefined;
+      }
+    }
+    const headers = responseHeadersForClient(up.headers);
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    if (!include || table?.kind !== 'Table') {
+      res.writeHead(status, { ...headers, 'content-length': raw.length });
+      res.end(raw);
+      return;
+    }
+    const plain = plainFromTable(info, gvrOf(info), table);
+    if (plain) {
+      const tee = new Tee({ fingerprint: true });
+      tee.push(plain);
+      const plainHeaders = { 'content-type': 'application/json' };
+      if (info.verb === 'get') this.filler.object(info, ex.identity, 200, plainHeaders, tee);
+      else this.filler.list(info, ex.identity, 200, plainHeaders, tee);
+    }
+    const body = JSON.stringify(reshapeTable(table, include));
+    res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
   private offlineRead(ex: Exchange): void {
     const { info, res } = ex;
     ex.servedFrom = 'cache';
@@ -289,13 +343,23 @@ export class ProxyServer {
       return;
     }
     const asObject = info.subresource === 'status' ? { ...info, subresource: '' } : info;
-    // Tables are rendered by the API server; offline, kubectl's plain-JSON fallback gets the objects.
-    const accept = withoutTables(ex.req.headers.accept);
+    // A Table is printed here from the plain answer; other shapes are offline-read's.
+    const table = info.subresource === '' ? requestedTable(ex.req.headers.accept) : undefined;
+    const include = includeObjectOf(ex.req.url ?? '');
+    if (table && !include) {
+      ex.servedFrom = 'proxy';
+      sendStatus(res, 400, 'BadRequest', 'includeObject must be one of None, Metadata or Object');
+      return;
+    }
+    const accept = table ? 'application/json' : withoutTables(ex.req.headers.accept);
     const answer =
       info.verb === 'get'
         ? offlineGet(this.opts.store, asObject, ex.identity, { accept })
         : offlineList(this.opts.store, info, ex.identity, { accept });
-    const body = answer.body;
+    const body =
+      table && include && answer.status === 200
+        ? tableFromPlain(info, gvr, answer.body, table, include)
+        : answer.body;
     res.writeHead(answer.status, {
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(body),
@@ -435,11 +499,12 @@ export class ProxyServer {
     ex: Exchange,
     body: Buffer | undefined,
     override?: Record<string, string>,
+    path?: string,
   ): Promise<IncomingMessage | undefined> {
     try {
       return await this.opts.pool.request({
         method: ex.req.method ?? 'GET',
-        path: ex.req.url ?? '/',
+        path: path ?? ex.req.url ?? '/',
         // The pool drops connection headers and the client's credentials (one pass, there).
         headers: override ? { ...ex.req.headers, ...override } : ex.req.headers,
         ...(body ? { body } : {}),

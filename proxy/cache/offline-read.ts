@@ -9,8 +9,8 @@
  *   selectors), filtered locally; never an empty list unless the view is complete and truly
  *   empty (kubelet must not conclude its pods are gone); limit/continue with an opaque,
  *   validated token; metadata.resourceVersion is the newest the store holds for the resource.
- * - Table output is refused with 406; metadata-only output (PartialObjectMetadata[List]) is built
- *   from the stored objects.
+ * - Table output is refused with 406 here (the server prints Tables from these answers, see
+ *   proxy/table/); metadata-only output (PartialObjectMetadata[List]) is built from the stored objects.
  */
 import { apiVersionOf, resourceFacts } from '../gvr.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
