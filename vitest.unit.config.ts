@@ -10,7 +10,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['{cmd,lib,plugins,proxy,daemonset}/**/*.test.ts'],
+    include: ['{cmd,lib,plugins,proxy,daemonset,webhook}/**/*.test.ts'],
     globalSetup: [],
   },
 });

@@ -12,6 +12,7 @@ Usage:
   islet install [flags]     install the plugin, proxy and kubeconfig redirect on this node
   islet uninstall [flags]   restore every file install changed
   islet doctor [flags]      check this node's autonomy readiness
+  islet webhook [flags]     (cloud side) keep autonomous nodes' pods from eviction in an outage
   islet version             print the version
   islet help                this text
 
@@ -25,6 +26,7 @@ const subcommands: Record<string, () => Promise<Main>> = {
   install: async () => (await import('../daemonset/installer/main.js')).installMain,
   uninstall: async () => (await import('../daemonset/installer/main.js')).uninstallMain,
   doctor: async () => (await import('../daemonset/doctor/main.js')).main,
+  webhook: async () => (await import('../webhook/main.js')).main,
 };
 
 async function run(): Promise<number> {

@@ -61,6 +61,7 @@ const modes = {
   'proxy/main.ts': 'proxy/',
   'daemonset/installer/main.ts': 'daemonset/installer/',
   'daemonset/doctor/main.ts': 'daemonset/doctor/',
+  'webhook/main.ts': 'webhook/',
 };
 
 function excludeModes(excluded) {

@@ -1,0 +1,214 @@
+/**
+ * Running `dist/islet webhook` against the real control plane: the test bed's service account with
+ * the RBAC of daemonset/cloud/rbac.yaml (so least privilege is what is tested), a
+ * MutatingWebhookConfiguration pointing at a loopback URL, and node heartbeats the test can stop.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isletBinary, repoRoot } from '../islet-binary.js';
+import type { ControlPlane } from '../k8s/control-plane.js';
+import { k8sBin } from '../k8s/control-plane.js';
+
+const run = promisify(execFile);
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** Applies the shipped namespace + RBAC and returns a kubeconfig holding the webhook SA's token. */
+export async function webhookKubeconfig(cp: ControlPlane): Promise<string> {
+  const admin = cp.writeKubeconfig();
+  for (const f of ['namespace.yaml', 'rbac.yaml']) {
+    await run(
+      k8sBin('kubectl'),
+      ['--kubeconfig', admin, 'apply', '-f', join(repoRoot, 'daemonset/cloud', f)],
+      {
+        timeout: 60_000,
+      },
+    );
+  }
+  const tr = await cp.admin.ok(
+    'POST',
+    '/api/v1/namespaces/islet-system/serviceaccounts/islet-webhook/token',
+    {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { expirationSeconds: 3600 },
+    },
+  );
+  const path = join(cp.dir, 'webhook-kubeconfig');
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'real', cluster: { server: cp.directUrl, 'certificate-authority': cp.caPath } }],
+      users: [{ name: 'webhook', user: { token: tr.status.token } }],
+      contexts: [{ name: 'real', context: { cluster: 'real', user: 'webhook' } }],
+      'current-context': 'real',
+    }),
+    { mode: 0o600 },
+  );
+  return path;
+}
+
+/** The shipped webhook configuration, pointed at a loopback URL instead of the Service. */
+export function loopbackWebhookConfig(port: number): unknown {
+  return {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: 'islet-webhook' },
+    webhooks: [
+      {
+        name: 'pods.autonomy.islet.dev',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Ignore',
+        timeoutSeconds: 5,
+        clientConfig: { url: `https://127.0.0.1:${port}/mutate` },
+        rules: [
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['pods'],
+            operations: ['CREATE'],
+            scope: 'Namespaced',
+          },
+        ],
+      },
+    ],
+  };
+}
+
+export interface RunningWebhook {
+  url: string;
+  proc: ChildProcess;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+export async function startWebhook(args: string[], timeoutMs = 30_000): Promise<RunningWebhook> {
+  const proc = spawn(isletBinary, ['webhook', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let pending = '';
+  const listen = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`webhook did not start:\n${logs.join('\n')}`)),
+      timeoutMs,
+    );
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        logs.push(line);
+        if (process.env.ISLET_TEST_VERBOSE) process.stderr.write(`[webhook] ${line}\n`);
+        try {
+          const rec = JSON.parse(line) as { msg?: string; listen?: string };
+          if (rec.msg === 'listening') {
+            clearTimeout(timer);
+            resolve(rec.listen!);
+          }
+        } catch {
+          // not JSON
+        }
+      }
+    });
+    proc.stdout!.resume();
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`webhook exited before listening:\n${logs.join('\n')}${pending}`));
+    });
+  });
+  return {
+    url: `https://${listen}`,
+    proc,
+    logs,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** MicroTime as the API wants it (six fractional digits). */
+const micro = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * Nodes as a kubelet would keep them alive: Ready status once, then a Lease renewed every second
+ * until `cut(name)` — which, from the cloud, is what a cut link looks like.
+ */
+export class Heartbeats {
+  private readonly alive = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly cp: ControlPlane) {}
+
+  async addNode(name: string, annotations: Record<string, string> = {}): Promise<void> {
+    await this.cp.admin.ok('POST', '/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name, annotations },
+    });
+    const now = new Date().toISOString();
+    await this.cp.admin.ok(
+      'PATCH',
+      `/api/v1/nodes/${name}/status`,
+      {
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'test',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+        },
+      },
+      { 'Content-Type': 'application/strategic-merge-patch+json' },
+    );
+    await this.cp.admin.ok('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name },
+      spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: micro() },
+    });
+    this.alive.add(name);
+    this.timer ??= setInterval(() => void this.renew(), 1_000);
+  }
+
+  private async renew(): Promise<void> {
+    for (const name of this.alive) {
+      await this.cp.admin
+        .request(
+          'PATCH',
+          `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`,
+          { spec: { renewTime: micro() } },
+          { 'Content-Type': 'application/merge-patch+json' },
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  cut(name: string): void {
+    this.alive.delete(name);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
