@@ -2,10 +2,12 @@
  * `islet doctor`: checks and explains this node's readiness to run offline, like
  * `keadm debug check`. Exit code 0 when nothing failed, 1 when something did, 2 on bad usage.
  */
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
 import { HostRoot } from '../installer/host-fs.js';
+import { checkAutonomy } from './autonomy-check.js';
 import {
   checkCni,
   checkKubeletKubeconfig,
@@ -21,7 +23,8 @@ const HELP = `Usage: islet doctor [flags]
 Checks this node's readiness to keep running offline and explains each finding: the plugin binary,
 the CNI configuration (islet as IPAM wrapper and recorder), the delegate IPAM binary, the snapshot
 database (integrity and counts), the proxy (admin /healthz), the link-state file, what the cache
-holds per resource, kubelet's kubeconfig and the proxy's static pod.
+holds per resource, kubelet's kubeconfig, the proxy's static pod, and whether the cloud keeps this
+node's pods through an outage (the node's islet.dev/autonomy-duration, read through the proxy).
 Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
 
   --root DIR            host root file system                           (default /)
@@ -34,6 +37,7 @@ Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
   --manifests-dir DIR   static pod directory           (default /etc/kubernetes/manifests)
   --snapshot-db FILE    the plugin's database             (default /var/lib/islet/ipam.db)
   --link-state FILE     link-state file                    (default /run/islet/link.json)
+  --node-name NAME      this node's name in the cluster            (default: the host name)
   --watch SECONDS       check again every SECONDS, printing each report (runs until killed)
   --help                this text
 `;
@@ -49,6 +53,7 @@ const FLAGS: FlagSpec = {
   'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
   'snapshot-db': { type: 'string', default: '/var/lib/islet/ipam.db' },
   'link-state': { type: 'string', default: '/run/islet/link.json' },
+  'node-name': { type: 'string' },
   watch: { type: 'string' },
   help: { type: 'boolean', default: false },
 };
@@ -58,6 +63,7 @@ export interface DoctorOptions extends HostPaths {
   adminUrl: string;
   snapshotDb: string;
   linkState: string;
+  nodeName: string;
 }
 
 export async function diagnose(o: DoctorOptions): Promise<Report> {
@@ -72,6 +78,7 @@ export async function diagnose(o: DoctorOptions): Promise<Report> {
     link,
     checkKubeletKubeconfig(host, o),
     checkStaticPod(host, o),
+    await checkAutonomy(o.proxyUrl, o.nodeName),
   ];
   return makeReport(o.root, findings);
 }
@@ -122,6 +129,8 @@ export async function main(argv: string[]): Promise<number> {
       manifestsDir: absolute(flags, 'manifests-dir'),
       snapshotDb: absolute(flags, 'snapshot-db'),
       linkState: absolute(flags, 'link-state'),
+      // kubelet's default node name: the host name, lower-cased.
+      nodeName: ((flags['node-name'] as string | undefined) ?? hostname()).toLowerCase(),
     };
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;

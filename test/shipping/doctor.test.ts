@@ -4,6 +4,7 @@
  * through it) and on broken ones: the right findings, --json, exit codes.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Kubectl, type RunningProxy, startProxy } from '../proxy/harness.js';
@@ -57,20 +58,35 @@ async function pluginAdd(h: FakeHost, pod: string): Promise<void> {
   if (r.code !== 0) throw new Error(`plugin ADD failed (${r.code}): ${r.stdout} ${r.stderr}`);
 }
 
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
 describe('doctor on a healthy node', () => {
   let h: FakeHost;
   let sim: Simulator;
   let proxy: RunningProxy;
+  let listen: string;
 
   beforeAll(async () => {
     h = makeHost({ cni: ['10-containerd-net.conflist'] });
-    const install = await runIslet(['install', '--root', h.root]);
+    // The proxy address kubelet is pointed at, and where doctor reads the node through the proxy.
+    listen = `127.0.0.1:${await freePort()}`;
+    const install = await runIslet(['install', '--root', h.root, '--listen', listen]);
     expect(install.code).toBe(0);
     for (const p of ['bridge', 'host-local']) copyFileSync(join(CNI_PLUGINS, p), h.at(`/opt/cni/bin/${p}`));
     await pluginAdd(h, 'web-1');
     await pluginAdd(h, 'web-2');
 
     sim = await startSimulator();
+    sim.create('nodes', {
+      metadata: { name: 'edge-1', annotations: { 'islet.dev/autonomy-duration': '24h' } },
+    });
+    sim.create('nodes', { metadata: { name: 'edge-2' } });
     sim.create('pods', {
       metadata: { name: 'web-1', namespace: 'default' },
       spec: { nodeName: 'edge-1', containers: [{ name: 'c', image: 'nginx' }] },
@@ -81,7 +97,7 @@ describe('doctor on a healthy node', () => {
       '--kubeconfig',
       upstream,
       '--listen',
-      '127.0.0.1:0',
+      listen,
       '--admin',
       '127.0.0.1:0',
       '--cache',
@@ -106,7 +122,7 @@ describe('doctor on a healthy node', () => {
   it('reports every check ok and exits 0', async () => {
     const r = await eventually(
       'a cache that lists pods',
-      () => doctor(h, proxy.adminUrl),
+      () => doctor(h, proxy.adminUrl, '--proxy-url', `http://${listen}`, '--node-name', 'edge-1'),
       (d) => d.byId.get('cache')?.data?.resources?.pods?.objects > 0,
     );
     expect(r.code).toBe(0);
@@ -122,7 +138,9 @@ describe('doctor on a healthy node', () => {
       ['link-state', 'ok'],
       ['kubelet-kubeconfig', 'ok'],
       ['static-pod', 'ok'],
+      ['autonomy', 'ok'],
     ]);
+    expect(r.byId.get('autonomy')!.data).toEqual({ node: 'edge-1', autonomous: true, seconds: 86400 });
     const db = r.byId.get('snapshot-db')!;
     expect(db.data.tables.snapshots).toMatchObject({ rows: 2, byState: { live: 2 } });
     expect(r.byId.get('cni-config')!.data).toMatchObject({
@@ -133,8 +151,26 @@ describe('doctor on a healthy node', () => {
     expect(r.byId.get('link-state')!.data.state).toBe('online');
   });
 
+  it('warns when the cloud would evict the node\u2019s pods during an outage', async () => {
+    const r = await doctor(h, proxy.adminUrl, '--proxy-url', `http://${listen}`, '--node-name', 'edge-2');
+    const a = r.byId.get('autonomy')!;
+    expect(a.status).toBe('warn');
+    expect(a.summary).toContain('node edge-2 is not autonomous');
+    expect(r.code).toBe(0);
+  });
+
   it('prints a readable report without --json', async () => {
-    const r = await runIslet(['doctor', '--root', h.root, '--admin', proxy.adminUrl]);
+    const r = await runIslet([
+      'doctor',
+      '--root',
+      h.root,
+      '--admin',
+      proxy.adminUrl,
+      '--proxy-url',
+      `http://${listen}`,
+      '--node-name',
+      'edge-1',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('[ok  ] snapshot-db: /var/lib/islet/ipam.db ok: ');
     expect(r.stdout).toMatch(/node autonomy: ready/);
@@ -145,7 +181,7 @@ describe('doctor on a healthy node', () => {
     try {
       const r = await eventually(
         'link state offline',
-        () => doctor(h, proxy.adminUrl),
+        () => doctor(h, proxy.adminUrl, '--proxy-url', `http://${listen}`, '--node-name', 'edge-1'),
         (d) => d.byId.get('link-state')?.data?.state === 'offline',
         60_000,
       );
@@ -161,7 +197,8 @@ describe('doctor on broken nodes', () => {
   it('a node islet was never installed on: every failure named, exit 1', async () => {
     const h = makeHost({ cni: [] });
     try {
-      const r = await doctor(h, 'http://127.0.0.1:9');
+      // Port 9 (discard): nothing answers there, neither as admin endpoint nor as proxy.
+      const r = await doctor(h, 'http://127.0.0.1:9', '--proxy-url', 'http://127.0.0.1:9');
       expect(r.code).toBe(1);
       expect(r.report.healthy).toBe(false);
       expect(Object.fromEntries([...r.byId].map(([id, f]) => [id, f.status]))).toEqual({
@@ -172,12 +209,21 @@ describe('doctor on broken nodes', () => {
         'link-state': 'fail',
         'kubelet-kubeconfig': 'fail',
         'static-pod': 'fail',
+        autonomy: 'warn',
       });
       expect(r.byId.get('kubelet-kubeconfig')!.summary).toContain('points at https://192.168.56.10:6443');
-      const text = await runIslet(['doctor', '--root', h.root, '--admin', 'http://127.0.0.1:9']);
+      const text = await runIslet([
+        'doctor',
+        '--root',
+        h.root,
+        '--admin',
+        'http://127.0.0.1:9',
+        '--proxy-url',
+        'http://127.0.0.1:9',
+      ]);
       expect(text.code).toBe(1);
       expect(text.stdout).toContain('[FAIL] plugin-binary: /opt/cni/bin/islet is missing');
-      expect(text.stdout).toMatch(/node autonomy: NOT ready \(6 problems, 1 warning\)/);
+      expect(text.stdout).toMatch(/node autonomy: NOT ready \(6 problems, 2 warnings\)/);
     } finally {
       h.cleanup();
     }
