@@ -19,6 +19,22 @@ export interface EventLogOptions {
   maxEvents: number;
   /** Bytes of serialized events kept, whichever limit is hit first. */
   maxBytes: number;
+  /** Shared by every log of a hub: the bytes all of them hold together stay near its max. */
+  budget?: LogBudget;
+}
+
+/**
+ * The hub-wide bound on logged bytes. Each log trims its own oldest entries while the total is
+ * over the max, so the total exceeds it by at most one entry per log.
+ */
+export class LogBudget {
+  bytes = 0;
+  constructor(readonly maxBytes: number) {
+    if (!(maxBytes >= 1)) throw new Error('log budget must be positive');
+  }
+  get over(): boolean {
+    return this.bytes > this.maxBytes;
+  }
 }
 
 /**
@@ -94,22 +110,32 @@ export class EventLog {
     return this.entries.slice(lo);
   }
 
+  /** Bytes of serialized events held now. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
   /** Forgets everything: the key's history restarts at rv (used when continuity is lost). */
   reset(rv: bigint): void {
     this.entries = [];
     this.first = 0;
-    this.bytes = 0;
+    this.account(-this.bytes);
     this.startRv = rv;
     this.headRv = rv;
   }
 
   private push(entry: LogEntry): void {
     this.entries.push(entry);
-    this.bytes += entry.line.length;
-    while (this.size > this.opts.maxEvents || (this.bytes > this.opts.maxBytes && this.size > 1)) {
+    this.account(entry.line.length);
+    const budget = this.opts.budget;
+    while (
+      this.size > this.opts.maxEvents ||
+      ((this.bytes > this.opts.maxBytes || budget?.over) && this.size > 1)
+    ) {
       const dropped = this.entries[this.first]!;
+      this.entries[this.first] = undefined as unknown as LogEntry; // let the line be collected
       this.first++;
-      this.bytes -= dropped.line.length;
+      this.account(-dropped.line.length);
       // Everything up to the dropped event's version is no longer answerable from the log.
       if (dropped.rv > this.startRv) this.startRv = dropped.rv;
     }
@@ -117,5 +143,10 @@ export class EventLog {
       this.entries = this.entries.slice(this.first);
       this.first = 0;
     }
+  }
+
+  private account(delta: number): void {
+    this.bytes += delta;
+    if (this.opts.budget) this.opts.budget.bytes += delta;
   }
 }

@@ -5,7 +5,7 @@
  * Names and versions only; bodies stay in the store.
  */
 import type { KubeObject } from '../types.js';
-import { objectResourceVersion } from './resource-version.js';
+import { objectResourceVersion, parseResourceVersion } from './resource-version.js';
 
 /** `undefined` rv: the store holds a version newer than what clients were told; treat as changed. */
 interface Entry {
@@ -33,6 +33,24 @@ export class ScopeIndex {
       });
     }
     return idx;
+  }
+
+  /** Like fromObjects, from the store's names and versions (no bodies parsed). */
+  static fromVersions(
+    rows: { name: string; rv: string }[],
+    atRv: bigint | undefined,
+    maxTombstones?: number,
+  ): ScopeIndex {
+    const idx = new ScopeIndex(maxTombstones);
+    for (const r of rows) {
+      const rv = parseResourceVersion(r.rv);
+      idx.entries.set(r.name, { rv: atRv === undefined || rv === undefined || rv > atRv ? undefined : rv });
+    }
+    return idx;
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 
   has(name: string): boolean {
