@@ -574,7 +574,10 @@ export class CacheStore implements CacheStoreApi {
     const texts: string[] = [];
     for (const r of rows) if (inScope(r, lsel, fsel)) texts.push(r.body.toString('utf8'));
     const last = rows[rows.length - 1];
-    return { texts, next: rows.length < limit || !last ? undefined : { namespace: last.ns, name: last.name } };
+    return {
+      texts,
+      next: rows.length < limit || !last ? undefined : { namespace: last.ns, name: last.name },
+    };
   }
 
   /** "namespace/name" and resourceVersion of the objects in scope, without their bodies. */

@@ -25,6 +25,7 @@ import type {
 import { isLocalResourceVersion, upstreamBaseOf } from '../writes/local-rv.js';
 import { LogBudget } from './event-log.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
+import { Reclaimer } from './reclaim.js';
 import { parseResourceVersion } from './resource-version.js';
 import { SharedWatch, type SharedWatchConfig } from './shared-watch.js';
 
@@ -66,6 +67,14 @@ export interface WatchHubOptions {
   random?: () => number;
 }
 
+/**
+ * What a shared watch costs once running, as measured with scripts/bench/watch-memory.ts: about
+ * 400-450 KiB a key (upstream TLS stream and buffers, its share of the log budget) plus its index,
+ * about 130 bytes an object in scope.
+ */
+const KEY_COST_ESTIMATE = 448 * 1024;
+const INDEX_ENTRY_COST = 130;
+
 export class WatchHub implements WatchHubApi {
   private readonly watches = new Map<string, SharedWatch>();
   private readonly config: SharedWatchConfig;
@@ -74,12 +83,15 @@ export class WatchHub implements WatchHubApi {
   private readonly unsubscribe: () => void;
   private closed = false;
   private readonly logBudget: LogBudget;
+  private readonly reclaimer = new Reclaimer();
   private readonly memoryBudget: number;
   private readonly maxPerIdentity: number;
   private readonly memoryUsage: () => { rss: number; heapUsed: number };
   /** Watch requests per identity from arrival until their response closes. */
   private readonly perIdentity = new Map<string, number>();
-  private pressure = { at: 0, over: false };
+  private pressure = { at: 0, rss: 0, heapUsed: 0 };
+  /** RSS when the hub was made (the proxy without watches): the base of the estimate. */
+  private readonly baselineRss: number;
 
   constructor(private readonly opts: WatchHubOptions) {
     const num = (v: number | undefined, d: number, name: string, min = 0): number => {
@@ -105,6 +117,7 @@ export class WatchHub implements WatchHubApi {
     this.memoryBudget = num(opts.memoryBudgetBytes, 256 * 1024 * 1024, 'memoryBudgetBytes', 1);
     this.maxPerIdentity = num(opts.maxWatchesPerIdentity, 200, 'maxWatchesPerIdentity', 1);
     this.memoryUsage = opts.memoryUsage ?? (() => process.memoryUsage());
+    this.baselineRss = this.memoryUsage().rss;
     this.logBudget = new LogBudget(Math.max(1, Math.floor(this.memoryBudget / 8)));
     this.config.logBudget = this.logBudget;
     if (this.config.timeoutJitter >= 1) throw new Error('WatchHub: timeoutJitter must be below 1');
@@ -237,14 +250,22 @@ export class WatchHub implements WatchHubApi {
     return true;
   }
 
-  /** RSS or heap above the budget; sampled at most every 200 ms (a burst of watches reads it once). */
+  /**
+   * RSS or heap above the budget, or the keys held would be once paid for. A key's memory shows
+   * in RSS only seconds after it was admitted (its upstream TLS stream, list and index come
+   * later), so a burst of new keys would all pass one low reading: the estimate counts them at
+   * once. Memory is sampled at most every 200 ms.
+   */
   private underPressure(): boolean {
     const now = Date.now();
     if (now - this.pressure.at >= 200) {
       const m = this.memoryUsage();
-      this.pressure = { at: now, over: m.rss > this.memoryBudget || m.heapUsed > this.memoryBudget };
+      this.pressure = { at: now, rss: m.rss, heapUsed: m.heapUsed };
     }
-    return this.pressure.over;
+    let estimate = this.baselineRss;
+    for (const sw of this.watches.values()) estimate += KEY_COST_ESTIMATE + sw.indexSize * INDEX_ENTRY_COST;
+    const p = this.pressure;
+    return Math.max(p.rss, estimate) > this.memoryBudget || p.heapUsed > this.memoryBudget;
   }
 
   emitLocal(gvr: Gvr, ev: WatchEvent): void {
@@ -279,6 +300,7 @@ export class WatchHub implements WatchHubApi {
     if (this.closed) return;
     this.closed = true;
     this.unsubscribe();
+    this.reclaimer.close();
     for (const sw of this.watches.values()) sw.close();
     this.watches.clear();
   }
@@ -286,6 +308,7 @@ export class WatchHub implements WatchHubApi {
   private forget(sw: SharedWatch): void {
     if (this.watches.get(sw.key) === sw) this.watches.delete(sw.key);
     sw.close();
+    if (!this.closed) this.reclaimer.released();
   }
 }
 

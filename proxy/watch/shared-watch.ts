@@ -253,6 +253,11 @@ export class SharedWatch {
     this.index = undefined;
   }
 
+  /** Objects (and tombstones) the index holds. */
+  get indexSize(): number {
+    return this.index?.size ?? 0;
+  }
+
   /** Bytes the event log holds now. */
   get logBytes(): number {
     return this.log?.byteSize ?? 0;
@@ -573,7 +578,7 @@ export class SharedWatch {
     }
     if (ev.type !== 'ADDED' && ev.type !== 'MODIFIED' && ev.type !== 'DELETED') return;
     const name = objectName(ev.object);
-    const entry: LogEntry = { rv, type: ev.type, name, line: `${line}\n` };
+    const entry: LogEntry = { rv, type: ev.type, name, line: ownCopy(`${line}\n`) };
     if (!log.append(entry)) return; // already delivered before a resume
     this.logged = true;
     this.learnKind(ev.object);
@@ -821,6 +826,15 @@ function withItemKinds(list: KubeList): KubeList {
     o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: list.apiVersion },
   );
   return { ...list, items };
+}
+
+/**
+ * A flat copy of a line cut from the upstream stream. A slice of a V8 string keeps its whole
+ * parent alive: a logged event would pin the read chunk it came in (many events' worth), which the
+ * log's byte accounting cannot see.
+ */
+function ownCopy(line: string): string {
+  return Buffer.from(line, 'utf8').toString('utf8');
 }
 
 function compareRv(a: bigint | undefined, b: bigint | undefined): number {
