@@ -164,7 +164,9 @@ export class SharedWatch {
           }
           const refusal = await this.prime();
           if (refusal) return forwardRefusal(res, refusal);
-          if (!this.log) {
+          // An informer's watch (with a resourceVersion) may have made the log while the list was
+          // in flight: a log alone is no copy of the state, only a primed index is.
+          if (!this.log || !this.index) {
             sendStatus(
               res,
               503,
@@ -687,9 +689,17 @@ export class SharedWatch {
         if (listRv === undefined) return undefined;
         this.learnListKind(result.list.kind, result.list.apiVersion);
         this.applyListToStore(result.list);
-        this.index = ScopeIndex.fromObjects(result.list.items, listRv);
-        this.storeBase = listRv;
-        if (!this.log) this.log = this.newLog(listRv);
+        if (this.log) {
+          // A watch with a resourceVersion started this key while the list was in flight, and
+          // its upstream events may be newer than the list: they are in the store and the log
+          // already. The index is the store's merge of both, at the newer of the two; one built
+          // from the list alone would forget what those events deleted or added.
+          this.loadIndex(maxRv(listRv, this.log.head));
+        } else {
+          this.index = ScopeIndex.fromObjects(result.list.items, listRv);
+          this.storeBase = listRv;
+          this.log = this.newLog(listRv);
+        }
         return undefined;
       } catch (err) {
         this.log_.debug('priming list failed', { err });
