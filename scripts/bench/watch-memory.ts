@@ -266,7 +266,7 @@ async function main(): Promise<void> {
   const tmp = tempDir('islet-bench-watch-mem-');
   const sim = await startSimulator({ bookmarkIntervalMs: 1000 });
   try {
-    await online(sim, tmp.dir);
+    if (num('watches') > 0) await online(sim, tmp.dir);
     await offline(sim, tmp.dir);
   } finally {
     await sim.close();

@@ -386,6 +386,21 @@ describe('WatchHub against the simulator', () => {
     expect(sim.listCount({ resource: 'pods' })).toBe(1);
   });
 
+  it('resourceVersion=0 over several pages of the store: every object once, with its kind, then live', async () => {
+    for (let i = 0; i < 250; i++) sim.create('pods', pod(`bulk-${String(i).padStart(3, '0')}`));
+    listIntoStore();
+    const w = await watch('resourceVersion=0');
+    await eventually('initial state', () => w.names('ADDED').length >= 250);
+    const added = w.events.filter((e) => e.type === 'ADDED');
+    expect(new Set(added.map((e) => e.object.metadata?.name)).size).toBe(250);
+    expect(added.every((e) => e.object.kind === 'Pod')).toBe(true);
+    sim.create('pods', pod('late'));
+    await eventually('then live', () => w.names('ADDED').includes('late'));
+    expect(w.names('ADDED').length).toBe(251);
+    // Served from the cache's complete view: no LIST upstream.
+    expect(sim.listCount({ resource: 'pods' })).toBe(0);
+  });
+
   it('passes an upstream refusal of a new key through, and rejects bad requests', async () => {
     const bad = await watch('resourceVersion=abc');
     expect(bad.status).toBe(400);
