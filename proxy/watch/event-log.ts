@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { WatchEventType } from '../types.js';
 
 /**
@@ -148,5 +149,30 @@ export class EventLog {
   private account(delta: number): void {
     this.bytes += delta;
     if (this.opts.budget) this.opts.budget.bytes += delta;
+  }
+}
+
+/**
+ * One copy of an event's line for every log that holds it. Keys whose selectors overlap each get
+ * the same change on their own upstream stream: 300 keys over the same pods would log the same
+ * line 300 times. A line equal to a recent one (same object, version and type) is logged as that
+ * one. Lines cut from a stream are copied flat first: a slice of a V8 string keeps the whole
+ * chunk it was read in alive, which the byte accounting cannot see.
+ */
+export class SharedLines {
+  private readonly recent: LRUCache<string, string>;
+
+  constructor(max = 10_000) {
+    this.recent = new LRUCache<string, string>({ max });
+  }
+
+  /** `line` as it should be kept: an equal recent line, or a flat copy of it. */
+  share(type: WatchEventType, name: string, rv: bigint, line: string): string {
+    const key = `${type} ${rv} ${name}`;
+    const known = this.recent.get(key);
+    if (known === line) return known;
+    const own = Buffer.from(line, 'utf8').toString('utf8');
+    this.recent.set(key, own);
+    return own;
   }
 }

@@ -23,7 +23,7 @@ import type {
   WatchHubApi,
 } from '../types.js';
 import { isLocalResourceVersion, upstreamBaseOf } from '../writes/local-rv.js';
-import { LogBudget } from './event-log.js';
+import { LogBudget, SharedLines } from './event-log.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
 import { Reclaimer } from './reclaim.js';
 import { parseResourceVersion } from './resource-version.js';
@@ -68,12 +68,13 @@ export interface WatchHubOptions {
 }
 
 /**
- * What a shared watch costs once running, as measured with scripts/bench/watch-memory.ts: about
- * 400-450 KiB a key (upstream TLS stream and buffers, its share of the log budget) plus its index,
- * about 130 bytes an object in scope.
+ * What a shared watch costs once running, as measured with scripts/bench/watch-memory.ts: online
+ * about 200-220 KiB a key (its upstream TLS stream and buffers, its share of the log budget),
+ * offline (no upstream stream) far less; plus its index, about 50 bytes an object in scope.
  */
-const KEY_COST_ESTIMATE = 448 * 1024;
-const INDEX_ENTRY_COST = 130;
+const KEY_COST_ONLINE = 224 * 1024;
+const KEY_COST_OFFLINE = 32 * 1024;
+const INDEX_ENTRY_COST = 50;
 
 export class WatchHub implements WatchHubApi {
   private readonly watches = new Map<string, SharedWatch>();
@@ -120,6 +121,7 @@ export class WatchHub implements WatchHubApi {
     this.baselineRss = this.memoryUsage().rss;
     this.logBudget = new LogBudget(Math.max(1, Math.floor(this.memoryBudget / 8)));
     this.config.logBudget = this.logBudget;
+    this.config.lines = new SharedLines();
     if (this.config.timeoutJitter >= 1) throw new Error('WatchHub: timeoutJitter must be below 1');
     if (this.config.backoffMaxMs < this.config.backoffBaseMs) {
       throw new Error('WatchHub: backoffMaxMs must be >= backoffBaseMs');
@@ -262,8 +264,9 @@ export class WatchHub implements WatchHubApi {
       const m = this.memoryUsage();
       this.pressure = { at: now, rss: m.rss, heapUsed: m.heapUsed };
     }
+    const perKey = this.opts.pool.isOnline() ? KEY_COST_ONLINE : KEY_COST_OFFLINE;
     let estimate = this.baselineRss;
-    for (const sw of this.watches.values()) estimate += KEY_COST_ESTIMATE + sw.indexSize * INDEX_ENTRY_COST;
+    for (const sw of this.watches.values()) estimate += perKey + sw.indexSize * INDEX_ENTRY_COST;
     const p = this.pressure;
     return Math.max(p.rss, estimate) > this.memoryBudget || p.heapUsed > this.memoryBudget;
   }

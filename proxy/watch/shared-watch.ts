@@ -30,7 +30,7 @@ import type {
   WatchEventType,
 } from '../types.js';
 import { Backoff } from './backoff.js';
-import { EventLog, type LogBudget, type LogEntry } from './event-log.js';
+import { EventLog, type LogBudget, type LogEntry, type SharedLines } from './event-log.js';
 import { LocalWatcher } from './local-watcher.js';
 import type { WatchMetrics } from './metrics.js';
 import { maxRv, objectResourceVersion, parseResourceVersion } from './resource-version.js';
@@ -61,6 +61,8 @@ export interface SharedWatchConfig {
   maxBufferedBytes: number;
   /** Hub-wide bound on the bytes all event logs hold. */
   logBudget?: LogBudget;
+  /** Hub-wide: one copy of a line that several keys log (and never a slice of a read chunk). */
+  lines?: SharedLines;
   random: () => number;
 }
 
@@ -580,7 +582,10 @@ export class SharedWatch {
     }
     if (ev.type !== 'ADDED' && ev.type !== 'MODIFIED' && ev.type !== 'DELETED') return;
     const name = objectName(ev.object);
-    const entry: LogEntry = { rv, type: ev.type, name, line: ownCopy(`${line}\n`) };
+    const kept = this.deps.config.lines
+      ? this.deps.config.lines.share(ev.type, name, rv, `${line}\n`)
+      : Buffer.from(`${line}\n`, 'utf8').toString('utf8');
+    const entry: LogEntry = { rv, type: ev.type, name, line: kept };
     if (!log.append(entry)) return; // already delivered before a resume
     this.logged = true;
     this.learnKind(ev.object);
@@ -836,15 +841,6 @@ function withItemKinds(list: KubeList): KubeList {
     o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: list.apiVersion },
   );
   return { ...list, items };
-}
-
-/**
- * A flat copy of a line cut from the upstream stream. A slice of a V8 string keeps its whole
- * parent alive: a logged event would pin the read chunk it came in (many events' worth), which the
- * log's byte accounting cannot see.
- */
-function ownCopy(line: string): string {
-  return Buffer.from(line, 'utf8').toString('utf8');
 }
 
 function compareRv(a: bigint | undefined, b: bigint | undefined): number {
