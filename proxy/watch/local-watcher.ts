@@ -144,7 +144,9 @@ export class LocalWatcher {
 
   private write(line: string, type: WatchEventType): void {
     const { res } = this.o;
-    if (res.writableLength > this.o.maxBufferedBytes) {
+    // The initial state is paced by drained() instead: a page of large objects may exceed the
+    // bound once without the client being slow.
+    if (this.live && res.writableLength > this.o.maxBufferedBytes) {
       // A reader this far behind would hold the whole log in our memory; it resumes after the end.
       this.end();
       return;
