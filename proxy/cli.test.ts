@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type ProxyConfig, parseDuration, parseProxyArgs } from './cli.js';
+import { type ProxyConfig, parseDuration, parseProxyArgs, parseQuantity } from './cli.js';
 import { loadKubeconfig } from './kubeconfig.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'islet-cli-'));
@@ -110,5 +110,30 @@ describe('islet proxy flags', () => {
     expect(c.upstream.certFile).toBe(k.certFile);
     writeFileSync(join(dir, 'broken.conf'), 'current-context: nope\ncontexts: []\n');
     expect(() => loadKubeconfig(join(dir, 'broken.conf'))).toThrow('context "nope" not found');
+  });
+
+  it('bounds watch memory by a Kubernetes quantity, a per-identity cap and a grace period', () => {
+    const d = parsed(['--server', 'https://a']);
+    expect(d.memoryBudgetBytes).toBe(256 * 2 ** 20);
+    expect(d.maxWatchesPerIdentity).toBe(200);
+    expect(d.watchGraceMs).toBe(60_000);
+    const c = parsed(
+      ['--server', 'https://a', '--memory-budget=1.5Gi', '--max-watches-per-identity', '50'].concat([
+        '--watch-grace',
+        '5s',
+      ]),
+    );
+    expect(c.memoryBudgetBytes).toBe(1.5 * 2 ** 30);
+    expect(c.maxWatchesPerIdentity).toBe(50);
+    expect(c.watchGraceMs).toBe(5000);
+    expect(parseQuantity('500M', 'x')).toBe(500e6);
+    expect(parseQuantity('268435456', 'x')).toBe(2 ** 28);
+    expect(() => parsed(['--server', 'https://a', '--memory-budget', '256MB'])).toThrow(
+      '--memory-budget: "256MB" is not a quantity',
+    );
+    expect(() => parsed(['--server', 'https://a', '--memory-budget', '1Mi'])).toThrow('at least 16Mi');
+    expect(() => parsed(['--server', 'https://a', '--max-watches-per-identity', '0'])).toThrow(
+      'not a positive integer',
+    );
   });
 });

@@ -44,6 +44,14 @@ Cache and state:
   --max-body-bytes N       largest request body accepted                         (default 3145728)
   --bookmark-interval DUR  BOOKMARK period on idle watches                       (default 30s)
 
+Memory:
+  --memory-budget QTY      new watches get 429 while RSS or heap is above it; watch event
+                           logs hold at most an eighth of it (Kubernetes quantity)  (default 256Mi)
+  --max-watches-per-identity N
+                           concurrent watches one client identity may hold; more get 429 (default 200)
+  --watch-grace DUR        an upstream watch and its event log are kept this long after the last
+                           local watcher left                                    (default 60s)
+
 Logging:
   --log-level LEVEL        debug | info | warn | error                           (default info)
   --help                   this text
@@ -75,6 +83,9 @@ const SPEC: FlagSpec = {
   'link-state': { type: 'string', default: DEFAULT_LINK_STATE_PATH },
   'max-body-bytes': { type: 'string', default: String(3 * 1024 * 1024) },
   'bookmark-interval': { type: 'string', default: '30s' },
+  'memory-budget': { type: 'string', default: '256Mi' },
+  'max-watches-per-identity': { type: 'string', default: '200' },
+  'watch-grace': { type: 'string', default: '60s' },
   'log-level': { type: 'string', default: 'info' },
   help: { type: 'boolean', default: false },
 };
@@ -100,6 +111,9 @@ export interface ProxyConfig {
   linkStatePath: string;
   maxBodyBytes: number;
   bookmarkIntervalMs: number;
+  memoryBudgetBytes: number;
+  maxWatchesPerIdentity: number;
+  watchGraceMs: number;
   logLevel: LogLevel;
 }
 
@@ -113,6 +127,28 @@ export function parseDuration(value: string, flag: string): number {
   }
   if (ms <= 0) throw new UsageError(`--${flag} must be positive`);
   return ms;
+}
+
+const QUANTITY_SUFFIX: Record<string, number> = {
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+};
+
+/** A byte count as a Kubernetes resource quantity: 268435456, 256Mi, 1Gi, 500M, 1.5Gi. */
+export function parseQuantity(value: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`--${flag}: "${value}" is not a quantity (use e.g. 256Mi, 1Gi, 500M)`);
+  const bytes = Math.floor(Number(m[1]) * QUANTITY_SUFFIX[m[2] ?? '']!);
+  // Below this the proxy's own start-up is already over budget and would refuse every watch.
+  if (bytes < 16 * 2 ** 20) throw new UsageError(`--${flag} must be at least 16Mi (got ${value})`);
+  return bytes;
 }
 
 function parsePositiveInt(value: string, flag: string): number {
@@ -212,6 +248,9 @@ export function parseProxyArgs(argv: string[]): ProxyConfig | 'help' {
     linkStatePath: str('link-state')!,
     maxBodyBytes: parsePositiveInt(str('max-body-bytes')!, 'max-body-bytes'),
     bookmarkIntervalMs: parseDuration(str('bookmark-interval')!, 'bookmark-interval'),
+    memoryBudgetBytes: parseQuantity(str('memory-budget')!, 'memory-budget'),
+    maxWatchesPerIdentity: parsePositiveInt(str('max-watches-per-identity')!, 'max-watches-per-identity'),
+    watchGraceMs: parseDuration(str('watch-grace')!, 'watch-grace'),
     logLevel: 'info',
   };
   try {

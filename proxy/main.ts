@@ -155,6 +155,9 @@ async function run(config: ProxyConfig, logger: Logger): Promise<number> {
     logger,
     metrics: metrics.registry,
     bookmarkIntervalMs: config.bookmarkIntervalMs,
+    memoryBudgetBytes: config.memoryBudgetBytes,
+    maxWatchesPerIdentity: config.maxWatchesPerIdentity,
+    graceMs: config.watchGraceMs,
   });
   const writes = new WritePolicy({
     db: join(dirname(config.cachePath), 'writes.db'),

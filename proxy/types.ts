@@ -152,6 +152,12 @@ export interface ViewState extends ViewKey {
   updatedAt: number;
 }
 
+/** Where a paged read of the store resumes: after this object. */
+export interface StoreCursor {
+  namespace: string;
+  name: string;
+}
+
 /**
  * The durable object cache (owned by proxy/cache/store.ts). Each object is stored once per
  * (gvr, namespace, name) whatever the views that hold it.
@@ -179,6 +185,22 @@ export interface CacheStoreApi {
   findCoveringView(view: ViewKey): ViewState | undefined;
   /** Objects of a gvr in a namespace ('' = all) that match the selectors, in "namespace/name" order. */
   listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
+  /** One page of the same objects as stored JSON texts, after a cursor (see CacheStore). */
+  listTextsPage(
+    gvr: Gvr,
+    namespace: string,
+    labelSelector: string,
+    fieldSelector: string,
+    after: StoreCursor | undefined,
+    limit: number,
+  ): { texts: string[]; next: StoreCursor | undefined };
+  /** "namespace/name" and resourceVersion of the same objects, without bodies. */
+  scopeVersions(
+    gvr: Gvr,
+    namespace: string,
+    labelSelector: string,
+    fieldSelector: string,
+  ): { name: string; rv: string }[];
   /** Newest resourceVersion the store holds for the gvr ('' if none). */
   resourceVersion(gvr: Gvr): string;
   /** Non-resource answers kept verbatim (discovery, OpenAPI, /version): key is path + Accept variant. */

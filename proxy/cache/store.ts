@@ -37,6 +37,7 @@ import type {
   KubeList,
   KubeObject,
   RawAnswer,
+  StoreCursor,
   Tombstone,
   ViewKey,
   ViewState,
@@ -171,6 +172,9 @@ class Tables {
   readonly del: Statement;
   readonly scopeAll: Statement<unknown[], IndexRow>;
   readonly scopeNs: Statement<unknown[], IndexRow>;
+  /** Keyset pages in (ns, name) order, on the primary key: a page costs its rows, not the table. */
+  readonly pageAll: Statement<unknown[], BodyRow>;
+  readonly pageNs: Statement<unknown[], BodyRow>;
   readonly listAll: Statement<unknown[], BodyRow>;
   readonly listNs: Statement<unknown[], BodyRow>;
   readonly listNode: Statement<unknown[], BodyRow>;
@@ -220,6 +224,12 @@ class Tables {
     this.del = db.prepare(`DELETE FROM ${t('objects')} WHERE ${G} AND ns = ? AND name = ?`);
     this.scopeAll = db.prepare(`SELECT ${cols} FROM ${t('objects')} WHERE ${G} ORDER BY ns || '/' || name`);
     this.scopeNs = db.prepare(`SELECT ${cols} FROM ${t('objects')} WHERE ${G} AND ns = ? ORDER BY name`);
+    this.pageAll = db.prepare(
+      `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} AND (ns, name) > (?, ?) ORDER BY ns, name LIMIT ?`,
+    );
+    this.pageNs = db.prepare(
+      `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} AND ns = ? AND name > ? ORDER BY name LIMIT ?`,
+    );
     this.listAll = db.prepare(
       `SELECT ${cols}, body FROM ${t('objects')} WHERE ${G} ORDER BY ns || '/' || name`,
     );
@@ -667,6 +677,50 @@ export class CacheStore implements CacheStoreApi {
           out.push({ namespace: r.ns, name: r.name, text: r.body.toString('utf8') });
       return out;
     });
+  }
+
+  /**
+   * One page of listBodyTexts: up to `limit` rows of the namespace are read after `after` (the
+   * cursor of the previous page), those in scope returned as stored texts. `next` is undefined at
+   * the end. A watch streams its initial state this way, never holding the whole scope.
+   */
+  listTextsPage(
+    gvr: Gvr,
+    namespace: string,
+    labelSelector: string,
+    fieldSelector: string,
+    after: StoreCursor | undefined,
+    limit: number,
+  ): { texts: string[]; next: StoreCursor | undefined } {
+    const lsel = parseLabelSelector(labelSelector);
+    const fsel = parseFieldSelector(fieldSelector, gvr);
+    const t = this.tables(gvr);
+    const g = [gvr.group, gvr.version, gvr.resource] as const;
+    const rows = namespace
+      ? t.pageNs.all(...g, namespace, after?.name ?? '', limit)
+      : t.pageAll.all(...g, after?.namespace ?? '', after?.name ?? '', limit);
+    const texts: string[] = [];
+    for (const r of rows) if (inScope(r, lsel, fsel)) texts.push(r.body.toString('utf8'));
+    const last = rows[rows.length - 1];
+    return {
+      texts,
+      next: rows.length < limit || !last ? undefined : { namespace: last.ns, name: last.name },
+    };
+  }
+
+  /** "namespace/name" and resourceVersion of the objects in scope, without their bodies. */
+  scopeVersions(
+    gvr: Gvr,
+    namespace: string,
+    labelSelector: string,
+    fieldSelector: string,
+  ): { name: string; rv: string }[] {
+    const lsel = parseLabelSelector(labelSelector);
+    const fsel = parseFieldSelector(fieldSelector, gvr);
+    const out: { name: string; rv: string }[] = [];
+    for (const r of this.scopeRows(this.tables(gvr), gvr, namespace))
+      if (inScope(r, lsel, fsel)) out.push({ name: `${r.ns}/${r.name}`, rv: r.rv });
+    return out;
   }
 
   resourceVersion(gvr: Gvr): string {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { WatchEventType } from '../types.js';
 
 /**
@@ -19,6 +20,22 @@ export interface EventLogOptions {
   maxEvents: number;
   /** Bytes of serialized events kept, whichever limit is hit first. */
   maxBytes: number;
+  /** Shared by every log of a hub: the bytes all of them hold together stay near its max. */
+  budget?: LogBudget;
+}
+
+/**
+ * The hub-wide bound on logged bytes. Each log trims its own oldest entries while the total is
+ * over the max, so the total exceeds it by at most one entry per log.
+ */
+export class LogBudget {
+  bytes = 0;
+  constructor(readonly maxBytes: number) {
+    if (!(maxBytes >= 1)) throw new Error('log budget must be positive');
+  }
+  get over(): boolean {
+    return this.bytes > this.maxBytes;
+  }
 }
 
 /**
@@ -94,22 +111,32 @@ export class EventLog {
     return this.entries.slice(lo);
   }
 
+  /** Bytes of serialized events held now. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
   /** Forgets everything: the key's history restarts at rv (used when continuity is lost). */
   reset(rv: bigint): void {
     this.entries = [];
     this.first = 0;
-    this.bytes = 0;
+    this.account(-this.bytes);
     this.startRv = rv;
     this.headRv = rv;
   }
 
   private push(entry: LogEntry): void {
     this.entries.push(entry);
-    this.bytes += entry.line.length;
-    while (this.size > this.opts.maxEvents || (this.bytes > this.opts.maxBytes && this.size > 1)) {
+    this.account(entry.line.length);
+    const budget = this.opts.budget;
+    while (
+      this.size > this.opts.maxEvents ||
+      ((this.bytes > this.opts.maxBytes || budget?.over) && this.size > 1)
+    ) {
       const dropped = this.entries[this.first]!;
+      this.entries[this.first] = undefined as unknown as LogEntry; // let the line be collected
       this.first++;
-      this.bytes -= dropped.line.length;
+      this.account(-dropped.line.length);
       // Everything up to the dropped event's version is no longer answerable from the log.
       if (dropped.rv > this.startRv) this.startRv = dropped.rv;
     }
@@ -117,5 +144,35 @@ export class EventLog {
       this.entries = this.entries.slice(this.first);
       this.first = 0;
     }
+  }
+
+  private account(delta: number): void {
+    this.bytes += delta;
+    if (this.opts.budget) this.opts.budget.bytes += delta;
+  }
+}
+
+/**
+ * One copy of an event's line for every log that holds it. Keys whose selectors overlap each get
+ * the same change on their own upstream stream: 300 keys over the same pods would log the same
+ * line 300 times. A line equal to a recent one (same object, version and type) is logged as that
+ * one. Lines cut from a stream are copied flat first: a slice of a V8 string keeps the whole
+ * chunk it was read in alive, which the byte accounting cannot see.
+ */
+export class SharedLines {
+  private readonly recent: LRUCache<string, string>;
+
+  constructor(max = 10_000) {
+    this.recent = new LRUCache<string, string>({ max });
+  }
+
+  /** `line` as it should be kept: an equal recent line, or a flat copy of it. */
+  share(type: WatchEventType, name: string, rv: bigint, line: string): string {
+    const key = `${type} ${rv} ${name}`;
+    const known = this.recent.get(key);
+    if (known === line) return known;
+    const own = Buffer.from(line, 'utf8').toString('utf8');
+    this.recent.set(key, own);
+    return own;
   }
 }

@@ -29,14 +29,20 @@ export interface LocalWatcherOptions {
 export class LocalWatcher {
   private lastRv: bigint;
   private closed = false;
+  private live = true;
   private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly o: LocalWatcherOptions) {
     this.lastRv = o.fromRv;
   }
 
-  /** Sends the headers; from here on the response is a stream of events. */
-  start(): void {
+  /**
+   * Sends the headers; from here on the response is a stream of events. `live` false: periodic
+   * bookmarks wait for goLive() (a bookmark claims the head, which a client still reading its
+   * initial state from older pages has not reached).
+   */
+  start(live = true): void {
+    this.live = live;
     const { res } = this.o;
     res.writeHead(200, {
       'Content-Type': 'application/json',
@@ -47,9 +53,15 @@ export class LocalWatcher {
     res.on('close', () => this.finish());
     this.timers.push(setTimeout(() => this.end(), this.o.timeoutMs));
     if (this.o.bookmarks) {
-      const t = setInterval(() => this.bookmark(), this.o.bookmarkIntervalMs);
+      const t = setInterval(() => {
+        if (this.live) this.bookmark();
+      }, this.o.bookmarkIntervalMs);
       this.timers.push(t);
     }
+  }
+
+  goLive(): void {
+    this.live = true;
   }
 
   get isClosed(): boolean {
@@ -80,6 +92,30 @@ export class LocalWatcher {
     this.write(`${JSON.stringify({ type, object })}\n`, type);
   }
 
+  /** Like deliverObject, for an object held as JSON text (the store's): no parse, no re-serialize. */
+  deliverText(type: WatchEventType, objectJson: string): void {
+    if (this.closed) return;
+    this.write(`{"type":${JSON.stringify(type)},"object":${objectJson}}\n`, type);
+  }
+
+  /**
+   * Resolves once the client has read what is buffered down to `lowWater` bytes (or is gone):
+   * the initial state is written a page at a time, so a slow reader holds one page, not the scope.
+   */
+  drained(lowWater: number): Promise<void> {
+    const { res } = this.o;
+    if (this.closed || res.writableLength <= lowWater) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        res.off('drain', done);
+        res.off('close', done);
+        resolve();
+      };
+      res.on('drain', done);
+      res.on('close', done);
+    });
+  }
+
   bookmark(annotations?: Record<string, string>): void {
     if (this.closed) return;
     const head = this.o.headRv();
@@ -106,7 +142,9 @@ export class LocalWatcher {
 
   private write(line: string, type: WatchEventType): void {
     const { res } = this.o;
-    if (res.writableLength > this.o.maxBufferedBytes) {
+    // The initial state is paced by drained() instead: a page of large objects may exceed the
+    // bound once without the client being slow.
+    if (this.live && res.writableLength > this.o.maxBufferedBytes) {
       // A reader this far behind would hold the whole log in our memory; it resumes after the end.
       this.end();
       return;

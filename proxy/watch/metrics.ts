@@ -12,6 +12,12 @@ export interface WatchMetrics {
   relistsAvoided: Counter;
   /** resource: upstream LISTs the hub made (after a 410, or to prime a resourceVersion=0 watch) */
   relists: Counter;
+  /** shared watches the hub holds (each: an event log, an index, maybe an upstream watch) */
+  sharedWatches: Gauge;
+  /** bytes all event logs hold together */
+  logBytes: Gauge;
+  /** reason: watches refused with 429 (identity: per-identity cap, memory: over the budget) */
+  refused: Counter;
 }
 
 export function createWatchMetrics(registry: MetricsRegistry = new MetricsRegistry()): WatchMetrics {
@@ -31,5 +37,11 @@ export function createWatchMetrics(registry: MetricsRegistry = new MetricsRegist
     relists: registry.counter('islet_watch_relists_total', 'Upstream LISTs made by the watch hub.', [
       'resource',
     ]),
+    sharedWatches: registry.gauge(
+      'islet_watch_shared',
+      'Shared watches held (an event log each; released a grace period after the last watcher left).',
+    ),
+    logBytes: registry.gauge('islet_watch_log_bytes', 'Bytes held by all watch event logs.'),
+    refused: registry.counter('islet_watch_refused_total', 'Watches refused with 429.', ['reason']),
   };
 }

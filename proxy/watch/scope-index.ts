@@ -4,51 +4,83 @@
  * hold) and of replays to watchers older than the event log (changed since x, deleted since x).
  * Names and versions only; bodies stay in the store.
  */
+import { LRUCache } from 'lru-cache';
 import type { KubeObject } from '../types.js';
-import { objectResourceVersion } from './resource-version.js';
+import { objectResourceVersion, parseResourceVersion } from './resource-version.js';
 
-/** `undefined` rv: the store holds a version newer than what clients were told; treat as changed. */
-interface Entry {
-  rv: bigint | undefined;
-  deletedRv?: bigint;
+/**
+ * Keys of different selectors over the same objects hold the same names and versions: 500 keys
+ * over 5,000 pods are 2.5 million entries. Shared copies of recently loaded names and versions
+ * make those entries point at 5,000 strings and versions instead of 2.5 million of each.
+ */
+const sharedNames = new LRUCache<string, string>({ max: 20_000 });
+const sharedVersions = new LRUCache<string, bigint>({ max: 20_000 });
+
+function shared(name: string): string {
+  const s = sharedNames.get(name);
+  if (s !== undefined) return s;
+  sharedNames.set(name, name);
+  return name;
+}
+
+function sharedVersion(rv: string): bigint | undefined {
+  const v = sharedVersions.get(rv);
+  if (v !== undefined) return v;
+  const parsed = parseResourceVersion(rv);
+  if (parsed !== undefined) sharedVersions.set(rv, parsed);
+  return parsed;
 }
 
 export function objectName(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
+/**
+ * Two maps of bare versions rather than one of small records: a key over 5,000 objects holds
+ * 5,000 entries, and a record per entry was a third of the index's memory.
+ */
 export class ScopeIndex {
-  private readonly entries = new Map<string, Entry>();
-  private tombstones = 0;
+  /** Objects clients hold, with their version; `undefined`: the store holds a version newer than
+   * what clients were told (treat as changed). */
+  private readonly alive = new Map<string, bigint | undefined>();
+  /** Objects clients were told are deleted, with the version of the deletion. */
+  private readonly deleted = new Map<string, bigint>();
 
   constructor(private readonly maxTombstones = 50_000) {}
 
   /** Loads what the store holds for the scope at version `atRv` (objects newer are "unknown"). */
   static fromObjects(objects: KubeObject[], atRv: bigint | undefined, maxTombstones?: number): ScopeIndex {
     const idx = new ScopeIndex(maxTombstones);
-    for (const o of objects) {
-      const rv = objectResourceVersion(o);
-      idx.entries.set(objectName(o), {
-        rv: atRv === undefined || rv === undefined || rv > atRv ? undefined : rv,
-      });
-    }
+    for (const o of objects) idx.alive.set(objectName(o), known(objectResourceVersion(o), atRv));
     return idx;
   }
 
+  /** Like fromObjects, from the store's names and versions (no bodies parsed). */
+  static fromVersions(
+    rows: { name: string; rv: string }[],
+    atRv: bigint | undefined,
+    maxTombstones?: number,
+  ): ScopeIndex {
+    const idx = new ScopeIndex(maxTombstones);
+    for (const r of rows) idx.alive.set(shared(r.name), known(sharedVersion(r.rv), atRv));
+    return idx;
+  }
+
+  get size(): number {
+    return this.alive.size + this.deleted.size;
+  }
+
   has(name: string): boolean {
-    const e = this.entries.get(name);
-    return e !== undefined && e.deletedRv === undefined;
+    return this.alive.has(name);
   }
 
   liveVersion(name: string): bigint | undefined {
-    const e = this.entries.get(name);
-    return e && e.deletedRv === undefined ? e.rv : undefined;
+    return this.alive.get(name);
   }
 
   set(name: string, rv: bigint | undefined): void {
-    const e = this.entries.get(name);
-    if (e?.deletedRv !== undefined) this.tombstones--;
-    this.entries.set(name, { rv });
+    this.deleted.delete(name);
+    this.alive.set(name, rv);
   }
 
   /**
@@ -56,40 +88,37 @@ export class ScopeIndex {
    * old tombstones had to be dropped to stay bounded (the replay floor moves up to it).
    */
   delete(name: string, rv: bigint): bigint | undefined {
-    const e = this.entries.get(name);
-    if (e?.deletedRv !== undefined) return undefined;
-    this.entries.set(name, { rv, deletedRv: rv });
-    this.tombstones++;
-    return this.tombstones > this.maxTombstones ? this.pruneTombstones() : undefined;
+    if (this.deleted.has(name)) return undefined;
+    this.alive.delete(name);
+    this.deleted.set(name, rv);
+    return this.deleted.size > this.maxTombstones ? this.pruneTombstones() : undefined;
   }
 
   /** Objects clients were told about and that still exist (with their version if known). */
   live(): Map<string, bigint | undefined> {
-    const out = new Map<string, bigint | undefined>();
-    for (const [n, e] of this.entries) if (e.deletedRv === undefined) out.set(n, e.rv);
-    return out;
+    return new Map(this.alive);
   }
 
   /** What changed after x: live objects with a newer (or unknown) version, deletions after x. */
   changedSince(x: bigint): { changed: string[]; deleted: { name: string; rv: bigint }[] } {
     const changed: string[] = [];
     const deleted: { name: string; rv: bigint }[] = [];
-    for (const [name, e] of this.entries) {
-      if (e.deletedRv !== undefined) {
-        if (e.deletedRv > x) deleted.push({ name, rv: e.deletedRv });
-      } else if (e.rv === undefined || e.rv > x) changed.push(name);
-    }
+    for (const [name, rv] of this.alive) if (rv === undefined || rv > x) changed.push(name);
+    for (const [name, rv] of this.deleted) if (rv > x) deleted.push({ name, rv });
     return { changed, deleted };
   }
 
   private pruneTombstones(): bigint {
-    const dead = [...this.entries].filter(([, e]) => e.deletedRv !== undefined);
-    dead.sort((a, b) => (a[1].deletedRv! < b[1].deletedRv! ? -1 : 1));
+    const dead = [...this.deleted].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     const drop = dead.slice(0, Math.ceil(dead.length / 2));
-    for (const [n] of drop) this.entries.delete(n);
-    this.tombstones -= drop.length;
-    return drop[drop.length - 1]![1].deletedRv!;
+    for (const [n] of drop) this.deleted.delete(n);
+    return drop[drop.length - 1]![1];
   }
+}
+
+/** A version clients were told, or undefined when the store's is newer than `atRv`. */
+function known(rv: bigint | undefined, atRv: bigint | undefined): bigint | undefined {
+  return atRv === undefined || rv === undefined || rv > atRv ? undefined : rv;
 }
 
 export interface ListDiff {

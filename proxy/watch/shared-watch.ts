@@ -23,13 +23,14 @@ import type {
   KubeList,
   KubeObject,
   RequestInfo,
+  StoreCursor,
   UpstreamPool,
   ViewKey,
   WatchEvent,
   WatchEventType,
 } from '../types.js';
 import { Backoff } from './backoff.js';
-import { EventLog, type LogEntry } from './event-log.js';
+import { EventLog, type LogBudget, type LogEntry, type SharedLines } from './event-log.js';
 import { LocalWatcher } from './local-watcher.js';
 import type { WatchMetrics } from './metrics.js';
 import { maxRv, objectResourceVersion, parseResourceVersion } from './resource-version.js';
@@ -58,8 +59,17 @@ export interface SharedWatchConfig {
   /** Spread of the first reconnect after the link comes back. */
   reconnectJitterMs: number;
   maxBufferedBytes: number;
+  /** Hub-wide bound on the bytes all event logs hold. */
+  logBudget?: LogBudget;
+  /** Hub-wide: one copy of a line that several keys log (and never a slice of a read chunk). */
+  lines?: SharedLines;
   random: () => number;
 }
+
+/** Objects per page of a new watcher's initial state read from the store. */
+const INITIAL_PAGE = 100;
+/** A page is read once the client has taken what was written down to this many bytes. */
+const INITIAL_LOW_WATER = 64 * 1024;
 
 export interface SharedWatchDeps {
   store: CacheStoreApi;
@@ -158,7 +168,9 @@ export class SharedWatch {
           }
           const refusal = await this.prime();
           if (refusal) return forwardRefusal(res, refusal);
-          if (!this.log) {
+          // An informer's watch (with a resourceVersion) may have made the log while the list was
+          // in flight: a log alone is no copy of the state, only a primed index is.
+          if (!this.log || !this.index) {
             sendStatus(
               res,
               503,
@@ -197,7 +209,7 @@ export class SharedWatch {
         return;
       }
       if (res.destroyed || res.writableEnded) return;
-      this.attach(res, info, fromRv);
+      await this.attach(res, info, fromRv);
     } finally {
       this.users--;
       this.maybeIdle();
@@ -262,25 +274,33 @@ export class SharedWatch {
     this.wake?.();
     this.openGate?.(undefined);
     for (const w of [...this.watchers]) w.end();
+    // Hand the log's bytes back to the hub's budget; the index goes with the watch.
+    this.log?.reset(this.log.head);
+    this.index = undefined;
+  }
+
+  /** Objects (and tombstones) the index holds. */
+  get indexSize(): number {
+    return this.index?.size ?? 0;
+  }
+
+  /** Bytes the event log holds now. */
+  get logBytes(): number {
+    return this.log?.byteSize ?? 0;
   }
 
   // ------------------------------------------------------------------ local watchers
 
-  private attach(res: ServerResponse, info: RequestInfo, fromRv: bigint | undefined): void {
+  private async attach(res: ServerResponse, info: RequestInfo, fromRv: bigint | undefined): Promise<void> {
     const log = this.log!;
     // The synthetic state is the store's; after a priming LIST it is newer than the log's head,
     // and events up to the list's version must not follow it (they would be older versions).
     const stateRv = this.storeBase !== undefined && this.storeBase > log.head ? this.storeBase : log.head;
     const w = this.newWatcher(res, info, fromRv ?? stateRv);
     if (fromRv === undefined) {
-      w.start();
-      const objects = this.deps.store.listObjects(
-        this.scope.gvr,
-        this.scope.namespace,
-        this.scope.labelSelector,
-        this.scope.fieldSelector,
-      );
-      for (const o of objects) w.deliverObject('ADDED', o);
+      w.start(false);
+      if (!(await this.streamInitialState(w, stateRv))) return;
+      w.goLive();
       if (info.sendInitialEvents && info.allowWatchBookmarks)
         w.bookmark({ 'k8s.io/initial-events-end': 'true' });
     } else {
@@ -329,6 +349,42 @@ export class SharedWatch {
         this.maybeIdle();
       },
     });
+  }
+
+  /**
+   * The store's state of the scope as ADDED events, read and written a page at a time with the
+   * client's pace (never the whole scope in memory per watcher), then what was logged meanwhile.
+   * False when the watcher ended on the way.
+   */
+  private async streamInitialState(w: LocalWatcher, stateRv: bigint): Promise<boolean> {
+    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
+    let after: StoreCursor | undefined;
+    do {
+      const page = this.deps.store.listTextsPage(
+        gvr,
+        namespace,
+        labelSelector,
+        fieldSelector,
+        after,
+        INITIAL_PAGE,
+      );
+      for (const text of page.texts) w.deliverText('ADDED', text);
+      after = page.next;
+      if (after) await w.drained(INITIAL_LOW_WATER);
+    } while (after && !w.isClosed && !this.closed);
+    if (w.isClosed || this.closed || !this.log) {
+      w.end();
+      return false;
+    }
+    // Pages read later may already hold some of these changes: a repeat is harmless, a gap not.
+    const missed = this.log.since(stateRv);
+    if (!missed) {
+      // The log moved past the state while it was sent: a clean end, the client resumes.
+      w.end();
+      return false;
+    }
+    for (const e of missed) w.deliver(e);
+    return !w.isClosed;
   }
 
   /** Everything after x that the log no longer holds, rebuilt from the store and the index. */
@@ -549,7 +605,10 @@ export class SharedWatch {
     }
     if (ev.type !== 'ADDED' && ev.type !== 'MODIFIED' && ev.type !== 'DELETED') return;
     const name = objectName(ev.object);
-    const entry: LogEntry = { rv, type: ev.type, name, line: `${line}\n` };
+    const kept = this.deps.config.lines
+      ? this.deps.config.lines.share(ev.type, name, rv, `${line}\n`)
+      : Buffer.from(`${line}\n`, 'utf8').toString('utf8');
+    const entry: LogEntry = { rv, type: ev.type, name, line: kept };
     if (!log.append(entry)) return; // already delivered before a resume
     this.logged = true;
     this.learnKind(ev.object);
@@ -660,9 +719,17 @@ export class SharedWatch {
         if (listRv === undefined) return undefined;
         this.learnListKind(result.list.kind, result.list.apiVersion);
         this.applyListToStore(result.list);
-        this.index = ScopeIndex.fromObjects(result.list.items, listRv);
-        this.storeBase = listRv;
-        if (!this.log) this.log = this.newLog(listRv);
+        if (this.log) {
+          // A watch with a resourceVersion started this key while the list was in flight, and
+          // its upstream events may be newer than the list: they are in the store and the log
+          // already. The index is the store's merge of both, at the newer of the two; one built
+          // from the list alone would forget what those events deleted or added.
+          this.loadIndex(maxRv(listRv, this.log.head));
+        } else {
+          this.index = ScopeIndex.fromObjects(result.list.items, listRv);
+          this.storeBase = listRv;
+          this.log = this.newLog(listRv);
+        }
         return undefined;
       } catch (err) {
         this.log_.debug('priming list failed', { err });
@@ -688,18 +755,18 @@ export class SharedWatch {
 
   private newLog(rv: bigint): EventLog {
     const c = this.deps.config;
-    return new EventLog(rv, { maxEvents: c.logMaxEvents, maxBytes: c.logMaxBytes });
+    return new EventLog(rv, { maxEvents: c.logMaxEvents, maxBytes: c.logMaxBytes, budget: c.logBudget });
   }
 
   /** A new watch for resourceVersion 0 starts from the store when it holds a complete copy. */
   private initFromStore(): void {
     const view = this.deps.store.findCoveringView(this.viewKey());
     if (!view?.complete) return;
-    const objects = this.listScope();
+    const rows = this.scopeVersions();
     let head = parseResourceVersion(view.listResourceVersion) ?? 0n;
-    for (const o of objects) head = maxRv(head, objectResourceVersion(o) ?? 0n);
+    for (const r of rows) head = maxRv(head, parseResourceVersion(r.rv) ?? 0n);
     this.log = this.newLog(head);
-    this.index = ScopeIndex.fromObjects(objects, head);
+    this.index = ScopeIndex.fromVersions(rows, head);
     this.storeBase = head;
   }
 
@@ -707,13 +774,14 @@ export class SharedWatch {
   private loadIndex(at: bigint): void {
     const view = this.deps.store.findCoveringView(this.viewKey());
     if (!view?.complete) return;
-    this.index = ScopeIndex.fromObjects(this.listScope(), at);
+    this.index = ScopeIndex.fromVersions(this.scopeVersions(), at);
     this.storeBase = at;
   }
 
-  private listScope(): KubeObject[] {
+  /** Names and versions of what the store holds in scope: the index needs no bodies. */
+  private scopeVersions(): { name: string; rv: string }[] {
     const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
-    return this.deps.store.listObjects(gvr, namespace, labelSelector, fieldSelector);
+    return this.deps.store.scopeVersions(gvr, namespace, labelSelector, fieldSelector);
   }
 
   private getObject(name: string): KubeObject | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff, parseRetryAfter } from '../../proxy/watch/backoff.js';
-import { EventLog, type LogEntry } from '../../proxy/watch/event-log.js';
+import { EventLog, LogBudget, type LogEntry } from '../../proxy/watch/event-log.js';
 import { parseResourceVersion } from '../../proxy/watch/resource-version.js';
 
 const entry = (rv: number, name = `ns/o${rv}`): LogEntry => ({
@@ -11,6 +11,26 @@ const entry = (rv: number, name = `ns/o${rv}`): LogEntry => ({
 });
 
 describe('EventLog', () => {
+  it('keeps the bytes of all logs sharing a budget near its max, and hands them back on reset', () => {
+    const size = entry(1).line.length;
+    const budget = new LogBudget(size * 10);
+    const a = new EventLog(0n, { maxEvents: 1000, maxBytes: 1 << 20, budget });
+    const b = new EventLog(0n, { maxEvents: 1000, maxBytes: 1 << 20, budget });
+    for (let rv = 1; rv <= 30; rv++) {
+      a.append(entry(rv));
+      b.append(entry(rv));
+      // Over by at most one entry per log.
+      expect(budget.bytes).toBeLessThanOrEqual(size * 12);
+    }
+    expect(budget.bytes).toBe(a.byteSize + b.byteSize);
+    // What was dropped is no longer answerable: the start moved up.
+    expect(a.since(1n)).toBeUndefined();
+    expect(a.since(a.start)!.length).toBe(a.size);
+    a.reset(a.head);
+    b.reset(b.head);
+    expect(budget.bytes).toBe(0);
+  });
+
   it('answers "events after x" for any x from its start, in order', () => {
     const log = new EventLog(10n, { maxEvents: 100, maxBytes: 1 << 20 });
     for (const rv of [11, 13, 17]) expect(log.append(entry(rv))).toBe(true);

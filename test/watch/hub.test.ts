@@ -5,7 +5,7 @@
  * wire exactly. (The end-to-end tests with informers and kubectl run the built binary:
  * sharing.test.ts and reconnect.test.ts.)
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { createLogger } from '../../proxy/log.js';
 import { MetricsRegistry } from '../../proxy/metrics.js';
 import { parseRequestInfo } from '../../proxy/request-info.js';
 import { identityOf } from '../../proxy/serve/identity.js';
-import type { KubeList, ViewKey } from '../../proxy/types.js';
+import type { KubeList, UpstreamPool, ViewKey } from '../../proxy/types.js';
 import { ClientCertSource } from '../../proxy/upstream/client-cert.js';
 import { ApiServerPool } from '../../proxy/upstream/pool.js';
 import { WatchHub } from '../../proxy/watch/hub.js';
@@ -44,6 +44,8 @@ describe('WatchHub against the simulator', () => {
   let server: http.Server;
   let base: string;
   const watchers: WatchClient[] = [];
+  /** Set by a test: runs on the answer of the hub's next upstream LIST before the hub reads it. */
+  let onList: ((res: IncomingMessage) => Promise<void>) | undefined;
 
   /** What the proxy's server does for an informer's LIST: the answer fills the store's view. */
   function listIntoStore(): string {
@@ -93,9 +95,23 @@ describe('WatchHub against the simulator', () => {
   beforeEach(async () => {
     store = new CacheStore({ path: join(tmp.dir, `cache-${Date.now()}-${Math.random()}.db`) });
     registry = new MetricsRegistry();
+    onList = undefined;
+    const upstream: UpstreamPool = {
+      async request(o) {
+        const res = await pool.request(o);
+        const hook = onList;
+        if (hook && o.method === 'GET' && !o.path.includes('watch=')) {
+          onList = undefined;
+          await hook(res);
+        }
+        return res;
+      },
+      isOnline: () => pool.isOnline(),
+      onLinkChange: (cb) => pool.onLinkChange(cb),
+    };
     hub = new WatchHub({
       store,
-      pool,
+      pool: upstream,
       logger: createLogger({ level: process.env.ISLET_TEST_VERBOSE ? 'debug' : 'error' }),
       metrics: registry,
       bookmarkIntervalMs: 200,
@@ -370,6 +386,21 @@ describe('WatchHub against the simulator', () => {
     expect(sim.listCount({ resource: 'pods' })).toBe(1);
   });
 
+  it('resourceVersion=0 over several pages of the store: every object once, with its kind, then live', async () => {
+    for (let i = 0; i < 250; i++) sim.create('pods', pod(`bulk-${String(i).padStart(3, '0')}`));
+    listIntoStore();
+    const w = await watch('resourceVersion=0');
+    await eventually('initial state', () => w.names('ADDED').length >= 250);
+    const added = w.events.filter((e) => e.type === 'ADDED');
+    expect(new Set(added.map((e) => e.object.metadata?.name)).size).toBe(250);
+    expect(added.every((e) => e.object.kind === 'Pod')).toBe(true);
+    sim.create('pods', pod('late'));
+    await eventually('then live', () => w.names('ADDED').includes('late'));
+    expect(w.names('ADDED').length).toBe(251);
+    // Served from the cache's complete view: no LIST upstream.
+    expect(sim.listCount({ resource: 'pods' })).toBe(0);
+  });
+
   it('passes an upstream refusal of a new key through, and rejects bad requests', async () => {
     const bad = await watch('resourceVersion=abc');
     expect(bad.status).toBe(400);
@@ -404,5 +435,74 @@ describe('WatchHub against the simulator', () => {
     sim.create('pods', pod('b'));
     await eventually('events flow again', () => w.names('ADDED').includes('b'));
     expect(w.state()).toBe('open');
+  });
+
+  /** Holds the hub's next LIST answer until the test lets it go (or fails it). */
+  function holdNextList() {
+    let arrived!: () => void;
+    let release!: (fail: boolean) => void;
+    const hold = {
+      arrived: new Promise<void>((r) => {
+        arrived = r;
+      }),
+      release: (fail = false) => release(fail),
+    };
+    const released = new Promise<boolean>((r) => {
+      release = r;
+    });
+    onList = async (res) => {
+      arrived();
+      if (await released) {
+        res.destroy();
+        throw new Error('the held LIST failed');
+      }
+    };
+    return hold;
+  }
+
+  it('a resourceVersion=0 watch whose priming LIST fails after an informer watch opened the key gets 503, not an empty state', async () => {
+    sim.create('pods', pod('a'));
+    sim.create('pods', pod('b'));
+    const list = holdNextList();
+    const zeroOpening = watch('resourceVersion=0');
+    await list.arrived;
+    // An informer that listed upstream itself watches the same key while it is being primed.
+    const informer = await watch(`resourceVersion=${sim.resourceVersion}`);
+    expect(informer.status).toBe(200);
+    list.release(true);
+    const zero = await zeroOpening;
+    // The store holds no complete copy: a 200 here would tell the client the collection is empty.
+    expect(zero.status).toBe(503);
+    expect(zero.names('ADDED')).toEqual([]);
+  });
+
+  it("a priming LIST overtaken by the key's own upstream events keeps what those events deleted", async () => {
+    sim.create('pods', pod('a'));
+    sim.create('pods', pod('b'));
+    const list = holdNextList();
+    const zeroOpening = watch('resourceVersion=0');
+    await list.arrived; // the list (a and b) is read; its answer waits
+    const informer = await watch(`resourceVersion=${sim.resourceVersion}`);
+    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
+    sim.delete('pods', 'a');
+    await eventually('informer told a is gone', () => informer.names('DELETED').includes('a'));
+    list.release();
+    const zero = await zeroOpening;
+    expect(zero.status).toBe(200);
+    await eventually('initial state', () => zero.names('ADDED').includes('b'));
+    // Compaction past the hub's version: its relist diffs the list against its index.
+    await sim.partition('refuse');
+    await eventually('offline', () => !pool.isOnline());
+    sim.create('pods', pod('c'));
+    sim.compact();
+    await sim.heal();
+    await eventually(
+      'c after the relist',
+      () => zero.names('ADDED').includes('c') && informer.names('ADDED').includes('c'),
+    );
+    // An index from the stale list alone would still hold a and send DELETED a once more.
+    expect(zero.names('DELETED')).toEqual([]);
+    expect(informer.names('DELETED')).toEqual(['a']);
+    expect(zero.names('ADDED').sort()).toEqual(['b', 'c']);
   });
 });
