@@ -8,6 +8,7 @@
  * port, runc's state root is under the state dir, NRI (a fixed /var/run/nri socket) and the snapshotters this machine lacks are disabled.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -203,6 +204,28 @@ export class Containerd {
       if (!argv[0]?.endsWith('containerd-shim-runc-v2')) continue;
       const i = argv.indexOf('-address');
       if (i >= 0 && argv[i + 1] === this.paths.socket) out.push(Number(name));
+    }
+    return out;
+  }
+
+  /**
+   * The sockets of these shims: containerd 2.x names a shim's socket by the SHA-256 of
+   * "<containerd address>/<namespace>/<shim id>" under the fixed /run/containerd/s.
+   */
+  shimSockets(pids: number[]): string[] {
+    const out: string[] = [];
+    for (const pid of pids) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue;
+      }
+      const id = argv[argv.indexOf('-id') + 1];
+      const ns = argv[argv.indexOf('-namespace') + 1];
+      if (!id || !ns || argv.indexOf('-id') < 0) continue;
+      const hash = createHash('sha256').update(`${this.paths.socket}/${ns}/${id}`).digest('hex');
+      out.push(`/run/containerd/s/${hash}`);
     }
     return out;
   }

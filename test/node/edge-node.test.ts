@@ -15,6 +15,16 @@ if (missing) console.warn(`skipping the real edge node test: ${missing}`);
 // biome-ignore lint/suspicious/noExplicitAny: Kubernetes JSON read field by field
 type Loose = any;
 
+/** Prints what the proxy answered, and singles out what it could not serve (a defect list for the report). */
+function reportProxyRequests(phase: string, counts: Map<string, number>): void {
+  const lines = [...counts].sort().map(([k, v]) => `  ${k} x${v}`);
+  const failed = [...counts].filter(([k]) => !/ [23]\d\d /.test(k)).map(([k, v]) => `  ${k} x${v}`);
+  console.log(
+    `[edge-node] proxy answers during the ${phase} (verb resource code served_from):\n${lines.join('\n')}\n` +
+      `[edge-node] not served during the ${phase}:\n${failed.join('\n') || '  (none)'}`,
+  );
+}
+
 describe.skipIf(missing)('a real edge node (kubelet + containerd + islet CNI + islet proxy)', () => {
   let cp: ControlPlane;
   let node: EdgeNode;
@@ -88,4 +98,46 @@ describe.skipIf(missing)('a real edge node (kubelet + containerd + islet CNI + i
     expect(nodeObj.status.conditions.find((c: Loose) => c.type === 'Ready')?.status).toBe('True');
     first = { uid: pod.metadata.uid, podIP: pod.status.podIP };
   }, 300_000);
+
+  it('runs the pod again with the same address after an offline reboot; the API server sees it once the link is back', async () => {
+    if (!first) throw new Error('needs the running pod of the previous test');
+    await cp.partition('refuse');
+    await node.powerCut();
+    await node.boot();
+
+    // Offline: kubelet, reading its pods from the proxy's cache, starts a new sandbox and the
+    // islet plugin gives it the address the pod had before the reboot.
+    const sandbox = await eventually(
+      'a ready sandbox for the pod after the offline reboot',
+      () => node.readySandbox('web'),
+      (s) => s !== undefined && s.ip !== '',
+      180_000,
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\nkubelet:\n${node.kubelet?.log(60)}`);
+    });
+    expect(sandbox!.ip).toBe(first.podIP);
+    const container = await eventually(
+      'the app container running after the offline reboot',
+      () => node.runningContainer('app'),
+      Boolean,
+      180_000,
+    );
+    const offline = await node.proxyRequests();
+    reportProxyRequests('offline boot', offline);
+    console.log(`[edge-node] kubelet restarts during the offline boot: ${node.kubelet?.restarts ?? 0}`);
+
+    await cp.heal();
+    const pod = await eventually(
+      'the API server to see the pod running in its new container',
+      () => cp.admin.ok('GET', podPath),
+      (p) => running(p) && p.status.containerStatuses[0].containerID === `containerd://${container}`,
+      180_000,
+    );
+    expect(pod.metadata.uid).toBe(first.uid);
+    expect(pod.status.podIP).toBe(first.podIP);
+    expect(pod.status.phase).toBe('Running');
+    // kubelet read its Node and its pod from the proxy's cache while offline.
+    expect(offline.get('get nodes 200 cache')).toBeGreaterThan(0);
+    expect(offline.get('get pods 200 cache')).toBeGreaterThan(0);
+  }, 600_000);
 });

@@ -241,6 +241,37 @@ export class EdgeNode {
     return out;
   }
 
+  /** crictl against this node's containerd, JSON output parsed. */
+  // biome-ignore lint/suspicious/noExplicitAny: CRI JSON read field by field
+  async crictl(args: string[]): Promise<any> {
+    // crictl stops reading flags at the first argument: -o goes right after the subcommand.
+    const [sub = '', ...rest] = args;
+    const r = await mustRun(k8sBin('crictl'), [
+      '--runtime-endpoint',
+      `unix://${this.ctdPaths.socket}`,
+      sub,
+      '-o',
+      'json',
+      ...rest,
+    ]);
+    return JSON.parse(r);
+  }
+
+  /** The ready sandbox of pod `name` and its address, as the runtime sees them; undefined while there is none. */
+  async readySandbox(name: string): Promise<{ id: string; ip: string } | undefined> {
+    const pods = await this.crictl(['pods', '--name', `^${name}$`, '--state', 'ready']);
+    const id: string | undefined = pods.items?.[0]?.id;
+    if (!id) return undefined;
+    const info = await this.crictl(['inspectp', id]);
+    return { id, ip: info.status?.network?.ip ?? '' };
+  }
+
+  /** The running container `name`'s ID, undefined while none runs. */
+  async runningContainer(name: string): Promise<string | undefined> {
+    const list = await this.crictl(['ps', '--name', `^${name}$`, '--state', 'running']);
+    return list.containers?.[0]?.id;
+  }
+
   private async recordContainerIds(): Promise<void> {
     if (!this.containerd?.running) return;
     const ids = await this.containerd.ctr(['containers', 'ls', '-q']).catch(() => '');
@@ -256,6 +287,7 @@ export class EdgeNode {
   async powerCut(): Promise<void> {
     await this.recordContainerIds();
     const shims = this.containerd?.shimPids() ?? [];
+    const sockets = this.containerd?.shimSockets(shims) ?? [];
     const doomed = processTree(shims);
     await this.kubelet?.stop();
     await this.containerd?.stop();
@@ -265,6 +297,8 @@ export class EdgeNode {
     await unmountAll(this.at('run'));
     await unmountAll(this.at('var/lib/kubelet'));
     await unmountAll(this.ctdPaths.root);
+    // Shims put their sockets in containerd's fixed /run/containerd/s; a killed shim leaves its own.
+    for (const sock of sockets) rmSync(sock, { force: true });
     rmSync(this.at('run'), { recursive: true, force: true });
     mkdirSync(this.at('run'), { recursive: true });
     removeCgroups((rel) => this.ownsCgroup(rel));
@@ -284,6 +318,8 @@ export class EdgeNode {
       // best effort: the rest still runs
     }
     if (this.bridgeCreated) await run('ip', ['link', 'del', this.bridge]);
+    // runc's parent cgroup of the CRI namespace, once empty (rmdir refuses a populated one).
+    removeCgroups((rel) => rel === 'k8s.io');
     // libcni caches results in its default dir, keyed by network name (unique to this node).
     const cache = '/var/lib/cni/results';
     if (existsSync(cache)) {

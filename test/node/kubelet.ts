@@ -81,7 +81,10 @@ export function renderKubeletConfig(
 export class Kubelet {
   readonly paths: KubeletPaths;
   private component?: Component;
+  private stopping = false;
   healthzPort = 0;
+  /** Times kubelet exited on its own and was started again (as systemd's Restart=always does). */
+  restarts = 0;
 
   constructor(readonly o: KubeletOptions) {
     this.paths = kubeletPaths(o.nodeRoot);
@@ -94,21 +97,8 @@ export class Kubelet {
     const ports = { port: await freePort(), healthz: await freePort() };
     this.healthzPort = ports.healthz;
     writeFileSync(p.config, renderKubeletConfig(this.o, p, ports));
-    this.component = new Component(
-      'kubelet',
-      k8sBin('kubelet'),
-      [
-        `--config=${p.config}`,
-        `--kubeconfig=${this.o.kubeconfig}`,
-        `--root-dir=${p.rootDir}`,
-        `--hostname-override=${this.o.nodeName}`,
-        `--node-ip=${this.o.nodeIp}`,
-        '--v=2',
-      ],
-      join(this.o.logDir, 'kubelet.log'),
-      { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' },
-    );
-    const c = this.component;
+    this.spawn();
+    const c = this.component!;
     await eventually(
       'kubelet healthz',
       async () => {
@@ -123,6 +113,32 @@ export class Kubelet {
     });
   }
 
+  /** Starts kubelet, and again whenever it exits while nobody stopped it (the node's supervisor). */
+  private spawn(): void {
+    const p = this.paths;
+    this.component = new Component(
+      'kubelet',
+      k8sBin('kubelet'),
+      [
+        `--config=${p.config}`,
+        `--kubeconfig=${this.o.kubeconfig}`,
+        `--root-dir=${p.rootDir}`,
+        `--hostname-override=${this.o.nodeName}`,
+        `--node-ip=${this.o.nodeIp}`,
+        '--v=2',
+      ],
+      join(this.o.logDir, 'kubelet.log'),
+      { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root' },
+    );
+    this.component.proc.once('exit', () => {
+      if (this.stopping) return;
+      this.restarts++;
+      setTimeout(() => {
+        if (!this.stopping) this.spawn();
+      }, 1_000);
+    });
+  }
+
   log(lines = 80): string {
     return this.component?.log(lines) ?? '';
   }
@@ -132,6 +148,7 @@ export class Kubelet {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.component?.stop();
   }
 }
