@@ -4,7 +4,9 @@
  * an address from the node's bridge; after the link is cut and the node reboots offline, the pod
  * runs again with the same address, and once the link is back the API server sees the same pod.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../lib/sqlite.js';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8s/control-plane.js';
 import { eventually } from '../proxy/harness.js';
 import { APP_IMAGE, EdgeNode, edgeNodeMissing } from './edge-node.js';
@@ -53,7 +55,10 @@ describe.skipIf(missing)('a real edge node (kubelet + containerd + islet CNI + i
 
   it('runs a pod bound to the node with an address from the node bridge', async () => {
     await node.boot();
-    expect(node.installOutput).toContain('10-edge.conflist');
+    // islet install wrapped the network's IPAM and appended the recorder.
+    const conflist = JSON.parse(readFileSync(node.at('etc/cni/net.d/10-edge.conflist'), 'utf8'));
+    expect(conflist.plugins.map((p: Loose) => p.type)).toEqual(['bridge', 'islet']);
+    expect(conflist.plugins[0].ipam.type).toBe('islet');
     await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/configmaps`, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -116,6 +121,15 @@ describe.skipIf(missing)('a real edge node (kubelet + containerd + islet CNI + i
       throw new Error(`${(err as Error).message}\nkubelet:\n${node.kubelet?.log(60)}`);
     });
     expect(sandbox!.ip).toBe(first.podIP);
+    // The address came from the installed islet plugin: its database holds the new sandbox's attachment.
+    const db = openDatabase(node.at('var/lib/islet/ipam.db'), { readonly: true });
+    const attachment = db
+      .prepare('SELECT state, ips, boot_id FROM attachments WHERE container_id = ?')
+      .get(sandbox!.id) as { state: string; ips: string; boot_id: string } | undefined;
+    db.close();
+    console.log(`[edge-node] islet attachment of the new sandbox: ${JSON.stringify(attachment)}`);
+    expect(attachment?.boot_id).toBe(node.bootId);
+    expect(JSON.parse(attachment?.ips ?? '[]').map((c: string) => c.split('/')[0])).toEqual([first.podIP]);
     const container = await eventually(
       'the app container running after the offline reboot',
       () => node.runningContainer('app'),

@@ -169,7 +169,6 @@ export class EdgeNode {
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
-    this.installOutput = install.stdout;
 
     writeImageArchive(join(this.dir, 'images.tar'), [
       { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
@@ -177,8 +176,6 @@ export class EdgeNode {
     ]);
     if (!(await overlayWorks(this.dir))) this.snapshotter = 'native';
   }
-
-  installOutput = '';
 
   get proxyUrl(): string {
     return `http://${this.listen}`;
