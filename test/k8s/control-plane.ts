@@ -54,7 +54,7 @@ export interface ControlPlaneOptions {
   nodeName?: string;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const s = createServer();
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
   const port = (s.address() as { port: number }).port;
@@ -63,7 +63,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A child in its own process group, its output in a log file (kept in the temp dir for failures). */
-class Component {
+export class Component {
   readonly proc: ChildProcess;
   private readonly exited: Promise<number | null>;
 
@@ -72,9 +72,10 @@ class Component {
     bin: string,
     args: string[],
     readonly logPath: string,
+    env: NodeJS.ProcessEnv = process.env,
   ) {
     const fd = openSync(logPath, 'a');
-    this.proc = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    this.proc = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd], env });
     this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
     live.add(this);
   }
