@@ -32,7 +32,15 @@ function splitName(name: string): { prefix: string; base: string } {
   throw new Error(`tar name too long for ustar: ${name}`);
 }
 
-function header(name: string, type: string, size: number, mode: number, linkname = '', uid = 0, gid = 0): Buffer {
+function header(
+  name: string,
+  type: string,
+  size: number,
+  mode: number,
+  linkname = '',
+  uid = 0,
+  gid = 0,
+): Buffer {
   if (Buffer.byteLength(linkname) > 100) throw new Error(`tar link target too long for ustar: ${linkname}`);
   const { prefix, base } = splitName(name);
   const h = Buffer.alloc(512, 0);
@@ -162,7 +170,11 @@ export function writeOciArchive(file: string, images: ImageSpec[]): WrittenImage
   writeFileSync(
     file,
     tar([
-      { kind: 'file', path: 'oci-layout', data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })) },
+      {
+        kind: 'file',
+        path: 'oci-layout',
+        data: Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })),
+      },
       { kind: 'file', path: 'index.json', data: Buffer.from(JSON.stringify(index)) },
       { kind: 'dir', path: 'blobs' },
       { kind: 'dir', path: 'blobs/sha256' },
