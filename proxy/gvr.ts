@@ -52,6 +52,8 @@ const builtIn: [string, string, string, string, boolean][] = [
   ['rbac.authorization.k8s.io', 'v1', 'clusterrolebindings', 'ClusterRoleBinding', false],
   ['apiextensions.k8s.io', 'v1', 'customresourcedefinitions', 'CustomResourceDefinition', false],
   ['scheduling.k8s.io', 'v1', 'priorityclasses', 'PriorityClass', false],
+  // kubelet deletes its node's slices at start (DRA): named in metrics, not "other".
+  ['resource.k8s.io', 'v1', 'resourceslices', 'ResourceSlice', false],
   ['policy', 'v1', 'poddisruptionbudgets', 'PodDisruptionBudget', true],
   ['certificates.k8s.io', 'v1', 'certificatesigningrequests', 'CertificateSigningRequest', false],
   ['flowcontrol.apiserver.k8s.io', 'v1', 'flowschemas', 'FlowSchema', false],

@@ -9,12 +9,14 @@ import { type ProxyMetrics, resourceLabel } from './metrics.js';
 import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from './selectors.js';
 import { decideAccept } from './serve/accept.js';
+import { accessFields } from './serve/access-log.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
 import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
 import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse, responseHeadersForClient } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
+import { onResponseHead } from './serve/on-head.js';
 import { isRecordedPath, recordedKey, sendRecorded } from './serve/recorded.js';
 import { plainFromTable, tableFromPlain } from './serve/table-read.js';
 import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
@@ -188,14 +190,24 @@ export class ProxyServer {
       verb: String(info.verb),
       resource: resourceLabel(info),
     });
-    res.once('close', () => {
-      stopTimer({ served_from: ex.servedFrom });
+    // Counted when the head goes out (an open watch is a request too), else when it closes.
+    let counted = false;
+    const count = (code: number) => {
+      if (counted) return;
+      counted = true;
       this.opts.metrics.requests.inc({
         verb: String(info.verb),
         resource: resourceLabel(info),
-        code: String(res.statusCode),
+        code: String(code),
         served_from: ex.servedFrom,
       });
+      if (this.opts.logger.enabled('debug'))
+        this.opts.logger.debug('request', accessFields(req, info, ex.identity, code, ex.servedFrom));
+    };
+    onResponseHead(res, count);
+    res.once('close', () => {
+      stopTimer({ served_from: ex.servedFrom });
+      count(res.statusCode);
     });
 
     if (!info.isResourceRequest) return this.nonResource(ex);
@@ -403,7 +415,11 @@ export class ProxyServer {
     if (this.tooDeep(ex, body)) return;
     const online = this.opts.pool.isOnline();
     if (online && (await this.opts.writes?.handleOnline?.(req, res, info, ex.identity, body))) return;
-    const up = online ? await this.forward(ex, body) : undefined;
+    // The answer fills the cache (the created or changed object, and its grant), which holds
+    // JSON: kubelet accepts `protobuf,json`, so it gets JSON, as for its reads.
+    const accept = decideAccept(req.headers.accept);
+    const asJson = accept.json && !accept.wantsOtherShape ? { accept: 'application/json' } : undefined;
+    const up = online ? await this.forward(ex, body, asJson) : undefined;
     if (!up) {
       ex.servedFrom = 'local';
       if (this.opts.writes) return this.opts.writes.handleOffline(req, res, info, ex.identity, body);

@@ -86,6 +86,21 @@ describe('CacheStore', () => {
     expect(store.getObject(pods, 'default', 'b')?.metadata.resourceVersion).toBe('10');
   });
 
+  it("stores upstream's JSON without the API server's trailing newline (a watch line frames it)", () => {
+    const obj = pod('a', '5');
+    store.upsertObject(pods, obj, `${JSON.stringify(obj)}\n`);
+    expect(store.getBodyText(pods, 'default', 'a')).toBe(JSON.stringify(obj));
+  });
+
+  it('keeps an object created after a 404 was cached as a deletion', () => {
+    store.upsertObject(pods, pod('a', '5'));
+    // A GET answered 404 (the object was deleted upstream meanwhile): forgotten at the newest RV held.
+    store.deleteObject(pods, 'default', 'a');
+    // The create that follows (kubelet: GET 404, then POST) has a newer RV and must stay.
+    store.upsertObject(pods, pod('a', '6'));
+    expect(store.getObject(pods, 'default', 'a')?.metadata.resourceVersion).toBe('6');
+  });
+
   it('does not resurrect a deleted object from a stale event', () => {
     store.upsertObject(pods, pod('a', '5'));
     store.applyWatchEvent(pods, { type: 'DELETED', object: pod('a', '8') });

@@ -960,7 +960,9 @@ export class CacheStore implements CacheStoreApi {
       const c = tomb ? compareRv(rv, tomb.guard_rv) : undefined;
       if (c !== undefined && c <= 0) return;
     }
-    const text = json ?? JSON.stringify(obj);
+    // Upstream's bytes end with a newline (the API server's encoder writes one): stored as is, it
+    // would split the watch event line the object is later framed into.
+    const text = json === undefined ? JSON.stringify(obj) : json.trim();
     const fields = fieldValues(obj, gvr);
     t.upsert.run(
       ...g,

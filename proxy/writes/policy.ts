@@ -19,7 +19,12 @@ import { eventDedupKey, prepareNewEvent } from './events.js';
 import { isObject, PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
 import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from './local-rv.js';
-import { decodeKubeProtobuf, isKubeProtobuf } from './protobuf.js';
+import {
+  decodeKubeProtobuf,
+  decodeKubeProtobufMeta,
+  isKubeProtobuf,
+  PROTOBUF_CONTENT_TYPE,
+} from './protobuf.js';
 import { NODE_IDENTITY, objectKey, QueueFullError, WriteQueue } from './queue.js';
 import { Replayer, type ReplayOutcome } from './replay.js';
 import { upstreamJson } from './upstream-json.js';
@@ -122,6 +127,7 @@ export class WritePolicy implements WritePolicyApi {
     try {
       const contentType = req.headers['content-type'];
       const cls = classifyWrite(info);
+      if (cls.kind === 'refused' && this.answerCreateOfHeld(res, info, identity, contentType, body)) return;
       // A queued write keeps the identity it replays as. For a bearer token that would be the
       // token itself, at rest in writes.db (and its free pages after replay): so only the node's
       // own writes (kubelet on loopback, our client certificate) are taken offline.
@@ -149,6 +155,33 @@ export class WritePolicy implements WritePolicyApi {
     } catch (err) {
       this.answerError(res, info, err);
     }
+  }
+
+  /**
+   * A create of an object the cache holds, which this identity read: the API server's answer is
+   * 409 AlreadyExists whatever the link, and clients act on it (kubelet registering its Node at
+   * boot goes on to read and patch the one it has). Anything else stays refused: the node cannot
+   * promise a create the API server would decide.
+   */
+  private answerCreateOfHeld(
+    res: ServerResponse,
+    info: RequestInfo,
+    identity: Identity,
+    contentType: string | undefined,
+    body: Buffer,
+  ): boolean {
+    if (info.verb !== 'create' || info.name !== '' || info.subresource !== '') return false;
+    const name = createTargetName(contentType, body);
+    if (!name) return false;
+    const gvr = gvrOf(info);
+    const held = this.opts.store.getObject(gvr, info.namespace, name);
+    if (!held || !this.opts.store.mayRead(identity.id, gvr, held)) return false;
+    sendStatus(res, 409, 'AlreadyExists', `${describeResource(info)} "${name}" already exists`, {
+      name,
+      group: info.group,
+      kind: info.resource,
+    });
+    return true;
   }
 
   /**
@@ -571,6 +604,19 @@ function parseObject(body: Buffer): KubeObject | undefined {
       : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** The name a create body asks for (JSON or any kind in protobuf); '' for generateName or an unreadable body. */
+function createTargetName(contentType: string | undefined, body: Buffer): string {
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  try {
+    if (mediaType === PROTOBUF_CONTENT_TYPE) return decodeKubeProtobufMeta(body).metadata.name ?? '';
+    if (mediaType !== '' && mediaType !== 'application/json') return '';
+    const v = JSON.parse(body.toString('utf8')) as { metadata?: { name?: unknown } } | null;
+    return typeof v?.metadata?.name === 'string' ? v.metadata.name : '';
+  } catch {
+    return '';
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeEvent, encodeLease } from '../../test/writes/k8s-protobuf.js';
+import { encodeEvent, encodeLease, encodeMetadataOnly } from '../../test/writes/k8s-protobuf.js';
 import { opFromRequest } from './apply-write.js';
-import { decodeKubeProtobuf, ProtobufError } from './protobuf.js';
+import { decodeKubeProtobuf, decodeKubeProtobufMeta, ProtobufError } from './protobuf.js';
 
 describe("decoding kubelet's protobuf bodies", () => {
   it('reads a Lease as the JSON object the API server would show', () => {
@@ -57,5 +57,16 @@ describe("decoding kubelet's protobuf bodies", () => {
       /send application\/json/,
     );
     expect(() => decodeKubeProtobuf(Buffer.from('{}'))).toThrow(/k8s/);
+  });
+
+  it('reads the kind and metadata of any kind (a Node kubelet registers), without its schema', () => {
+    const node = encodeMetadataOnly('v1', 'Node', { name: 'edge-1', labels: { a: 'b' } });
+    expect(decodeKubeProtobufMeta(node)).toEqual({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'edge-1', labels: { a: 'b' } },
+    });
+    expect(() => decodeKubeProtobuf(node)).toThrow(ProtobufError);
+    expect(() => decodeKubeProtobufMeta(Buffer.from('{}'))).toThrow(/k8s/);
   });
 });

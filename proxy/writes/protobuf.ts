@@ -112,6 +112,31 @@ export function isKubeProtobuf(body: Buffer): boolean {
 
 /** The object in a Kubernetes protobuf body, for the kinds listed above; throws ProtobufError otherwise. */
 export function decodeKubeProtobuf(body: Buffer): KubeObject {
+  const { typeMeta, raw } = readEnvelope(body);
+  const schema = KINDS[`${typeMeta.apiVersion} ${typeMeta.kind}`];
+  if (!schema) {
+    throw new ProtobufError(
+      `protobuf ${typeMeta.apiVersion ?? '?'} ${typeMeta.kind ?? '?'} cannot be decoded offline; send application/json`,
+    );
+  }
+  return objectOf(typeMeta, raw ? readMessage(raw, schema) : {});
+}
+
+/**
+ * Kind and metadata only, of any kind: every top-level API object keeps its ObjectMeta in field 1
+ * (k8s.io/api's generated.proto), so a create's target name can be read without its schema.
+ */
+export function decodeKubeProtobufMeta(body: Buffer): KubeObject {
+  const { typeMeta, raw } = readEnvelope(body);
+  return objectOf(typeMeta, raw ? readMessage(raw, { 1: { name: 'metadata', type: objectMeta } }) : {});
+}
+
+interface TypeMeta {
+  apiVersion?: string;
+  kind?: string;
+}
+
+function readEnvelope(body: Buffer): { typeMeta: TypeMeta; raw: Buffer | undefined } {
   if (!isKubeProtobuf(body)) {
     throw new ProtobufError('not a Kubernetes protobuf body (missing the "k8s\\0" prefix)');
   }
@@ -123,22 +148,17 @@ export function decodeKubeProtobuf(body: Buffer): KubeObject {
     2: { name: 'raw', type: 'bytes' },
     3: { name: 'contentEncoding', type: 'string' },
   });
-  const typeMeta = (unknown.typeMeta ?? {}) as { apiVersion?: string; kind?: string };
   if (unknown.contentEncoding)
     throw new ProtobufError(`content encoding "${unknown.contentEncoding}" is not supported`);
-  const schema = KINDS[`${typeMeta.apiVersion} ${typeMeta.kind}`];
-  if (!schema) {
-    throw new ProtobufError(
-      `protobuf ${typeMeta.apiVersion ?? '?'} ${typeMeta.kind ?? '?'} cannot be decoded offline; send application/json`,
-    );
-  }
-  const raw = unknown.raw as Buffer | undefined;
-  const obj = raw ? readMessage(raw, schema) : {};
+  return { typeMeta: (unknown.typeMeta ?? {}) as TypeMeta, raw: unknown.raw as Buffer | undefined };
+}
+
+function objectOf(typeMeta: TypeMeta, fields: Record<string, unknown>): KubeObject {
   return {
     apiVersion: typeMeta.apiVersion,
     kind: typeMeta.kind,
     metadata: { name: '' },
-    ...obj,
+    ...fields,
   } as KubeObject;
 }
 

@@ -64,6 +64,8 @@ export class EdgeNode {
   proxy?: RunningProxy;
   containerd?: Containerd;
   kubelet?: Kubelet;
+  /** Added to the proxy's arguments at each boot (e.g. `--log-level debug` for its access log). */
+  readonly extraProxyArgs: string[] = [];
   private listen = '';
   private admin = '';
   private snapshotter: 'overlayfs' | 'native' = 'overlayfs';
@@ -199,6 +201,7 @@ export class EdgeNode {
       // A short probe so the link's state follows the relay within a test's patience.
       '--probe-interval',
       '1s',
+      ...this.extraProxyArgs,
     ]);
     this.containerd = await Containerd.start(
       {

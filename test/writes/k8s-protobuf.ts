@@ -161,3 +161,8 @@ export function encodeEvent(e: {
     ]),
   );
 }
+
+/** An object of any kind with nothing but its metadata (field 1 of every API object), e.g. a Node to register. */
+export function encodeMetadataOnly(apiVersion: string, kind: string, metadata: MetaIn): Buffer {
+  return envelope(apiVersion, kind, message([[1, 'message', meta(metadata)]]));
+}
