@@ -20,7 +20,9 @@ type Loose = any;
 /** Prints what the proxy answered, and singles out what it could not serve (a defect list for the report). */
 function reportProxyRequests(phase: string, counts: Map<string, number>): void {
   const lines = [...counts].sort().map(([k, v]) => `  ${k} x${v}`);
-  const failed = [...counts].filter(([k]) => !/ [23]\d\d /.test(k)).map(([k, v]) => `  ${k} x${v}`);
+  // A create answered 409 AlreadyExists is served: the API server says the same for an object it has.
+  const served = (k: string) => / [23]\d\d /.test(k) || /^create \S+ 409 /.test(k);
+  const failed = [...counts].filter(([k]) => !served(k)).map(([k, v]) => `  ${k} x${v}`);
   console.log(
     `[edge-node] proxy answers during the ${phase} (verb resource code served_from):\n${lines.join('\n')}\n` +
       `[edge-node] not served during the ${phase}:\n${failed.join('\n') || '  (none)'}`,
