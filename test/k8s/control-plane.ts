@@ -404,6 +404,20 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
+/** `islet proxy` flags for the node's upstream: the relay (the WAN link), the CA and the node's certificate. */
+export function nodeUpstreamArgs(cp: Pick<ControlPlane, 'url' | 'caPath' | 'nodeCert'>): string[] {
+  return [
+    '--server',
+    cp.url,
+    '--ca',
+    cp.caPath,
+    '--cert',
+    cp.nodeCert.certPath,
+    '--key',
+    cp.nodeCert.keyPath,
+  ];
+}
+
 /** The difference `after - before` of two requestCounts() snapshots, zero entries dropped. */
 export function countsSince(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
   const out = new Map<string, number>();

@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, Kubectl, localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
 import { rawWatch } from '../sim/client.js';
-import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
+import {
+  type ControlPlane,
+  controlPlaneMissing,
+  nodeUpstreamArgs,
+  startControlPlane,
+} from './control-plane.js';
 
 const missing = controlPlaneMissing();
 if (missing) console.warn(`skipping proxy discovery tests against the real API server: ${missing}`);
@@ -20,17 +25,7 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
   let proxy: RunningProxy | undefined;
   const tmp = tempDir('islet-discovery-');
   const ns = `disc-${process.pid}`;
-  const proxyArgs = () => [
-    '--server',
-    cp.url,
-    '--ca',
-    cp.caPath,
-    '--cert',
-    cp.nodeCert.certPath,
-    '--key',
-    cp.nodeCert.keyPath,
-    ...localArgs(tmp.dir),
-  ];
+  const proxyArgs = () => [...nodeUpstreamArgs(cp), ...localArgs(tmp.dir)];
   /** A kubectl with its own empty --cache-dir and HOME: it knows nothing but what it fetches. */
   const freshKubectl = (server: string) => new Kubectl(tempDir('islet-kubectl-').dir, server);
   /** Stops the proxy, cuts the link, starts the proxy again: only the disk cache is left. */

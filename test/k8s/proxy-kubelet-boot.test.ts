@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
 import { type RawResponse, rawRequest, rawWatch } from '../sim/client.js';
 import { encodeMetadataOnly } from '../writes/k8s-protobuf.js';
-import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
+import {
+  type ControlPlane,
+  controlPlaneMissing,
+  nodeUpstreamArgs,
+  startControlPlane,
+} from './control-plane.js';
 
 const missing = controlPlaneMissing();
 if (missing) console.warn(`skipping the kubelet boot writes test against the real API server: ${missing}`);
@@ -22,19 +27,7 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
   let cp: ControlPlane;
   let proxy: RunningProxy | undefined;
   const tmp = tempDir('islet-kubelet-boot-');
-  const proxyArgs = () => [
-    '--server',
-    cp.url,
-    '--ca',
-    cp.caPath,
-    '--cert',
-    cp.nodeCert.certPath,
-    '--key',
-    cp.nodeCert.keyPath,
-    '--log-level',
-    'debug',
-    ...localArgs(tmp.dir),
-  ];
+  const proxyArgs = () => [...nodeUpstreamArgs(cp), '--log-level', 'debug', ...localArgs(tmp.dir)];
   const csinodePath = () => `/apis/storage.k8s.io/v1/csinodes/${cp.nodeName}`;
   const leasePath = () => `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${cp.nodeName}`;
   /** A request as kubelet sends it, to the proxy's loopback listener (the node identity). */

@@ -7,7 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
 import { type ClientAuth, type RawWatch, rawWatch, type WatchEventLine } from '../sim/client.js';
-import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
+import {
+  type ControlPlane,
+  controlPlaneMissing,
+  nodeUpstreamArgs,
+  startControlPlane,
+} from './control-plane.js';
 
 const missing = controlPlaneMissing();
 if (missing) console.warn(`skipping proxy WatchList tests against the real API server: ${missing}`);
@@ -31,17 +36,7 @@ describe.skipIf(missing)('WatchList through the proxy against the real API serve
   const tmp = tempDir('islet-watchlist-');
   const ns = `wl-${process.pid}`;
   const node = (): ClientAuth => ({ ca: cp.pki.caPem, cert: cp.nodeCert });
-  const proxyArgs = () => [
-    '--server',
-    cp.url,
-    '--ca',
-    cp.caPath,
-    '--cert',
-    cp.nodeCert.certPath,
-    '--key',
-    cp.nodeCert.keyPath,
-    ...localArgs(tmp.dir),
-  ];
+  const proxyArgs = () => [...nodeUpstreamArgs(cp), ...localArgs(tmp.dir)];
   const path = (rv = '') =>
     `/api/v1/pods?fieldSelector=spec.nodeName%3D${cp.nodeName}&watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv}`;
   const pod = (name: string) => ({

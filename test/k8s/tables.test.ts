@@ -8,6 +8,7 @@ import { columnDefinitions, printRow } from '../../proxy/table/index.js';
 import type { Gvr } from '../../proxy/types.js';
 import {
   eventually,
+  fastLinkArgs,
   httpJson,
   Kubectl,
   localArgs,
@@ -16,7 +17,12 @@ import {
   tempDir,
 } from '../proxy/harness.js';
 import { type RawResponse, rawRequest } from '../sim/client.js';
-import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
+import {
+  type ControlPlane,
+  controlPlaneMissing,
+  nodeUpstreamArgs,
+  startControlPlane,
+} from './control-plane.js';
 import { createTableObjects } from './table-objects.js';
 
 const missing = controlPlaneMissing();
@@ -85,18 +91,7 @@ describe.skipIf(missing)(
     beforeAll(async () => {
       cp = await startControlPlane();
       await createTableObjects(cp, NS);
-      proxy = await startProxy([
-        '--server',
-        cp.url,
-        '--ca',
-        cp.caPath,
-        '--cert',
-        cp.nodeCert.certPath,
-        '--key',
-        cp.nodeCert.keyPath,
-        ...localArgs(tmp.dir),
-        ...['--probe-interval', '200ms', '--offline-after', '1', '--online-after', '1'],
-      ]);
+      proxy = await startProxy([...nodeUpstreamArgs(cp), ...localArgs(tmp.dir), ...fastLinkArgs]);
     }, 120_000);
     afterAll(async () => {
       await proxy?.stop();

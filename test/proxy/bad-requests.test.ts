@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import {
   eventually,
+  fastLinkArgs,
   httpJson,
   localArgs,
   type RunningProxy,
@@ -31,12 +32,7 @@ describe('islet proxy bad requests', () => {
       ...localArgs(tmp.dir),
       '--max-body-bytes',
       '65536',
-      '--probe-interval',
-      '200ms',
-      '--offline-after',
-      '1',
-      '--online-after',
-      '1',
+      ...fastLinkArgs,
     ]);
   });
 

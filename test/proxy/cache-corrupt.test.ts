@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import {
   eventually,
+  fastLinkArgs,
   httpJson,
   localArgs,
   metric,
@@ -16,8 +17,6 @@ import {
   tempDir,
   upstreamArgs,
 } from './harness.js';
-
-const fastLink = ['--probe-interval', '200ms', '--offline-after', '1', '--online-after', '1'];
 
 describe('islet proxy with a damaged cache.db', () => {
   let sim: Simulator;
@@ -45,7 +44,7 @@ describe('islet proxy with a damaged cache.db', () => {
   const cachePath = () => join(tmp.dir, 'cache.db');
   const setAside = () =>
     readdirSync(tmp.dir).filter((f) => f.startsWith('cache.db.corrupt-') && !/-(wal|shm)$/.test(f));
-  const start = () => startProxy([...upstreamArgs(sim), ...localArgs(tmp.dir), ...fastLink]);
+  const start = () => startProxy([...upstreamArgs(sim), ...localArgs(tmp.dir), ...fastLinkArgs]);
   const listPods = async () => httpJson(`${proxy!.url}/api/v1/namespaces/default/pods`);
   async function link(state: 'online' | 'offline'): Promise<void> {
     await eventually(

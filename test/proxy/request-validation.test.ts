@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import {
   eventually,
+  fastLinkArgs,
   httpJson,
   localArgs,
   type RunningProxy,
@@ -72,16 +73,7 @@ describe('islet proxy request validation', () => {
       metadata: { name: 'v', namespace: 'default' },
       spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
     });
-    proxy = await startProxy([
-      ...upstreamArgs(sim),
-      ...localArgs(tmp.dir),
-      '--probe-interval',
-      '200ms',
-      '--offline-after',
-      '1',
-      '--online-after',
-      '1',
-    ]);
+    proxy = await startProxy([...upstreamArgs(sim), ...localArgs(tmp.dir), ...fastLinkArgs]);
     // Cached, so an offline LIST of pods would otherwise answer 200.
     expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
   });
