@@ -41,6 +41,10 @@ running it again changes nothing. Undo with islet uninstall.
   --link-state FILE      link-state file                       (default /run/islet/link.json)
   --config FILE          YAML/JSON: {plugin: {...fields for the islet CNI config},
                          proxy: {args: [...extra islet proxy flags]}}
+  --host-path-prefix DIR where kubelet sees the node's root file system        (default /):
+                         the static pod's hostPath volumes, and the staticPodPath kubelet
+                         must have, are under it (for a node root that is a directory of
+                         the host kubelet runs on, as in a test bed)
   --skip-cni             leave the CNI configuration alone
   --skip-kubelet         leave kubelet alone (no kubeconfig redirect, no static pod)
   --watch SECONDS        stay running and apply again every SECONDS (repairs a CNI
@@ -75,6 +79,7 @@ const INSTALL_FLAGS: FlagSpec = {
   cache: { type: 'string', default: '/var/lib/islet/cache.db' },
   'link-state': { type: 'string', default: '/run/islet/link.json' },
   config: { type: 'string' },
+  'host-path-prefix': { type: 'string', default: '/' },
   'skip-cni': { type: 'boolean', default: false },
   'skip-kubelet': { type: 'boolean', default: false },
   watch: { type: 'string' },
@@ -187,6 +192,7 @@ export async function installMain(argv: string[]): Promise<number> {
       proxyArgs: config.proxyArgs,
       skipCni: flags['skip-cni'] as boolean,
       skipKubelet: flags['skip-kubelet'] as boolean,
+      hostPathPrefix: hostPath(flags, 'host-path-prefix'),
     };
     const host = new HostRoot(resolve(flags.root as string));
     const watchSeconds = parseWatch(flags.watch as string | undefined);
