@@ -5,7 +5,7 @@
  * dry-run.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -131,6 +131,22 @@ describe('islet install on a node with containerd bridge + host-local', () => {
     expect(snapshotTree(h.root)).toEqual(before);
     // Nothing left to undo.
     expect((await runIslet(['uninstall', '--root', h.root])).stdout).toContain('nothing to uninstall');
+  });
+
+  it("uninstall removes islet's host directories the DaemonSet's kubelet created empty, keeps ones with files", async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    for (const d of ['/run', '/var/lib']) mkdirSync(h.at(d), { recursive: true });
+    const before = snapshotTree(h.root);
+    // What kubelet's hostPath DirectoryOrCreate leaves before the init container runs install.
+    for (const d of ['/etc/islet', '/run/islet', '/var/lib/islet']) mkdirSync(h.at(d), { recursive: true });
+    writeFileSync(h.at('/var/lib/islet/cache.db'), 'the proxy cache');
+    await install(h);
+    const un = await uninstall(h);
+    expect(un.stdout).toContain('removed /etc/islet (empty)');
+    expect(un.stdout).toContain('removed /run/islet (empty)');
+    expect(h.read('/var/lib/islet/cache.db')).toBe('the proxy cache');
+    rmSync(h.at('/var/lib/islet'), { recursive: true });
+    expect(snapshotTree(h.root)).toEqual(before);
   });
 
   it('--dry-run prints a unified diff of every change and changes nothing', async () => {
