@@ -31,7 +31,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { isletBinary, repoRoot } from '../islet-binary.js';
+import { repoRoot } from '../islet-binary.js';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8s/control-plane.js';
 import { eventually } from '../proxy/harness.js';
 import { EdgeNode, edgeNodeMissing } from './edge-node.js';
