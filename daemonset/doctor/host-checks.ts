@@ -18,6 +18,8 @@ export interface HostPaths {
   kubeletKubeconfig: string;
   manifestsDir: string;
   proxyUrl: string;
+  /** Where kubelet sees the node's root (islet install --host-path-prefix); "/" when omitted. */
+  hostPathPrefix?: string;
 }
 
 function executable(host: HostRoot, path: string): boolean {
@@ -185,7 +187,7 @@ export function checkStaticPod(host: HostRoot, p: HostPaths): Finding {
   if (pod?.kind !== 'Pod' || !Array.isArray(command) || !command.includes('proxy')) {
     return { id: 'static-pod', status: 'fail', summary: `${path} is not the islet proxy pod` };
   }
-  const podPathProblem = staticPodPathProblem(host, p.manifestsDir);
+  const podPathProblem = staticPodPathProblem(host, p.manifestsDir, p.hostPathPrefix);
   if (podPathProblem) {
     return {
       id: 'static-pod',

@@ -35,9 +35,10 @@ Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
   --cni-conf-dir DIR    CNI configuration directory            (default /etc/cni/net.d)
   --kubeconfig FILE     kubelet's kubeconfig        (default /etc/kubernetes/kubelet.conf)
   --manifests-dir DIR   static pod directory           (default /etc/kubernetes/manifests)
+  --host-path-prefix DIR  where kubelet sees the node's root (default /; as for islet install)
   --snapshot-db FILE    the plugin's database             (default /var/lib/islet/ipam.db)
   --link-state FILE     link-state file                    (default /run/islet/link.json)
-  --node-name NAME      this node's name in the cluster            (default: the host name)
+  --node-name NAME      this node's name in the cluster  (default: $NODE_NAME, else the host name)
   --watch SECONDS       check again every SECONDS, printing each report (runs until killed)
   --help                this text
 `;
@@ -51,6 +52,7 @@ const FLAGS: FlagSpec = {
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
   kubeconfig: { type: 'string', default: '/etc/kubernetes/kubelet.conf' },
   'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
+  'host-path-prefix': { type: 'string', default: '/' },
   'snapshot-db': { type: 'string', default: '/var/lib/islet/ipam.db' },
   'link-state': { type: 'string', default: '/run/islet/link.json' },
   'node-name': { type: 'string' },
@@ -127,10 +129,16 @@ export async function main(argv: string[]): Promise<number> {
       cniConfDir: absolute(flags, 'cni-conf-dir'),
       kubeletKubeconfig: absolute(flags, 'kubeconfig'),
       manifestsDir: absolute(flags, 'manifests-dir'),
+      hostPathPrefix: absolute(flags, 'host-path-prefix'),
       snapshotDb: absolute(flags, 'snapshot-db'),
       linkState: absolute(flags, 'link-state'),
-      // kubelet's default node name: the host name, lower-cased.
-      nodeName: ((flags['node-name'] as string | undefined) ?? hostname()).toLowerCase(),
+      // The DaemonSet sets NODE_NAME from spec.nodeName (kubelet may run with --hostname-override);
+      // otherwise kubelet's default node name: the host name, lower-cased.
+      nodeName: (
+        (flags['node-name'] as string | undefined) ??
+        (process.env.NODE_NAME || undefined) ??
+        hostname()
+      ).toLowerCase(),
     };
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;

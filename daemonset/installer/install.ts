@@ -29,6 +29,8 @@ export interface InstallOptions {
   proxyArgs: string[];
   skipCni: boolean;
   skipKubelet: boolean;
+  /** Where kubelet sees the node's root file system ("/" on a real node). */
+  hostPathPrefix: string;
 }
 
 export interface BinarySource {
@@ -203,8 +205,9 @@ export function computePlan(host: HostRoot, o: InstallOptions, store: BackupStor
       cache: o.cache,
       linkState: o.linkState,
       extraArgs: o.proxyArgs,
+      hostPathPrefix: o.hostPathPrefix,
     });
-    const podPathProblem = staticPodPathProblem(host, o.manifestsDir);
+    const podPathProblem = staticPodPathProblem(host, o.manifestsDir, o.hostPathPrefix);
     // Written before the redirect (the plan is applied in order): kubelet is pointed at the
     // proxy only once the manifest that starts it is in place.
     add(fileChange(host, 'static-pod', join(o.manifestsDir, 'islet-proxy.yaml'), Buffer.from(pod), 0o600));

@@ -2,7 +2,7 @@
  * `islet install` and `islet uninstall`: flags → options → plan → (diff | apply). Messages go to
  * stdout (what changed, what was left alone), errors to stderr with exit code 1, usage errors 2.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, rmdirSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { isSea } from 'node:sea';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -41,6 +41,10 @@ running it again changes nothing. Undo with islet uninstall.
   --link-state FILE      link-state file                       (default /run/islet/link.json)
   --config FILE          YAML/JSON: {plugin: {...fields for the islet CNI config},
                          proxy: {args: [...extra islet proxy flags]}}
+  --host-path-prefix DIR where kubelet sees the node's root file system        (default /):
+                         the static pod's hostPath volumes, and the staticPodPath kubelet
+                         must have, are under it (for a node root that is a directory of
+                         the host kubelet runs on, as in a test bed)
   --skip-cni             leave the CNI configuration alone
   --skip-kubelet         leave kubelet alone (no kubeconfig redirect, no static pod)
   --watch SECONDS        stay running and apply again every SECONDS (repairs a CNI
@@ -75,6 +79,7 @@ const INSTALL_FLAGS: FlagSpec = {
   cache: { type: 'string', default: '/var/lib/islet/cache.db' },
   'link-state': { type: 'string', default: '/run/islet/link.json' },
   config: { type: 'string' },
+  'host-path-prefix': { type: 'string', default: '/' },
   'skip-cni': { type: 'boolean', default: false },
   'skip-kubelet': { type: 'boolean', default: false },
   watch: { type: 'string' },
@@ -187,6 +192,7 @@ export async function installMain(argv: string[]): Promise<number> {
       proxyArgs: config.proxyArgs,
       skipCni: flags['skip-cni'] as boolean,
       skipKubelet: flags['skip-kubelet'] as boolean,
+      hostPathPrefix: hostPath(flags, 'host-path-prefix'),
     };
     const host = new HostRoot(resolve(flags.root as string));
     const watchSeconds = parseWatch(flags.watch as string | undefined);
@@ -246,6 +252,30 @@ async function keepInstalled(host: HostRoot, options: InstallOptions, seconds: n
   }
 }
 
+/**
+ * islet's own host directories, as the DaemonSet mounts them (daemonset/manifests/daemonset.yaml,
+ * hostPath type DirectoryOrCreate): kubelet creates them for the pod before install runs, so
+ * install finds them and does not record them as its own. Uninstall removes them when empty, so
+ * the node's file tree is as before the DaemonSet came; ones holding state (the proxy's cache, the
+ * snapshot database) stay.
+ */
+const ISLET_HOST_DIRS = ['/etc/islet', '/run/islet', '/var/lib/islet'];
+
+function removeEmptyIsletDirs(host: HostRoot): string[] {
+  const removed: string[] = [];
+  for (const d of ISLET_HOST_DIRS) {
+    try {
+      rmdirSync(host.at(d));
+      removed.push(d);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // Absent, holding files, or a mount point (uninstall run inside the DaemonSet's container).
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EBUSY') throw err;
+    }
+  }
+  return removed;
+}
+
 export async function uninstallMain(argv: string[]): Promise<number> {
   try {
     const { flags, rest } = parseFlags(argv, UNINSTALL_FLAGS);
@@ -282,6 +312,7 @@ export async function uninstallMain(argv: string[]): Promise<number> {
       return 0;
     }
     store.restoreAll((rec, action) => process.stdout.write(`${action} ${rec.path}\n`));
+    for (const d of removeEmptyIsletDirs(host)) process.stdout.write(`removed ${d} (empty)\n`);
     process.stdout.write('islet uninstalled; restart kubelet if it was pointed at the proxy\n');
     return 0;
   } catch (err) {

@@ -6,6 +6,7 @@
  */
 import { dirname } from 'node:path';
 import { stringify } from 'yaml';
+import { kubeletSees } from './kubelet-config.js';
 
 export interface StaticPodOptions {
   image: string;
@@ -21,6 +22,8 @@ export interface StaticPodOptions {
   cache: string;
   linkState: string;
   extraArgs: string[];
+  /** Where kubelet sees the node's root (default /): the hostPath volumes are under it. */
+  hostPathPrefix?: string;
 }
 
 export const STATIC_POD_NAME = 'islet-proxy';
@@ -46,6 +49,8 @@ export function renderStaticPod(o: StaticPodOptions): string {
   const writable = mountDirs([dirname(o.cache), dirname(o.linkState)]);
   const volumeName = (prefix: string, i: number) => `${prefix}-${i}`;
   const adminPort = portOf(o.admin);
+  // The container sees every path as the node does; only the volumes' sources move with the prefix.
+  const onHost = (p: string) => kubeletSees(p, o.hostPathPrefix);
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -103,14 +108,14 @@ export function renderStaticPod(o: StaticPodOptions): string {
         },
       ],
       volumes: [
-        { name: 'islet-binary', hostPath: { path: o.binary, type: 'File' } },
+        { name: 'islet-binary', hostPath: { path: onHost(o.binary), type: 'File' } },
         ...readOnly.map((d, i) => ({
           name: volumeName('credentials', i),
-          hostPath: { path: d, type: 'Directory' },
+          hostPath: { path: onHost(d), type: 'Directory' },
         })),
         ...writable.map((d, i) => ({
           name: volumeName('state', i),
-          hostPath: { path: d, type: 'DirectoryOrCreate' },
+          hostPath: { path: onHost(d), type: 'DirectoryOrCreate' },
         })),
       ],
     },

@@ -46,6 +46,15 @@ export function edgeNodeMissing(): string {
     : '';
 }
 
+export interface EdgeNodeOptions {
+  /**
+   * false: the node as kubeadm leaves it (no islet install, no proxy process at boot), and kubelet
+   * watches <root>/etc/kubernetes/manifests, so the proxy runs as the static pod islet's
+   * DaemonSet writes there. Default true.
+   */
+  installIslet?: boolean;
+}
+
 /** `islet proxy` answers by verb/resource/code/served_from, from its admin /metrics. */
 export type ProxyRequestCounts = Map<string, number>;
 
@@ -76,6 +85,7 @@ export class EdgeNode {
   private constructor(
     readonly cp: ControlPlane,
     secondOctet: number,
+    readonly options: EdgeNodeOptions = {},
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'islet-node-'));
     this.root = join(this.dir, 'root');
@@ -90,8 +100,8 @@ export class EdgeNode {
   }
 
   /** Lays out the node's root, its bridge, the CNI network, and runs `islet install --root`. */
-  static async create(cp: ControlPlane, secondOctet = 228): Promise<EdgeNode> {
-    const node = new EdgeNode(cp, secondOctet);
+  static async create(cp: ControlPlane, secondOctet = 228, options: EdgeNodeOptions = {}): Promise<EdgeNode> {
+    const node = new EdgeNode(cp, secondOctet, options);
     try {
       await node.layOut();
     } catch (err) {
@@ -103,14 +113,7 @@ export class EdgeNode {
 
   private async layOut(): Promise<void> {
     const at = this.at;
-    for (const d of [
-      'etc/kubernetes',
-      'etc/cni/net.d',
-      'opt/cni/bin',
-      'var/lib/cni/networks',
-      'run',
-      'etc/islet',
-    ])
+    for (const d of ['etc/kubernetes', 'etc/cni/net.d', 'opt/cni/bin', 'var/lib/cni/networks', 'run'])
       mkdirSync(at(d), { recursive: true });
 
     await mustRun('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
@@ -145,14 +148,30 @@ export class EdgeNode {
       ],
     };
     writeFileSync(at('etc/cni/net.d/10-edge.conflist'), JSON.stringify(conflist, null, 2));
+    this.listen = `127.0.0.1:${await freePort()}`;
+    this.admin = `127.0.0.1:${await freePort()}`;
+    if (this.options.installIslet !== false) await this.installIslet();
+    writeImageArchive(join(this.dir, 'images.tar'), [
+      { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
+      { ref: APP_IMAGE, cmd: ['/bin/sh'] },
+    ]);
+    if (!(await overlayWorks(this.dir))) this.snapshotter = 'native';
+  }
+
+  /** Free loopback addresses for the proxy's listener and admin port (what islet install is given). */
+  get proxyAddresses(): { listen: string; admin: string } {
+    return { listen: this.listen, admin: this.admin };
+  }
+
+  private async installIslet(): Promise<void> {
+    const at = this.at;
+    mkdirSync(at('etc/islet'), { recursive: true });
     // Where the plugin keeps its database and finds the proxy's link state, on this node's root.
     writeFileSync(
       at('etc/islet/install.yaml'),
       `plugin:\n  database: ${at('var/lib/islet/ipam.db')}\n  linkStateFile: ${at('run/islet/link.json')}\n`,
     );
 
-    this.listen = `127.0.0.1:${await freePort()}`;
-    this.admin = `127.0.0.1:${await freePort()}`;
     const install = await run(
       isletBinary,
       [
@@ -171,21 +190,14 @@ export class EdgeNode {
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
-
-    writeImageArchive(join(this.dir, 'images.tar'), [
-      { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
-      { ref: APP_IMAGE, cmd: ['/bin/sh'] },
-    ]);
-    if (!(await overlayWorks(this.dir))) this.snapshotter = 'native';
   }
 
   get proxyUrl(): string {
     return `http://${this.listen}`;
   }
 
-  /** Starts the proxy, containerd and kubelet (as a node's boot does); images are imported each boot (idempotent). */
-  async boot(): Promise<void> {
-    this.boots++;
+  /** The proxy as a process, on the node root's paths (what the static pod would run). */
+  private async startProxyProcess(): Promise<void> {
     mkdirSync(this.at('run/islet'), { recursive: true });
     this.proxy = await startProxy([
       '--kubeconfig',
@@ -203,6 +215,12 @@ export class EdgeNode {
       '1s',
       ...this.extraProxyArgs,
     ]);
+  }
+
+  /** Starts the proxy, containerd and kubelet (as a node's boot does); images are imported each boot (idempotent). */
+  async boot(): Promise<void> {
+    this.boots++;
+    if (this.options.installIslet !== false) await this.startProxyProcess();
     this.containerd = await Containerd.start(
       {
         paths: this.ctdPaths,
@@ -222,7 +240,16 @@ export class EdgeNode {
       nodeIp: this.gateway,
       kubeconfig: this.at('etc/kubernetes/kubelet.conf'),
       containerdSocket: this.ctdPaths.socket,
+      ...(this.options.installIslet === false ? { staticPodPath: this.at('etc/kubernetes/manifests') } : {}),
     });
+    await this.kubelet.start();
+  }
+
+  /** `systemctl restart kubelet`: kubelet reads its kubeconfig again (after islet install or uninstall). */
+  async restartKubelet(): Promise<void> {
+    if (!this.kubelet) throw new Error('kubelet is not running: boot() first');
+    await this.kubelet.stop();
+    this.kubelet = new Kubelet(this.kubelet.o);
     await this.kubelet.start();
   }
 

@@ -19,6 +19,8 @@ export interface KubeletOptions {
   /** kubelet's kubeconfig (as redirected by islet install). */
   kubeconfig: string;
   containerdSocket: string;
+  /** Static pod directory (default <root>/etc/kubernetes/static-pods, see kubeletPaths). */
+  staticPodPath?: string;
 }
 
 export interface KubeletPaths {
@@ -87,7 +89,10 @@ export class Kubelet {
   restarts = 0;
 
   constructor(readonly o: KubeletOptions) {
-    this.paths = kubeletPaths(o.nodeRoot);
+    this.paths = {
+      ...kubeletPaths(o.nodeRoot),
+      ...(o.staticPodPath ? { staticPodPath: o.staticPodPath } : {}),
+    };
   }
 
   async start(): Promise<void> {

@@ -5,7 +5,7 @@
  * dry-run.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -131,6 +131,47 @@ describe('islet install on a node with containerd bridge + host-local', () => {
     expect(snapshotTree(h.root)).toEqual(before);
     // Nothing left to undo.
     expect((await runIslet(['uninstall', '--root', h.root])).stdout).toContain('nothing to uninstall');
+  });
+
+  it('--host-path-prefix: the static pod mounts from under the prefix, and kubelet watching <prefix>/etc/kubernetes/manifests is redirected', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const prefix = '/srv/node-7';
+    mkdirSync(h.at('/var/lib/kubelet'), { recursive: true });
+    writeFileSync(
+      h.at('/var/lib/kubelet/config.yaml'),
+      `kind: KubeletConfiguration\nstaticPodPath: ${prefix}/etc/kubernetes/manifests\n`,
+    );
+    await install(h, '--host-path-prefix', prefix);
+    const pod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
+    for (const v of pod.spec.volumes) expect(v.hostPath.path.startsWith(`${prefix}/`)).toBe(true);
+    expect(pod.spec.volumes[0].hostPath.path).toBe(`${prefix}/opt/cni/bin/islet`);
+    // Inside the container the paths stay the node's.
+    expect(pod.spec.containers[0].command).toContain('/etc/islet/upstream.kubeconfig');
+    expect(parseYaml(h.read('/etc/kubernetes/kubelet.conf')).clusters[0].cluster.server).toBe(
+      'http://127.0.0.1:10261',
+    );
+    // Without the prefix the same kubelet would not start the proxy: no redirect.
+    const plain = host({ cni: ['10-containerd-net.conflist'] });
+    mkdirSync(plain.at('/var/lib/kubelet'), { recursive: true });
+    copyFileSync(h.at('/var/lib/kubelet/config.yaml'), plain.at('/var/lib/kubelet/config.yaml'));
+    const r = await install(plain);
+    expect(r.stdout).toContain(`kubelet's staticPodPath is ${prefix}/etc/kubernetes/manifests`);
+  });
+
+  it("uninstall removes islet's host directories the DaemonSet's kubelet created empty, keeps ones with files", async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    for (const d of ['/run', '/var/lib']) mkdirSync(h.at(d), { recursive: true });
+    const before = snapshotTree(h.root);
+    // What kubelet's hostPath DirectoryOrCreate leaves before the init container runs install.
+    for (const d of ['/etc/islet', '/run/islet', '/var/lib/islet']) mkdirSync(h.at(d), { recursive: true });
+    writeFileSync(h.at('/var/lib/islet/cache.db'), 'the proxy cache');
+    await install(h);
+    const un = await uninstall(h);
+    expect(un.stdout).toContain('removed /etc/islet (empty)');
+    expect(un.stdout).toContain('removed /run/islet (empty)');
+    expect(h.read('/var/lib/islet/cache.db')).toBe('the proxy cache');
+    rmSync(h.at('/var/lib/islet'), { recursive: true });
+    expect(snapshotTree(h.root)).toEqual(before);
   });
 
   it('--dry-run prints a unified diff of every change and changes nothing', async () => {

@@ -4,8 +4,9 @@
  * makes: least privilege, run everywhere, the proxy only as the static pod.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -89,6 +90,39 @@ describe('daemonset manifests', () => {
     const agent = ds.spec.template.spec.containers.find((c: Loose) => c.name === 'agent');
     expect(agent.env.find((e: Loose) => e.name === 'ISLET_IMAGE').value).toBe(init.image);
     expect(agent.image).toBe(init.image);
+  });
+
+  it('an overlay that sets the image (images:) sets the static pod image (ISLET_IMAGE) to it too', () => {
+    const overlay = mkdtempSync(join(tmpdir(), 'islet-overlay-'));
+    try {
+      writeFileSync(
+        join(overlay, 'kustomization.yaml'),
+        [
+          'apiVersion: kustomize.config.k8s.io/v1beta1',
+          'kind: Kustomization',
+          'resources:',
+          `  - ${relative(overlay, join(repoRoot, 'daemonset'))}`,
+          'images:',
+          '  - name: ghcr.io/islet-dev/islet',
+          '    newName: registry.example/edge/islet',
+          '    newTag: 9.9.9',
+          '',
+        ].join('\n'),
+      );
+      const objs = parseDocs(
+        execFileSync('kubectl', ['kustomize', overlay], { encoding: 'utf8' }),
+        'overlay',
+      );
+      const spec = objs.find((o) => o.kind === 'DaemonSet').spec.template.spec;
+      for (const c of [...spec.initContainers, ...spec.containers]) {
+        expect(c.image).toBe('registry.example/edge/islet:9.9.9');
+        expect(c.env.find((e: Loose) => e.name === 'ISLET_IMAGE').value).toBe(
+          'registry.example/edge/islet:9.9.9',
+        );
+      }
+    } finally {
+      rmSync(overlay, { recursive: true, force: true });
+    }
   });
 
   it('least privilege: no API access at all for the service account, no privileged containers', () => {
