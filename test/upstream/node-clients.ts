@@ -84,7 +84,7 @@ export async function waitLink(dir: string, state: 'online' | 'offline'): Promis
   );
 }
 
-export const sortedNames = (items: Named[]) => items.map((i) => i.metadata?.name ?? '').sort();
+export const sortedNames = (items: readonly Named[]) => items.map((i) => i.metadata?.name ?? '').sort();
 
 export function podOn(
   name: string,
@@ -112,6 +112,44 @@ export function service(name: string, ns: string, labels: Record<string, string>
     metadata: { name, namespace: ns, labels },
     spec: { ports: [{ port: 80 }], selector: { app: name }, ...(headless ? { clusterIP: 'None' } : {}) },
   };
+}
+
+/** Where kubelet keeps its node lease. */
+export const LEASE_NS = 'kube-node-lease';
+
+/**
+ * kubelet's lease controller in small: keep the last lease returned and update it with a new
+ * renewTime. The renewTime is a MicroTime: kube-apiserver refuses anything but 6 fractional digits
+ * (the simulator takes milliseconds too).
+ */
+export class LeaseRenewer {
+  latest: k8s.V1Lease | undefined;
+  readonly results: { ok: boolean; code?: number; message?: string; rv?: string }[] = [];
+  constructor(
+    private readonly api: k8s.CoordinationV1Api,
+    readonly node: string,
+  ) {}
+
+  async renew(): Promise<{ ok: boolean; code?: number; message?: string; rv?: string }> {
+    try {
+      this.latest ??= await this.api.readNamespacedLease({ name: this.node, namespace: LEASE_NS });
+      const body: k8s.V1Lease = {
+        ...this.latest,
+        spec: { ...this.latest.spec, renewTime: new k8s.V1MicroTime() },
+      };
+      this.latest = await this.api.replaceNamespacedLease({ name: this.node, namespace: LEASE_NS, body });
+      const r = { ok: true, rv: this.latest.metadata?.resourceVersion };
+      this.results.push(r);
+      return r;
+    } catch (err) {
+      const e = err as { code?: number; body?: unknown };
+      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : undefined;
+      const r = { ok: false, code: e.code, message: body?.message };
+      this.results.push(r);
+      if (e.code === 409) this.latest = undefined;
+      return r;
+    }
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -117,6 +117,8 @@ export interface TestUpstream {
   compact(): Promise<void>;
   /** Requests the server served so far for `verb` (LIST, WATCH, GET, PATCH, ...) and resource[/sub], every client. */
   countRequests(verb: string, resource: string): Promise<number>;
+  /** The simulator itself, for the faults only it can make (set on the sim upstream only). */
+  sim?: Simulator;
   /** `dist/islet proxy` as the node runs it against this upstream, with fast probes. */
   startProxy(dir: string, extra?: string[]): Promise<RunningProxy>;
   proxyArgs(dir: string, extra?: string[]): string[];
@@ -242,7 +244,7 @@ export async function startSimUpstream(o: UpstreamOptions = {}): Promise<TestUps
       await adminSide.close();
       await sim.close();
     },
-  } as TestUpstream & { sim: Simulator };
+  };
 }
 
 export async function startRealUpstream(

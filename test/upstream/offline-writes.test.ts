@@ -1,0 +1,214 @@
+/**
+ * The node's own writes through an outage, on the simulator and on the real API server (where
+ * the node authorizer and NodeRestriction judge the replays): kubelet's node-status heartbeat
+ * (a strategic merge patch with $setElementOrder), its pod-status patch with the uid
+ * precondition, its lease renewals and its Events are answered locally while offline, reach
+ * nothing upstream meanwhile, and are on the server after the link returns, checked as admin.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  clientNodeConfig,
+  eventually,
+  httpJson,
+  metric,
+  type RunningProxy,
+  tempDir,
+} from '../proxy/harness.js';
+import { LEASE_NS, LeaseRenewer, podOn, waitLink } from './node-clients.js';
+import { type TestUpstream, upstreams } from './upstream.js';
+
+const NS = 'work';
+type Condition = { type: string; status: string; message?: string };
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary Kubernetes JSON.
+const condition = (obj: any, type: string): Condition | undefined =>
+  (obj?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary Kubernetes JSON.
+const renewTime = (lease: any) => new Date(String(lease?.spec?.renewTime)).getTime();
+
+describe.each(upstreams())('node writes through an outage ($kind upstream)', (c) => {
+  describe.skipIf(c.skip !== '')(c.skip || 'runs', () => {
+    let up: TestUpstream;
+    let proxy: RunningProxy;
+    let tmp: { dir: string; cleanup: () => void };
+    let kubelet: LeaseRenewer;
+    let podUid: string;
+
+    /** A request to the proxy as kubelet sends it (no credentials on loopback, JSON). */
+    const send = async (method: string, path: string, body: unknown, contentType = 'application/json') => {
+      const r = await httpJson(`${proxy.url}${path}`, {
+        method,
+        headers: { 'content-type': contentType, accept: 'application/json' },
+        body: JSON.stringify(body),
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary Kubernetes JSON.
+      return { status: r.status, body: r.body as any };
+    };
+
+    beforeAll(async () => {
+      tmp = tempDir(`islet-upstream-writes-${c.kind}-`);
+      up = await c.start();
+      await up.ensureNamespace(NS);
+      await up.ensureNamespace(LEASE_NS); // the real server makes it itself
+      const now = new Date().toISOString();
+      await up.adminCreate('nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: { name: up.nodeName, labels: { zone: 'edge' } },
+        status: {
+          conditions: [
+            {
+              type: 'MemoryPressure',
+              status: 'False',
+              reason: 'KubeletHasSufficientMemory',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'kubelet is posting ready status',
+              lastHeartbeatTime: now,
+              lastTransitionTime: now,
+            },
+          ],
+        },
+      });
+      const pod = await up.adminCreate('pods', podOn('web-1', up.nodeName, 'web', NS));
+      podUid = pod.metadata.uid;
+      proxy = await up.startProxy(tmp.dir);
+      const kc = clientNodeConfig(proxy.url);
+      // kubelet registers its lease itself (NodeRestriction: only its own), then reads what it needs.
+      const leases = kc.makeApiClient(k8s.CoordinationV1Api);
+      await leases.createNamespacedLease({
+        namespace: LEASE_NS,
+        body: {
+          metadata: { name: up.nodeName, namespace: LEASE_NS },
+          spec: { holderIdentity: up.nodeName, leaseDurationSeconds: 40, renewTime: new k8s.V1MicroTime() },
+        },
+      });
+      kubelet = new LeaseRenewer(leases, up.nodeName);
+      const first = await kubelet.renew();
+      expect(first, JSON.stringify(first)).toMatchObject({ ok: true });
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      await core.readNode({ name: up.nodeName });
+      await core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${up.nodeName}` });
+      await core.readNamespacedPod({ name: 'web-1', namespace: NS });
+    });
+
+    afterAll(async () => {
+      await proxy?.stop();
+      await up?.close();
+      tmp?.cleanup();
+    });
+
+    it('queues node and pod status, lease renewals and events offline; after reconnect they are on the server', async () => {
+      const leaseBefore = await up.adminGet('leases', up.nodeName, LEASE_NS);
+      await up.partition('refuse');
+      await waitLink(tmp.dir, 'offline');
+
+      // kubelet's heartbeat: strategic merge with $setElementOrder, as tryUpdateNodeStatus sends it.
+      const heartbeat = new Date().toISOString();
+      const nodePatch = await send(
+        'PATCH',
+        `/api/v1/nodes/${up.nodeName}/status`,
+        {
+          status: {
+            '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'Ready' }],
+            conditions: [
+              {
+                type: 'Ready',
+                status: 'True',
+                reason: 'KubeletReady',
+                message: 'offline heartbeat',
+                lastHeartbeatTime: heartbeat,
+              },
+            ],
+          },
+        },
+        'application/strategic-merge-patch+json',
+      );
+      expect(nodePatch.status, JSON.stringify(nodePatch.body)).toBe(200);
+      expect(nodePatch.body.metadata.resourceVersion).toMatch(/^\d+-islet-\d+$/);
+      expect(condition(nodePatch.body, 'Ready')).toMatchObject({ message: 'offline heartbeat' });
+      expect(condition(nodePatch.body, 'MemoryPressure')).toMatchObject({ status: 'False' });
+
+      // kubelet's pod status patch carries the pod's uid as a precondition.
+      const podPatch = await send(
+        'PATCH',
+        `/api/v1/namespaces/${NS}/pods/web-1/status`,
+        {
+          metadata: { uid: podUid },
+          status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] },
+        },
+        'application/strategic-merge-patch+json',
+      );
+      expect(podPatch.status, JSON.stringify(podPatch.body)).toBe(200);
+      expect(podPatch.body.status.phase).toBe('Running');
+
+      // Lease renewals answered locally, each with a local resourceVersion.
+      for (let i = 0; i < 3; i++) {
+        const r = await kubelet.renew();
+        expect(r, JSON.stringify(r)).toMatchObject({ ok: true });
+        expect(r.rv).toMatch(/^\d+-islet-\d+$/);
+      }
+
+      // An Event, as kubelet's recorder posts it.
+      const now = new Date().toISOString();
+      const ev = await send('POST', `/api/v1/namespaces/${NS}/events`, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'web-1.offline', namespace: NS },
+        involvedObject: { kind: 'Pod', namespace: NS, name: 'web-1', apiVersion: 'v1', uid: podUid },
+        reason: 'BackOff',
+        message: 'restarting c while offline',
+        type: 'Warning',
+        source: { component: 'kubelet', host: up.nodeName },
+        count: 1,
+        firstTimestamp: now,
+        lastTimestamp: now,
+      });
+      expect(ev.status, JSON.stringify(ev.body)).toBe(201);
+      expect(await metric(proxy.adminUrl, 'islet_writes_queued')).toBeGreaterThanOrEqual(3);
+
+      // Nothing of it reached the server.
+      expect(condition(await up.adminGet('nodes', up.nodeName), 'Ready')?.message).toBe(
+        'kubelet is posting ready status',
+      );
+      expect((await up.adminGet('pods', 'web-1', NS)).status.phase).toBe('Pending');
+      expect(await up.adminGet('events', 'web-1.offline', NS)).toBeUndefined();
+      expect(renewTime(await up.adminGet('leases', up.nodeName, LEASE_NS))).toBe(renewTime(leaseBefore));
+
+      await up.heal();
+      await waitLink(tmp.dir, 'online');
+      await eventually(
+        'queue replayed',
+        () => metric(proxy.adminUrl, 'islet_writes_queued'),
+        (n) => n === 0,
+        30_000,
+      );
+      // The live kubelet's next renewal reaches the server although it carries a local version.
+      const after = await kubelet.renew();
+      expect(after, JSON.stringify(after)).toMatchObject({ ok: true });
+      expect(after.rv).toMatch(/^\d+$/);
+
+      const node = await up.adminGet('nodes', up.nodeName);
+      expect(condition(node, 'Ready')).toMatchObject({ status: 'True', message: 'offline heartbeat' });
+      expect(condition(node, 'MemoryPressure')).toMatchObject({ status: 'False' });
+      expect(node.metadata.labels).toMatchObject({ zone: 'edge' });
+      const pod = await up.adminGet('pods', 'web-1', NS);
+      expect(pod.status.phase).toBe('Running');
+      expect(condition(pod, 'Ready')).toMatchObject({ status: 'True' });
+      expect(await up.adminGet('events', 'web-1.offline', NS)).toMatchObject({
+        reason: 'BackOff',
+        message: 'restarting c while offline',
+        count: 1,
+      });
+      const lease = await up.adminGet('leases', up.nodeName, LEASE_NS);
+      expect(lease.spec.holderIdentity).toBe(up.nodeName);
+      expect(renewTime(lease)).toBe(renewTime(kubelet.latest));
+      expect(renewTime(lease)).toBeGreaterThan(renewTime(leaseBefore));
+    });
+  });
+});
