@@ -15,6 +15,7 @@ import {
   type RunningProxy,
   tempDir,
 } from '../proxy/harness.js';
+import { encodeLease } from '../writes/k8s-protobuf.js';
 import { LEASE_NS, LeaseRenewer, podOn, waitLink } from './node-clients.js';
 import { type TestUpstream, upstreams } from './upstream.js';
 
@@ -154,22 +155,56 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
         expect(r.rv).toMatch(/^\d+-islet-\d+$/);
       }
 
-      // An Event, as kubelet's recorder posts it.
-      const now = new Date().toISOString();
-      const ev = await send('POST', `/api/v1/namespaces/${NS}/events`, {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name: 'web-1.offline', namespace: NS },
-        involvedObject: { kind: 'Pod', namespace: NS, name: 'web-1', apiVersion: 'v1', uid: podUid },
-        reason: 'BackOff',
-        message: 'restarting c while offline',
-        type: 'Warning',
-        source: { component: 'kubelet', host: up.nodeName },
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-      });
+      // kubelet's default wire format is protobuf: the same renewal so encoded is answered in JSON.
+      const pb = await fetch(
+        `${proxy.url}/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${up.nodeName}`,
+        {
+          method: 'PUT',
+          headers: {
+            'content-type': 'application/vnd.kubernetes.protobuf',
+            accept: 'application/vnd.kubernetes.protobuf, application/json',
+          },
+          body: encodeLease({
+            metadata: {
+              name: up.nodeName,
+              namespace: LEASE_NS,
+              resourceVersion: kubelet.latest!.metadata!.resourceVersion!,
+              uid: kubelet.latest!.metadata!.uid!,
+            },
+            spec: {
+              holderIdentity: up.nodeName,
+              leaseDurationSeconds: 40,
+              renewTime: new k8s.V1MicroTime().toISOString(),
+            },
+          }),
+        },
+      );
+      expect(pb.status).toBe(200);
+      kubelet.latest = (await pb.json()) as k8s.V1Lease;
+      expect((await kubelet.renew()).ok).toBe(true);
+
+      // Events, as kubelet's recorder posts them: a repeat folds into the first with a count.
+      const event = (name: string) => {
+        const now = new Date().toISOString();
+        return {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name, namespace: NS },
+          involvedObject: { kind: 'Pod', namespace: NS, name: 'web-1', apiVersion: 'v1', uid: podUid },
+          reason: 'BackOff',
+          message: 'restarting c while offline',
+          type: 'Warning',
+          source: { component: 'kubelet', host: up.nodeName },
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+        };
+      };
+      const ev = await send('POST', `/api/v1/namespaces/${NS}/events`, event('web-1.offline'));
       expect(ev.status, JSON.stringify(ev.body)).toBe(201);
+      const again = await send('POST', `/api/v1/namespaces/${NS}/events`, event('web-1.offline-2'));
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+      expect(again.body).toMatchObject({ metadata: { name: 'web-1.offline' }, count: 2 });
       expect(await metric(proxy.adminUrl, 'islet_writes_queued')).toBeGreaterThanOrEqual(3);
 
       // Nothing of it reached the server.
@@ -179,6 +214,33 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       expect((await up.adminGet('pods', 'web-1', NS)).status.phase).toBe('Pending');
       expect(await up.adminGet('events', 'web-1.offline', NS)).toBeUndefined();
       expect(renewTime(await up.adminGet('leases', up.nodeName, LEASE_NS))).toBe(renewTime(leaseBefore));
+
+      // Meanwhile upstream: the node lifecycle controller marks the node Unknown, someone labels
+      // the node and the lease. The replays meet newer objects and must re-apply onto them.
+      await up.adminPatch(
+        'nodes',
+        up.nodeName,
+        {
+          status: {
+            conditions: [
+              {
+                type: 'Ready',
+                status: 'Unknown',
+                reason: 'NodeStatusUnknown',
+                message: 'Kubelet stopped posting node status.',
+              },
+            ],
+          },
+        },
+        { type: 'strategic', subresource: 'status' },
+      );
+      await up.adminPatch('nodes', up.nodeName, { metadata: { labels: { drained: 'no' } } });
+      await up.adminPatch(
+        'leases',
+        up.nodeName,
+        { metadata: { labels: { touched: 'upstream' } } },
+        { namespace: LEASE_NS },
+      );
 
       await up.heal();
       await waitLink(tmp.dir, 'online');
@@ -196,19 +258,57 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       const node = await up.adminGet('nodes', up.nodeName);
       expect(condition(node, 'Ready')).toMatchObject({ status: 'True', message: 'offline heartbeat' });
       expect(condition(node, 'MemoryPressure')).toMatchObject({ status: 'False' });
-      expect(node.metadata.labels).toMatchObject({ zone: 'edge' });
+      expect(node.metadata.labels).toMatchObject({ zone: 'edge', drained: 'no' });
       const pod = await up.adminGet('pods', 'web-1', NS);
       expect(pod.status.phase).toBe('Running');
       expect(condition(pod, 'Ready')).toMatchObject({ status: 'True' });
       expect(await up.adminGet('events', 'web-1.offline', NS)).toMatchObject({
         reason: 'BackOff',
         message: 'restarting c while offline',
-        count: 1,
+        count: 2,
       });
+      expect(await up.adminGet('events', 'web-1.offline-2', NS)).toBeUndefined();
       const lease = await up.adminGet('leases', up.nodeName, LEASE_NS);
       expect(lease.spec.holderIdentity).toBe(up.nodeName);
+      expect(lease.metadata.labels).toEqual({ touched: 'upstream' });
       expect(renewTime(lease)).toBe(renewTime(kubelet.latest));
       expect(renewTime(lease)).toBeGreaterThan(renewTime(leaseBefore));
+    });
+
+    it('drops (and counts) a queued pod status whose pod was replaced upstream meanwhile', async () => {
+      await up.adminCreate('pods', podOn('job-1', up.nodeName, 'job', NS));
+      const cached = await send('GET', `/api/v1/namespaces/${NS}/pods/job-1`, undefined);
+      expect(cached.status).toBe(200);
+      await up.partition('refuse');
+      await waitLink(tmp.dir, 'offline');
+      const patched = await send(
+        'PATCH',
+        `/api/v1/namespaces/${NS}/pods/job-1/status`,
+        { metadata: { uid: cached.body.metadata.uid }, status: { phase: 'Succeeded' } },
+        'application/strategic-merge-patch+json',
+      );
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      // Upstream the pod is deleted and a new one made under the same name.
+      await up.adminDelete('pods', 'job-1', NS);
+      const replacement = await up.adminCreate('pods', podOn('job-1', up.nodeName, 'job', NS));
+      const conflict = 'islet_writes_replayed_total{outcome="conflict"}';
+      const conflicts = (await metric(proxy.adminUrl, conflict)) || 0;
+      await up.heal();
+      await waitLink(tmp.dir, 'online');
+      await eventually(
+        'queue replayed',
+        () => metric(proxy.adminUrl, 'islet_writes_queued'),
+        (n) => n === 0,
+        30_000,
+      );
+      await eventually(
+        'conflict counted',
+        () => metric(proxy.adminUrl, conflict),
+        (n) => n === conflicts + 1,
+      );
+      const upstream = await up.adminGet('pods', 'job-1', NS);
+      expect(upstream.metadata.uid).toBe(replacement.metadata.uid);
+      expect(upstream.status.phase).toBe('Pending');
     });
   });
 });
