@@ -61,9 +61,20 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       await up.adminCreate(
         'pods',
         podOn('web-1', up.nodeName, 'web', NS, {
-          volumes: [{ name: 'cfg', configMap: { name: 'web-config' } }],
+          volumes: [
+            { name: 'cfg', configMap: { name: 'web-config' } },
+            { name: 'creds', secret: { secretName: 'web-secret' } },
+          ],
         }),
       );
+      for (const name of ['web-secret', 'unrelated-secret']) {
+        await up.adminCreate('secrets', {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name, namespace: NS },
+          stringData: { token: name },
+        });
+      }
       await up.adminCreate('pods', podOn('web-2', up.nodeName, 'web', NS));
       await up.adminCreate('pods', podOn('db-1', up.nodeName, 'db', NS));
       await up.adminCreate('pods', podOn('elsewhere-1', 'edge-2', 'web', NS));
@@ -116,6 +127,12 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
         NS,
       ]);
       expect(cfg.data).toEqual({ a: '1' });
+
+      const secret = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/web-secret`);
+      expect(secret.status).toBe(200);
+      // Not referenced by any of the node's pods: the real node authorizer refuses it.
+      const unrelated = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/unrelated-secret`);
+      expect(unrelated.status).toBe(up.kind === 'real' ? 403 : 200);
 
       if (up.kind === 'real') {
         // The node authorizer's word reaches the client as it is: the proxy does not work around it.
@@ -221,8 +238,13 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       expect(cfg.data).toEqual({ a: '1' });
       const missing = await kubectl.run(['get', 'pod', 'never-existed', '-n', NS]);
       expect(missing.code).not.toBe(0);
+      const secret = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/web-secret`);
+      expect(secret.status).toBe(200);
+      expect((secret.body as { metadata: { name: string } }).metadata.name).toBe('web-secret');
       if (up.kind === 'real') {
         // What the server refused the node online stays refused offline: no answer from the cache.
+        const unrelated = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/unrelated-secret`);
+        expect(unrelated.status).not.toBe(200);
         const all = await httpJson(`${proxy.url}/api/v1/pods`);
         expect(all.status).not.toBe(200);
         expect(all.body).toMatchObject({ kind: 'Status' });
@@ -298,6 +320,23 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       expect([pods.lists, svcs.lists, node.lists]).toEqual([1, 1, 1]);
       expect(await up.countRequests('LIST', 'pods')).toBe(lists);
       expect(await up.countRequests('LIST', 'services')).toBe(serviceLists);
+    });
+
+    it('a silent link (blackhole): detected, and on heal the watches resume without a LIST', async () => {
+      await up.partition('blackhole');
+      await waitLink(tmp.dir, 'offline');
+      await up.adminCreate('pods', podOn('during-2', up.nodeName, 'db', NS));
+      await up.adminDelete('pods', 'during-1', NS);
+      const lists = await up.countRequests('LIST', 'pods');
+      await up.heal();
+      await waitLink(tmp.dir, 'online');
+      await eventually(
+        'pod informer caught up',
+        () => pods.names().includes('during-2') && !pods.names().includes('during-1'),
+      );
+      expect(pods.events).toEqual(expect.arrayContaining(['add during-2', 'delete during-1']));
+      expect([pods.lists, svcs.lists, node.lists]).toEqual([1, 1, 1]);
+      expect(await up.countRequests('LIST', 'pods')).toBe(lists);
     });
 
     it('restarted while the server is unreachable, the proxy serves what it cached from disk', async () => {
