@@ -111,5 +111,32 @@ describe.each(upstreams())('shared watch faults ($kind upstream)', (c) => {
         expect(raw.state()).toBe('open');
       },
     );
+
+    it('restarted offline across a compaction: a new informer lists from disk, and the one relist on reconnect reaches it as events', async () => {
+      raw.close();
+      await pods.stop();
+      await up.partition('refuse');
+      await waitLink(tmp.dir, 'offline');
+      expect(await proxy.stop()).toBe(0);
+      await up.adminCreate('pods', podOn('while-down', up.nodeName, 'web', NS));
+      await up.adminDelete('pods', 'p3', NS);
+      await up.compact();
+      proxy = await up.startProxy(tmp.dir);
+      const cached = sortedNames(pods.informer.list());
+      pods = nodeInformer(clientNodeConfig(proxy.url), 'pods', up.nodeName);
+      await pods.start();
+      await eventually('listed from disk', () => JSON.stringify(pods.names()) === JSON.stringify(cached));
+      const lists = await up.countRequests('LIST', 'pods');
+      await up.heal();
+      await waitLink(tmp.dir, 'online');
+      await eventually(
+        'caught up',
+        () => pods.names().includes('while-down') && !pods.names().includes('p3'),
+      );
+      expect(pods.events).toEqual(expect.arrayContaining(['add while-down', 'delete p3']));
+      expect(pods.lists).toBe(1);
+      expect(pods.errors).toEqual([]);
+      expect((await up.countRequests('LIST', 'pods')) - lists).toBe(1);
+    });
   });
 });
