@@ -31,6 +31,7 @@ const API: Record<string, string> = {
   nodes: '/api/v1',
   services: '/api/v1',
   configmaps: '/api/v1',
+  endpoints: '/api/v1',
   secrets: '/api/v1',
   events: '/api/v1',
   namespaces: '/api/v1',
