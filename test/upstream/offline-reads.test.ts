@@ -43,6 +43,11 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
     let svcs: NodeInformer;
     let node: NodeInformer;
     const kubeletPods = () => `/api/v1/pods?fieldSelector=spec.nodeName%3D${up.nodeName}`;
+    /** client-go's reflector: first LIST at resourceVersion=0 in pages, protobuf preferred. */
+    const reflectorList = () =>
+      httpJson(`${proxy.url}${kubeletPods()}&resourceVersion=0&limit=500`, {
+        headers: { accept: 'application/vnd.kubernetes.protobuf,application/json' },
+      });
     const truthOnNode = async () =>
       sortedNames(await up.adminList('pods', { fieldSelector: `spec.nodeName=${up.nodeName}` }));
 
@@ -128,6 +133,10 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       ]);
       expect(cfg.data).toEqual({ a: '1' });
 
+      const reflector = await reflectorList();
+      expect(reflector.status).toBe(200);
+      expect(reflector.headers.get('content-type')).toContain('application/json');
+      expect(sortedNames((reflector.body as { items: Named[] }).items)).toEqual(['db-1', 'web-1', 'web-2']);
       const secret = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/web-secret`);
       expect(secret.status).toBe(200);
       // Not referenced by any of the node's pods: the real node authorizer refuses it.
@@ -214,6 +223,9 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       expect(list.kind).toBe('PodList');
       expect(sortedNames(list.items)).toEqual(await truthOnNode());
       expect(Number(list.metadata.resourceVersion)).toBeGreaterThan(0);
+      const reflector = await reflectorList();
+      expect(reflector.status).toBe(200);
+      expect(sortedNames((reflector.body as { items: Named[] }).items)).toEqual(await truthOnNode());
 
       const web = await kubectl.json<{ items: Named[] }>([
         'get',
