@@ -205,6 +205,27 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       const again = await send('POST', `/api/v1/namespaces/${NS}/events`, event('web-1.offline-2'));
       expect(again.status, JSON.stringify(again.body)).toBe(201);
       expect(again.body).toMatchObject({ metadata: { name: 'web-1.offline' }, count: 2 });
+      // events.k8s.io/v1 (newer components): a repeat is counted in series, whose
+      // lastObservedTime the proxy writes itself: a MicroTime the real server must accept.
+      const newStyle = {
+        apiVersion: 'events.k8s.io/v1',
+        kind: 'Event',
+        metadata: { generateName: 'web-1.', namespace: NS },
+        eventTime: new k8s.V1MicroTime().toISOString(),
+        regarding: { kind: 'Pod', namespace: NS, name: 'web-1', uid: podUid },
+        reason: 'Unhealthy',
+        note: 'probe failed offline',
+        type: 'Warning',
+        action: 'Probe',
+        reportingController: 'kubelet',
+        reportingInstance: up.nodeName,
+      };
+      const ne1 = await send('POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, newStyle);
+      const ne2 = await send('POST', `/apis/events.k8s.io/v1/namespaces/${NS}/events`, newStyle);
+      expect([ne1.status, ne2.status], JSON.stringify(ne2.body)).toEqual([201, 201]);
+      const newStyleName = ne1.body.metadata.name as string;
+      expect(ne2.body.metadata.name).toBe(newStyleName);
+      expect(ne2.body.series).toMatchObject({ count: 2 });
       expect(await metric(proxy.adminUrl, 'islet_writes_queued')).toBeGreaterThanOrEqual(3);
 
       // Nothing of it reached the server.
@@ -268,6 +289,12 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
         count: 2,
       });
       expect(await up.adminGet('events', 'web-1.offline-2', NS)).toBeUndefined();
+      const replayedNew = await up.adminRequest(
+        'GET',
+        `/apis/events.k8s.io/v1/namespaces/${NS}/events/${newStyleName}`,
+      );
+      expect(replayedNew.status, replayedNew.body.toString()).toBe(200);
+      expect(replayedNew.json).toMatchObject({ note: 'probe failed offline', series: { count: 2 } });
       const lease = await up.adminGet('leases', up.nodeName, LEASE_NS);
       expect(lease.spec.holderIdentity).toBe(up.nodeName);
       expect(lease.metadata.labels).toEqual({ touched: 'upstream' });
