@@ -257,6 +257,8 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
         // What the server refused the node online stays refused offline: no answer from the cache.
         const unrelated = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/unrelated-secret`);
         expect(unrelated.status).not.toBe(200);
+        const elsewhere = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/pods/elsewhere-1`);
+        expect(elsewhere.status).not.toBe(200);
         const all = await httpJson(`${proxy.url}/api/v1/pods`);
         expect(all.status).not.toBe(200);
         expect(all.body).toMatchObject({ kind: 'Status' });

@@ -337,5 +337,55 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       expect(upstream.metadata.uid).toBe(replacement.metadata.uid);
       expect(upstream.status.phase).toBe('Pending');
     });
+
+    it('kill -9 with a non-empty queue: the restarted proxy serves the queued state offline and replays it', async () => {
+      await up.partition('refuse');
+      await waitLink(tmp.dir, 'offline');
+      const patched = await send(
+        'PATCH',
+        `/api/v1/nodes/${up.nodeName}/status`,
+        {
+          status: {
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'queued before kill' },
+            ],
+          },
+        },
+        'application/strategic-merge-patch+json',
+      );
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      const created = await send('POST', '/api/v1/namespaces/default/events', {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${up.nodeName}.`, namespace: 'default' },
+        involvedObject: { kind: 'Node', name: up.nodeName, apiVersion: 'v1' },
+        reason: 'Rebooted',
+        message: 'node rebooted',
+        type: 'Warning',
+        source: { component: 'kubelet', host: up.nodeName },
+        count: 1,
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const eventName = created.body.metadata.name as string;
+
+      await proxy.kill();
+      proxy = await up.startProxy(tmp.dir);
+      const node = await send('GET', `/api/v1/nodes/${up.nodeName}`, undefined);
+      expect(node.status).toBe(200);
+      expect(condition(node.body, 'Ready')?.message).toBe('queued before kill');
+      expect(await metric(proxy.adminUrl, 'islet_writes_queued')).toBe(2);
+      expect(await up.adminGet('events', eventName)).toBeUndefined();
+
+      await up.heal();
+      await waitLink(tmp.dir, 'online');
+      await eventually(
+        'queue replayed',
+        () => metric(proxy.adminUrl, 'islet_writes_queued'),
+        (n) => n === 0,
+        30_000,
+      );
+      expect(condition(await up.adminGet('nodes', up.nodeName), 'Ready')?.message).toBe('queued before kill');
+      expect(await up.adminGet('events', eventName)).toMatchObject({ reason: 'Rebooted', count: 1 });
+    });
   });
 });
