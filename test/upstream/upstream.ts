@@ -11,6 +11,7 @@
  * they get the same registry defaults and errors, and on both they count as upstream requests.
  */
 import { join } from 'node:path';
+import { APF_OVERLOAD_FLAGS, type Overload, overloadUser } from '../k8s/apf-overload.js';
 import {
   type ControlPlane,
   controlPlaneMissing,
@@ -84,6 +85,8 @@ export interface UpstreamOptions {
   history?: 'default' | 'etcd';
   /** Extra kube-apiserver flags (real only). */
   apiserverArgs?: string[];
+  /** Real: start kube-apiserver so that overloadNode() can hold the node's one APF seat. */
+  overloadable?: boolean;
   /** Simulator BOOKMARK interval (the real server sends them on its own schedule, ~1 min). */
   bookmarkIntervalMs?: number;
 }
@@ -120,6 +123,12 @@ export interface TestUpstream {
    * the node's side. So suites take deltas without admin LISTs of that resource in between.
    */
   countRequests(verb: string, resource: string): Promise<number>;
+  /**
+   * Overload for the node: until release(), its requests (probes excepted) get 429 with
+   * Retry-After: 1. Real: API Priority and Fairness with a one-seat level whose seat is held
+   * (test/k8s/apf-overload.ts; start with `overloadable`); sim: throttle().
+   */
+  overloadNode(): Promise<Overload>;
   /** The simulator itself, for the faults only it can make (set on the sim upstream only). */
   sim?: Simulator;
   /** `dist/islet proxy` as the node runs it against this upstream, with fast probes. */
@@ -149,7 +158,7 @@ function common(
     body?: unknown,
     headers?: Record<string, string>,
   ) => Promise<RawResponse>,
-): Omit<TestUpstream, 'partition' | 'heal' | 'compact' | 'countRequests' | 'close'> {
+): Omit<TestUpstream, 'partition' | 'heal' | 'compact' | 'countRequests' | 'overloadNode' | 'close'> {
   const req = async (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     expectOk(method, path, await admin(method, path, body, headers));
   const proxyArgs = (dir: string, extra: string[] = []) => [
@@ -242,6 +251,15 @@ export async function startSimUpstream(o: UpstreamOptions = {}): Promise<TestUps
         ...(sub ? { subresource: sub } : {}),
       });
     },
+    async overloadNode() {
+      const lift = sim.throttle(Number.MAX_SAFE_INTEGER, 1, { user: `system:node:${NODE_NAME}` });
+      return {
+        rejected: async () =>
+          sim.requests.filter((r) => r.status === 429 && r.identity?.user === `system:node:${NODE_NAME}`)
+            .length,
+        release: async () => lift(),
+      };
+    },
     async close() {
       await adminSide.close();
       await sim.close();
@@ -253,7 +271,11 @@ export async function startRealUpstream(
   o: UpstreamOptions = {},
 ): Promise<TestUpstream & { cp: ControlPlane }> {
   const cp = await startControlPlane({
-    apiserverArgs: [...(o.history === 'etcd' ? ['--watch-cache=false'] : []), ...(o.apiserverArgs ?? [])],
+    apiserverArgs: [
+      ...(o.history === 'etcd' ? ['--watch-cache=false'] : []),
+      ...(o.overloadable ? APF_OVERLOAD_FLAGS : []),
+      ...(o.apiserverArgs ?? []),
+    ],
   });
   const base = common('real', { url: cp.url, caPath: cp.caPath, nodeCert: cp.nodeCert }, (m, p, b, h) =>
     cp.admin.request(m, p, b, h),
@@ -270,6 +292,10 @@ export async function startRealUpstream(
     },
     async countRequests(verb, resource) {
       return (await cp.requestCounts()).get(`${verb.toUpperCase()} ${resource}`) ?? 0;
+    },
+    overloadNode() {
+      if (!o.overloadable) throw new Error('overloadNode needs startRealUpstream({ overloadable: true })');
+      return overloadUser(cp, `system:node:${cp.nodeName}`, cp.nodeCert);
     },
     close: () => cp.close(),
   };

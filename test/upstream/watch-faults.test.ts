@@ -5,7 +5,8 @@
  *    compacted (real: etcd compaction with --watch-cache=false, so the server reads old revisions
  *    from etcd and answers 410). On reconnect the proxy's shared watch relists once and hands its
  *    local watchers the difference as events: no local client sees the 410 or relists.
- *  - 429 Too Many Requests with Retry-After on the watch's reopen: simulator only (see the test).
+ *  - 429 Too Many Requests with Retry-After on the watch's reopen (real: API Priority and Fairness
+ *    with the node's one seat held, test/k8s/apf-overload.ts).
  *  - BOOKMARKs from the server reach the proxy's shared watch and move its resourceVersion on.
  */
 import type * as k8s from '@kubernetes/client-node';
@@ -28,7 +29,7 @@ describe.each(upstreams())('shared watch faults ($kind upstream)', (c) => {
 
     beforeAll(async () => {
       tmp = tempDir(`islet-upstream-faults-${c.kind}-`);
-      up = await c.start({ history: 'etcd' });
+      up = await c.start({ history: 'etcd', overloadable: true });
       await up.ensureNamespace(NS);
       for (const n of ['p0', 'p1', 'p2', 'p3'])
         await up.adminCreate('pods', podOn(n, up.nodeName, 'web', NS));
@@ -85,32 +86,37 @@ describe.each(upstreams())('shared watch faults ($kind upstream)', (c) => {
       );
     });
 
-    // kube-apiserver answers 429 only under real overload (APF seats or --max-requests-inflight
-    // taken by concurrent requests); a request that arrives alone is always admitted, so no test can
-    // make the watch's reopen be the one refused. The simulator's throttle() can.
-    it.runIf(c.kind === 'sim')(
-      '429 with Retry-After on the reopen: the shared watch waits and resumes, no relist',
-      async () => {
-        const sim = up.sim!;
-        const lists = await up.countRequests('LIST', 'pods');
-        sim.throttle(2, 1, { verb: 'watch', resource: 'pods' });
-        const dropped = sim.dropWatches({ match: { resource: 'pods' } });
-        expect(dropped).toBeGreaterThan(0);
-        await eventually('throttled reopen', () =>
-          sim.requests.some((r) => r.verb === 'watch' && r.status === 429),
-        );
-        await up.adminCreate('pods', podOn('after-429', up.nodeName, 'web', NS));
+    it('429 with Retry-After while the node is overloaded: the shared watch waits and resumes, no relist', async () => {
+      const lists = await up.countRequests('LIST', 'pods');
+      const overload = await up.overloadNode();
+      try {
+        // Break the shared watch: its reopen meets the overload.
+        await up.partition('refuse');
+        await up.heal();
+        // Refused, waited Retry-After, refused again: it keeps trying at the server's pace.
         await eventually(
-          'events flow after the 429s',
-          () => pods.events.includes('add after-429'),
-          Boolean,
+          'the reopen refused twice',
+          () => overload.rejected(),
+          (n) => n >= 2,
           30_000,
         );
-        expect(await up.countRequests('LIST', 'pods')).toBe(lists);
-        expect(pods.lists).toBe(1);
         expect(raw.state()).toBe('open');
-      },
-    );
+      } finally {
+        await overload.release();
+      }
+      await up.adminCreate('pods', podOn('after-429', up.nodeName, 'web', NS));
+      await eventually(
+        'events flow after the 429s',
+        () => pods.events.includes('add after-429'),
+        Boolean,
+        30_000,
+      );
+      await eventually('raw watcher too', () => raw.names().includes('after-429'));
+      expect(await up.countRequests('LIST', 'pods')).toBe(lists);
+      expect(pods.lists).toBe(1);
+      expect(pods.errors).toEqual([]);
+      expect(raw.state()).toBe('open');
+    });
 
     it('restarted offline across a compaction: a new informer lists from disk, and the one relist on reconnect reaches it as events', async () => {
       raw.close();
