@@ -11,7 +11,14 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientNodeConfig, eventually, metric, type RunningProxy, tempDir } from '../proxy/harness.js';
+import {
+  clientNodeConfig,
+  eventually,
+  httpJson,
+  metric,
+  type RunningProxy,
+  tempDir,
+} from '../proxy/harness.js';
 import { openWatch, type WatchClient } from '../watch/watch-client.js';
 import { type NodeInformer, nodeInformer, podOn, sortedNames, waitLink } from './node-clients.js';
 import { type TestUpstream, upstreams } from './upstream.js';
@@ -101,6 +108,13 @@ describe.each(upstreams())('shared watch faults ($kind upstream)', (c) => {
           30_000,
         );
         expect(raw.state()).toBe('open');
+        // A read passed through meanwhile gets the server's answer as it is, Retry-After included,
+        // so the client backs off as the server asks (no answer from the cache while online).
+        const get = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/pods/p0`);
+        expect(get.status).toBe(429);
+        expect(get.headers.get('retry-after')).toBe('1');
+        // kube-apiserver's APF answers in plain text (the simulator in a Status): passed on as sent.
+        expect(get.text).toContain('Too many requests, please try again later.');
       } finally {
         await overload.release();
       }
