@@ -48,7 +48,7 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
 
     beforeAll(async () => {
       tmp = tempDir(`islet-upstream-writes-${c.kind}-`);
-      up = await c.start();
+      up = await c.start({ overloadable: true });
       await up.ensureNamespace(NS);
       await up.ensureNamespace(LEASE_NS); // the real server makes it itself
       const now = new Date().toISOString();
@@ -386,6 +386,66 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       );
       expect(condition(await up.adminGet('nodes', up.nodeName), 'Ready')?.message).toBe('queued before kill');
       expect(await up.adminGet('events', eventName)).toMatchObject({ reason: 'Rebooted', count: 1 });
+    });
+
+    it('replays that meet a 429 wait and retry: nothing queued is lost to an overloaded server', async () => {
+      await up.partition('refuse');
+      await waitLink(tmp.dir, 'offline');
+      const patched = await send(
+        'PATCH',
+        `/api/v1/nodes/${up.nodeName}/status`,
+        {
+          status: {
+            conditions: [
+              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'queued through 429' },
+            ],
+          },
+        },
+        'application/strategic-merge-patch+json',
+      );
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      const created = await send('POST', `/api/v1/namespaces/${NS}/events`, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'web-1.through-429', namespace: NS },
+        involvedObject: { kind: 'Pod', namespace: NS, name: 'web-1', apiVersion: 'v1', uid: podUid },
+        reason: 'Started',
+        message: 'queued through 429',
+        type: 'Normal',
+        source: { component: 'kubelet', host: up.nodeName },
+        count: 1,
+      });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const replayed = (await metric(proxy.adminUrl, 'islet_writes_replayed_total{outcome="replayed"}')) || 0;
+
+      const overload = await up.overloadNode();
+      try {
+        await up.heal();
+        await waitLink(tmp.dir, 'online');
+        await eventually(
+          'a replay refused',
+          () => overload.rejected(),
+          (n) => n >= 1,
+          30_000,
+        );
+        expect(await metric(proxy.adminUrl, 'islet_writes_queued')).toBe(2);
+        expect(await up.adminGet('events', 'web-1.through-429', NS)).toBeUndefined();
+      } finally {
+        await overload.release();
+      }
+      await eventually(
+        'queue replayed',
+        () => metric(proxy.adminUrl, 'islet_writes_queued'),
+        (n) => n === 0,
+        30_000,
+      );
+      expect(await metric(proxy.adminUrl, 'islet_writes_replayed_total{outcome="replayed"}')).toBe(
+        replayed + 2,
+      );
+      expect(condition(await up.adminGet('nodes', up.nodeName), 'Ready')?.message).toBe('queued through 429');
+      expect(await up.adminGet('events', 'web-1.through-429', NS)).toMatchObject({
+        message: 'queued through 429',
+      });
     });
   });
 });
