@@ -19,6 +19,7 @@ import {
   type RunningProxy,
   tempDir,
 } from '../proxy/harness.js';
+import { openWatch } from '../watch/watch-client.js';
 import {
   KUBE_PROXY_SERVICES,
   type Named,
@@ -212,6 +213,32 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       await eventually('informer saw the new pod', () => pods.names().includes('late-1'));
     });
 
+    it("kubelet's per-object watch of a referenced ConfigMap (fieldSelector metadata.name) sees its update", async () => {
+      const byName = `/api/v1/namespaces/${NS}/configmaps?fieldSelector=metadata.name%3Dweb-config`;
+      const list = await httpJson(`${proxy.url}${byName}`);
+      expect(list.status).toBe(200);
+      const body = list.body as { items: Named[]; metadata: { resourceVersion: string } };
+      expect(sortedNames(body.items)).toEqual(['web-config']);
+      const watch = await openWatch(
+        proxy.url,
+        `${byName}&watch=1&allowWatchBookmarks=true&resourceVersion=${body.metadata.resourceVersion}`,
+      );
+      try {
+        expect(watch.status).toBe(200);
+        await up.adminPatch('configmaps', 'web-config', { data: { a: '1', b: '2' } }, { namespace: NS });
+        await eventually('the watcher saw the update', () => watch.names('MODIFIED').includes('web-config'));
+      } finally {
+        watch.close();
+      }
+      if (up.kind === 'real') {
+        // A ConfigMap no pod of the node mounts: refused by name as well.
+        const other = await httpJson(
+          `${proxy.url}/api/v1/namespaces/${NS}/configmaps?fieldSelector=metadata.name%3Dnot-mounted`,
+        );
+        expect(other.status).toBe(403);
+      }
+    });
+
     it('offline: GET/LIST with kubelet and kube-proxy selectors from the cache, watches stay open, writes get the offline Status', async () => {
       await up.partition('refuse');
       await waitLink(tmp.dir, 'offline');
@@ -247,7 +274,12 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
         '-n',
         NS,
       ]);
-      expect(cfg.data).toEqual({ a: '1' });
+      expect(cfg.data).toEqual({ a: '1', b: '2' });
+      const byName = await httpJson(
+        `${proxy.url}/api/v1/namespaces/${NS}/configmaps?fieldSelector=metadata.name%3Dweb-config`,
+      );
+      expect(byName.status).toBe(200);
+      expect(sortedNames((byName.body as { items: Named[] }).items)).toEqual(['web-config']);
       const missing = await kubectl.run(['get', 'pod', 'never-existed', '-n', NS]);
       expect(missing.code).not.toBe(0);
       const secret = await httpJson(`${proxy.url}/api/v1/namespaces/${NS}/secrets/web-secret`);
@@ -380,7 +412,7 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
         '-n',
         NS,
       ]);
-      expect(cfg.data).toEqual({ a: '1' });
+      expect(cfg.data).toEqual({ a: '1', b: '2' });
 
       // Back online: a write the node may make (an event) passes through again.
       await up.heal();
