@@ -18,6 +18,8 @@ export class Relay {
   port = 0;
   /** Connections accepted since start (the node's reconnects show here). */
   accepted = 0;
+  /** Bytes relayed from the API server to its clients (TLS records, every request). */
+  bytesDown = 0;
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -64,6 +66,9 @@ export class Relay {
     pair.up = up;
     up.on('error', drop);
     up.on('close', drop);
+    up.on('data', (chunk: Buffer) => {
+      this.bytesDown += chunk.length;
+    });
     down.pipe(up);
     up.pipe(down);
   }

@@ -42,8 +42,13 @@ export class Access {
     };
   }
 
-  throttle(nextN: number, retryAfterSeconds: number, match: TrafficFilter): void {
-    this.throttles.push({ remaining: nextN, retryAfterSeconds, match });
+  throttle(nextN: number, retryAfterSeconds: number, match: TrafficFilter): () => void {
+    const t = { remaining: nextN, retryAfterSeconds, match };
+    this.throttles.push(t);
+    return () => {
+      t.remaining = 0;
+      this.throttles = this.throttles.filter((x) => x.remaining > 0);
+    };
   }
 
   authenticate(req: IncomingMessage, path: string): Identity {

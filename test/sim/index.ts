@@ -38,7 +38,8 @@
  *   sim.dropWatches({graceful?, match?})    cut open watches (all or those matching a WatchKey; graceful:
  *                                           clean end); returns how many
  *   sim.compact(rv?)                        forget history up to rv (default now): older RVs → 410
- *   sim.throttle(nextN, retryAfterSeconds, match?)  next N matching requests → 429 + Retry-After
+ *   sim.throttle(nextN, retryAfterSeconds, match?)  next N matching requests → 429 + Retry-After;
+ *                                           returns a function that lifts it early
  *     (probes /healthz, /livez, /readyz are never throttled)
  *   const lift = sim.deny(filter)           matching requests → 403 Forbidden (RBAC-style message) until lift()
  *   const b = await sim.replica({port?})    a second API server of the same cluster (shared store, CA,

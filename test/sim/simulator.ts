@@ -238,8 +238,8 @@ export class Simulator {
    * The next `nextN` requests matching `match` (default: every request except /healthz, /livez,
    * /readyz, which API priority and fairness exempts) get 429 with Retry-After.
    */
-  throttle(nextN: number, retryAfterSeconds: number, match: TrafficFilter = {}): void {
-    this.access.throttle(nextN, retryAfterSeconds, match);
+  throttle(nextN: number, retryAfterSeconds: number, match: TrafficFilter = {}): () => void {
+    return this.access.throttle(nextN, retryAfterSeconds, match);
   }
 
   /**

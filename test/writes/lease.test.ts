@@ -8,39 +8,12 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../proxy/harness.js';
+import { LeaseRenewer } from '../upstream/node-clients.js';
 import { encodeLease } from './k8s-protobuf.js';
 import { send, sleep, startRig, type WritesRig } from './setup.js';
 
 const NS = 'kube-node-lease';
 const LEASE_DURATION = 2; // seconds: liveness window 2 × 2 s
-
-/** kubelet's lease controller in small: keep the last lease returned and update it with a new renewTime. */
-class LeaseRenewer {
-  latest: k8s.V1Lease | undefined;
-  readonly results: { ok: boolean; code?: number; message?: string; rv?: string }[] = [];
-  constructor(
-    private readonly api: k8s.CoordinationV1Api,
-    readonly node: string,
-  ) {}
-
-  async renew(): Promise<{ ok: boolean; code?: number; message?: string; rv?: string }> {
-    try {
-      this.latest ??= await this.api.readNamespacedLease({ name: this.node, namespace: NS });
-      const body: k8s.V1Lease = { ...this.latest, spec: { ...this.latest.spec, renewTime: new Date() } };
-      this.latest = await this.api.replaceNamespacedLease({ name: this.node, namespace: NS, body });
-      const r = { ok: true, rv: this.latest.metadata?.resourceVersion };
-      this.results.push(r);
-      return r;
-    } catch (err) {
-      const e = err as { code?: number; body?: unknown };
-      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : undefined;
-      const r = { ok: false, code: e.code, message: body?.message };
-      this.results.push(r);
-      if (e.code === 409) this.latest = undefined;
-      return r;
-    }
-  }
-}
 
 function lease(node: string) {
   return {

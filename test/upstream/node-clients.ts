@@ -1,0 +1,155 @@
+/**
+ * The node's clients as they talk to the proxy, restricted to what the node authorizer lets
+ * `system:node:<name>` do: kubelet's pod informer (fieldSelector spec.nodeName=<node>), its own
+ * node (fieldSelector metadata.name=<node>), and kube-proxy's service informer (label selector).
+ * Each informer records its LISTs, its events and its errors, so suites can tell a relist from a
+ * resumed watch.
+ */
+import { readFileSync } from 'node:fs';
+import * as k8s from '@kubernetes/client-node';
+import { eventually } from '../proxy/harness.js';
+import { linkFile } from './upstream.js';
+
+/** kube-proxy's service selector (pkg/proxy: no headless services, no other proxy's services). */
+export const KUBE_PROXY_SERVICES =
+  '!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless';
+
+export type Named = { metadata?: { name?: string; namespace?: string; resourceVersion?: string } };
+
+export interface NodeInformer {
+  informer: k8s.ListWatch<k8s.KubernetesObject>;
+  lists: number;
+  errors: unknown[];
+  events: string[];
+  names(): string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Kind = 'pods' | 'services' | 'node';
+
+export function nodeInformer(kc: k8s.KubeConfig, kind: Kind, nodeName: string): NodeInformer {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const t = { lists: 0, errors: [] as unknown[], events: [] as string[] } as NodeInformer;
+  let path: string;
+  let list: () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+  let labelSelector: string | undefined;
+  let fieldSelector: string | undefined;
+  if (kind === 'pods') {
+    path = '/api/v1/pods';
+    fieldSelector = `spec.nodeName=${nodeName}`;
+    list = () => core.listPodForAllNamespaces({ fieldSelector });
+  } else if (kind === 'node') {
+    path = '/api/v1/nodes';
+    fieldSelector = `metadata.name=${nodeName}`;
+    list = () => core.listNode({ fieldSelector });
+  } else {
+    path = '/api/v1/services';
+    labelSelector = KUBE_PROXY_SERVICES;
+    list = () => core.listServiceForAllNamespaces({ labelSelector });
+  }
+  const counted = () => {
+    t.lists++;
+    return list();
+  };
+  t.informer = new k8s.ListWatch(path, new k8s.Watch(kc), counted, false, labelSelector, fieldSelector);
+  t.informer.on('error', (err) => t.errors.push(err));
+  for (const verb of ['add', 'update', 'delete'] as const) {
+    t.informer.on(verb, (o) => t.events.push(`${verb} ${(o as Named).metadata?.name}`));
+  }
+  t.names = () =>
+    t.informer
+      .list()
+      .map((o) => o.metadata?.name ?? '')
+      .sort();
+  t.start = () => t.informer.start();
+  t.stop = () => t.informer.stop();
+  return t;
+}
+
+export function linkState(dir: string): string {
+  try {
+    return (JSON.parse(readFileSync(linkFile(dir), 'utf8')) as { state: string }).state;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function waitLink(dir: string, state: 'online' | 'offline'): Promise<void> {
+  await eventually(
+    `link ${state}`,
+    () => linkState(dir),
+    (s) => s === state,
+    30_000,
+  );
+}
+
+export const sortedNames = (items: readonly Named[]) => items.map((i) => i.metadata?.name ?? '').sort();
+
+export function podOn(
+  name: string,
+  node: string,
+  app: string,
+  ns: string,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { app } },
+    spec: {
+      nodeName: node,
+      containers: [{ name: 'c', image: 'busybox' }],
+      ...extra,
+    },
+  };
+}
+
+export function service(name: string, ns: string, labels: Record<string, string>, headless = false) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns, labels },
+    spec: { ports: [{ port: 80 }], selector: { app: name }, ...(headless ? { clusterIP: 'None' } : {}) },
+  };
+}
+
+/** Where kubelet keeps its node lease. */
+export const LEASE_NS = 'kube-node-lease';
+
+/**
+ * kubelet's lease controller in small: keep the last lease returned and update it with a new
+ * renewTime. The renewTime is a MicroTime: kube-apiserver refuses anything but 6 fractional digits
+ * (the simulator takes milliseconds too).
+ */
+export class LeaseRenewer {
+  latest: k8s.V1Lease | undefined;
+  readonly results: { ok: boolean; code?: number; message?: string; rv?: string }[] = [];
+  constructor(
+    private readonly api: k8s.CoordinationV1Api,
+    readonly node: string,
+  ) {}
+
+  async renew(): Promise<{ ok: boolean; code?: number; message?: string; rv?: string }> {
+    try {
+      this.latest ??= await this.api.readNamespacedLease({ name: this.node, namespace: LEASE_NS });
+      const body: k8s.V1Lease = {
+        ...this.latest,
+        spec: { ...this.latest.spec, renewTime: new k8s.V1MicroTime() },
+      };
+      this.latest = await this.api.replaceNamespacedLease({ name: this.node, namespace: LEASE_NS, body });
+      const r = { ok: true, rv: this.latest.metadata?.resourceVersion };
+      this.results.push(r);
+      return r;
+    } catch (err) {
+      const e = err as { code?: number; body?: unknown };
+      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : undefined;
+      const r = { ok: false, code: e.code, message: body?.message };
+      this.results.push(r);
+      if (e.code === 409) this.latest = undefined;
+      return r;
+    }
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
