@@ -23,6 +23,7 @@ import { type ControlPlane, freePort, k8sBin } from '../k8s/control-plane.js';
 import { type RunningProxy, startProxy } from '../proxy/harness.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
 import { killHard, processTree, removeCgroups, unmountAll } from './host-cleanup.js';
+import { KubeProxy } from './kube-proxy.js';
 import { Kubelet } from './kubelet.js';
 import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
 
@@ -46,6 +47,13 @@ export function edgeNodeMissing(): string {
     : '';
 }
 
+export interface EdgeNodeOptions {
+  /** Install and run islet (default); false: the node as kubeadm left it (a control run). */
+  islet?: boolean;
+  /** Also run kube-proxy (iptables mode) with kubelet's kubeconfig. */
+  kubeProxy?: boolean;
+}
+
 /** `islet proxy` answers by verb/resource/code/served_from, from its admin /metrics. */
 export type ProxyRequestCounts = Map<string, number>;
 
@@ -64,6 +72,9 @@ export class EdgeNode {
   proxy?: RunningProxy;
   containerd?: Containerd;
   kubelet?: Kubelet;
+  kubeProxy?: KubeProxy;
+  readonly islet: boolean;
+  private readonly withKubeProxy: boolean;
   private listen = '';
   private admin = '';
   private snapshotter: 'overlayfs' | 'native' = 'overlayfs';
@@ -74,7 +85,10 @@ export class EdgeNode {
   private constructor(
     readonly cp: ControlPlane,
     secondOctet: number,
+    options: EdgeNodeOptions,
   ) {
+    this.islet = options.islet ?? true;
+    this.withKubeProxy = options.kubeProxy ?? false;
     this.dir = mkdtempSync(join(tmpdir(), 'islet-node-'));
     this.root = join(this.dir, 'root');
     this.logDir = join(this.dir, 'logs');
@@ -88,8 +102,8 @@ export class EdgeNode {
   }
 
   /** Lays out the node's root, its bridge, the CNI network, and runs `islet install --root`. */
-  static async create(cp: ControlPlane, secondOctet = 228): Promise<EdgeNode> {
-    const node = new EdgeNode(cp, secondOctet);
+  static async create(cp: ControlPlane, secondOctet = 228, options: EdgeNodeOptions = {}): Promise<EdgeNode> {
+    const node = new EdgeNode(cp, secondOctet, options);
     try {
       await node.layOut();
     } catch (err) {
@@ -149,6 +163,13 @@ export class EdgeNode {
       `plugin:\n  database: ${at('var/lib/islet/ipam.db')}\n  linkStateFile: ${at('run/islet/link.json')}\n`,
     );
 
+    writeImageArchive(join(this.dir, 'images.tar'), [
+      { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
+      { ref: APP_IMAGE, cmd: ['/bin/sh'] },
+    ]);
+    if (!(await overlayWorks(this.dir))) this.snapshotter = 'native';
+    if (!this.islet) return;
+
     this.listen = `127.0.0.1:${await freePort()}`;
     this.admin = `127.0.0.1:${await freePort()}`;
     const install = await run(
@@ -169,12 +190,6 @@ export class EdgeNode {
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
-
-    writeImageArchive(join(this.dir, 'images.tar'), [
-      { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
-      { ref: APP_IMAGE, cmd: ['/bin/sh'] },
-    ]);
-    if (!(await overlayWorks(this.dir))) this.snapshotter = 'native';
   }
 
   get proxyUrl(): string {
@@ -185,21 +200,7 @@ export class EdgeNode {
   async boot(): Promise<void> {
     this.boots++;
     mkdirSync(this.at('run/islet'), { recursive: true });
-    this.proxy = await startProxy([
-      '--kubeconfig',
-      this.at('etc/islet/upstream.kubeconfig'),
-      '--listen',
-      this.listen,
-      '--admin',
-      this.admin,
-      '--cache',
-      this.at('var/lib/islet/cache.db'),
-      '--link-state',
-      this.at('run/islet/link.json'),
-      // A short probe so the link's state follows the relay within a test's patience.
-      '--probe-interval',
-      '1s',
-    ]);
+    if (this.islet) await this.startIsletProxy();
     this.containerd = await Containerd.start(
       {
         paths: this.ctdPaths,
@@ -221,6 +222,35 @@ export class EdgeNode {
       containerdSocket: this.ctdPaths.socket,
     });
     await this.kubelet.start();
+    if (this.withKubeProxy) {
+      this.kubeProxy = new KubeProxy({
+        nodeName: this.cp.nodeName,
+        kubeconfig: this.at('etc/kubernetes/kubelet.conf'),
+        clusterCidr: `${this.prefix}.0/24`,
+        configPath: this.at('var/lib/kube-proxy/config.conf'),
+        logDir: this.logDir,
+      });
+      mkdirSync(this.at('var/lib/kube-proxy'), { recursive: true });
+      await this.kubeProxy.start();
+    }
+  }
+
+  private async startIsletProxy(): Promise<void> {
+    this.proxy = await startProxy([
+      '--kubeconfig',
+      this.at('etc/islet/upstream.kubeconfig'),
+      '--listen',
+      this.listen,
+      '--admin',
+      this.admin,
+      '--cache',
+      this.at('var/lib/islet/cache.db'),
+      '--link-state',
+      this.at('run/islet/link.json'),
+      // A short probe so the link's state follows the relay within a test's patience.
+      '--probe-interval',
+      '1s',
+    ]);
   }
 
   /** The proxy's answers so far, keyed "verb resource code served_from". */
@@ -286,6 +316,8 @@ export class EdgeNode {
     const shims = this.containerd?.shimPids() ?? [];
     const sockets = this.containerd?.shimSockets(shims) ?? [];
     const doomed = processTree(shims);
+    await this.kubeProxy?.stop();
+    this.kubeProxy = undefined;
     await this.kubelet?.stop();
     await this.containerd?.stop();
     await killHard([...doomed, ...processTree(this.containerd?.shimPids() ?? [])]);
@@ -299,6 +331,8 @@ export class EdgeNode {
     rmSync(this.at('run'), { recursive: true, force: true });
     mkdirSync(this.at('run'), { recursive: true });
     removeCgroups((rel) => this.ownsCgroup(rel));
+    // Kernel state a reboot loses: kube-proxy's chains and rules.
+    if (this.withKubeProxy) await KubeProxy.cleanupRules(this.logDir);
     this.bootId = randomUUID();
   }
 
