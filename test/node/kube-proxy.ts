@@ -26,7 +26,10 @@ export interface KubeProxyOptions {
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export function renderKubeProxyConfig(o: KubeProxyOptions, ports: { healthz: number; metrics: number }): string {
+export function renderKubeProxyConfig(
+  o: KubeProxyOptions,
+  ports: { healthz: number; metrics: number },
+): string {
   return JSON.stringify(
     {
       apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
@@ -98,7 +101,9 @@ export class KubeProxy {
   async syncs(): Promise<number> {
     try {
       const text = await (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith('kubeproxy_sync_proxy_rules_duration_seconds_count'));
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('kubeproxy_sync_proxy_rules_duration_seconds_count'));
       return Number(line?.split(' ').pop() ?? 0);
     } catch {
       return 0;
@@ -122,5 +127,15 @@ export class KubeProxy {
   static async cleanupRules(logDir: string): Promise<void> {
     const r = await run(k8sBin('kube-proxy'), ['--cleanup', '--v=1'], { env: { PATH, HOME: '/root' } });
     writeFileSync(join(logDir, 'kube-proxy-cleanup.log'), `${r.stdout}${r.stderr}`, { flag: 'a' });
+    // --cleanup leaves the filter table's KUBE-FIREWALL (its martian-localnet drop) and the jumps to it.
+    for (const cmd of ['iptables', 'ip6tables']) {
+      for (const hook of ['INPUT', 'OUTPUT']) {
+        while ((await run(cmd, ['-w', '-D', hook, '-j', 'KUBE-FIREWALL'])).code === 0) {
+          // one jump removed per call
+        }
+      }
+      await run(cmd, ['-w', '-F', 'KUBE-FIREWALL']);
+      await run(cmd, ['-w', '-X', 'KUBE-FIREWALL']);
+    }
   }
 }

@@ -4,8 +4,9 @@
  * one route: the Service range via the node (the bridge's gateway address). The node forwards
  * only what arrives on its bridge (per-interface forwarding; the machine's ip_forward stays off),
  * kube-proxy's iptables rules DNAT a ClusterIP to a pod on the same bridge, and a guard chain in
- * FORWARD drops anything from the bridge to any other interface: a ClusterIP nobody DNATs (no
- * rules yet, or no kube-proxy) is dropped on this machine instead of taking the default route.
+ * mangle FORWARD (before kube-proxy's filter FORWARD rules, which it prepends) drops anything
+ * between the bridge and any other interface: a ClusterIP nobody DNATs (no rules yet, or no
+ * kube-proxy) is dropped on this machine instead of taking the default route.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -44,17 +45,54 @@ export class LanClient {
 
   private async setUp(): Promise<void> {
     // The guard first: from the moment the bridge forwards, nothing it forwards may leave it.
-    await mustRun('iptables', ['-w', '-N', this.guard]);
+    await mustRun('iptables', ['-w', '-t', 'mangle', '-N', this.guard]);
     this.made.guard = true;
-    await mustRun('iptables', ['-w', '-A', this.guard, '-i', this.bridge, '!', '-o', this.bridge, '-j', 'DROP']);
-    await mustRun('iptables', ['-w', '-A', this.guard, '-o', this.bridge, '!', '-i', this.bridge, '-j', 'DROP']);
-    await mustRun('iptables', ['-w', '-I', 'FORWARD', '1', '-j', this.guard]);
+    await mustRun('iptables', [
+      '-w',
+      '-t',
+      'mangle',
+      '-A',
+      this.guard,
+      '-i',
+      this.bridge,
+      '!',
+      '-o',
+      this.bridge,
+      '-j',
+      'DROP',
+    ]);
+    await mustRun('iptables', [
+      '-w',
+      '-t',
+      'mangle',
+      '-A',
+      this.guard,
+      '-o',
+      this.bridge,
+      '!',
+      '-i',
+      this.bridge,
+      '-j',
+      'DROP',
+    ]);
+    await mustRun('iptables', ['-w', '-t', 'mangle', '-I', 'FORWARD', '1', '-j', this.guard]);
     this.made.jump = true;
     writeFileSync(`/proc/sys/net/ipv4/conf/${this.bridge}/forwarding`, '1');
 
     await mustRun('ip', ['netns', 'add', this.netns]);
     this.made.netns = true;
-    await mustRun('ip', ['link', 'add', this.hostVeth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', this.netns]);
+    await mustRun('ip', [
+      'link',
+      'add',
+      this.hostVeth,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      this.netns,
+    ]);
     await mustRun('ip', ['link', 'set', this.hostVeth, 'master', this.bridge]);
     await mustRun('ip', ['link', 'set', this.hostVeth, 'up']);
     const inNs = (args: string[]) => mustRun('ip', ['-n', this.netns, ...args]);
@@ -65,12 +103,11 @@ export class LanClient {
   }
 
   /** GET `url` from the client's namespace with busybox wget; the body, or undefined when it failed. */
-  async get(url: string, timeoutSeconds = 2): Promise<string | undefined> {
-    const r = await run(
-      'ip',
-      ['netns', 'exec', this.netns, '/bin/busybox', 'wget', '-q', '-O', '-', '-T', String(timeoutSeconds), url],
-      { timeoutMs: (timeoutSeconds + 5) * 1000 },
-    );
+  async get(url: string, timeoutMs = 3_000): Promise<string | undefined> {
+    // Not wget -T: Debian's static busybox 1.35 wget crashes (SIGSEGV) with it; the kill is the timeout.
+    const r = await run('ip', ['netns', 'exec', this.netns, '/bin/busybox', 'wget', '-q', '-O', '-', url], {
+      timeoutMs,
+    });
     return r.code === 0 ? r.stdout : undefined;
   }
 
@@ -78,10 +115,10 @@ export class LanClient {
     // Deleting the namespace deletes its veth end, and with it the host end.
     if (this.made.netns) await run('ip', ['netns', 'del', this.netns]);
     await run('ip', ['link', 'del', this.hostVeth]);
-    if (this.made.jump) await run('iptables', ['-w', '-D', 'FORWARD', '-j', this.guard]);
+    if (this.made.jump) await run('iptables', ['-w', '-t', 'mangle', '-D', 'FORWARD', '-j', this.guard]);
     if (this.made.guard) {
-      await run('iptables', ['-w', '-F', this.guard]);
-      await run('iptables', ['-w', '-X', this.guard]);
+      await run('iptables', ['-w', '-t', 'mangle', '-F', this.guard]);
+      await run('iptables', ['-w', '-t', 'mangle', '-X', this.guard]);
     }
     this.made = { netns: false, guard: false, jump: false };
   }

@@ -152,13 +152,18 @@ function podSpec(name: string, carries: string, inService: boolean, nodeName: st
           ...(carries === 'secret'
             ? {
                 env: [
-                  { name: 'GREETING_SECRET', valueFrom: { secretKeyRef: { name: 'web-secret', key: 'value' } } },
+                  {
+                    name: 'GREETING_SECRET',
+                    valueFrom: { secretKeyRef: { name: 'web-secret', key: 'value' } },
+                  },
                 ],
               }
             : {}),
         },
       ],
-      ...(carries === 'configmap' ? { volumes: [{ name: 'config', configMap: { name: 'web-config' } }] } : {}),
+      ...(carries === 'configmap'
+        ? { volumes: [{ name: 'config', configMap: { name: 'web-config' } }] }
+        : {}),
     },
   };
 }
@@ -183,7 +188,10 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
   try {
     cp = await startControlPlane({
       controllerManager: true,
-      controllerManagerArgs: [`--node-monitor-grace-period=${NODE_MONITOR_GRACE}`, '--node-monitor-period=2s'],
+      controllerManagerArgs: [
+        `--node-monitor-grace-period=${NODE_MONITOR_GRACE}`,
+        '--node-monitor-period=2s',
+      ],
     });
     const admin = cp.admin;
     const ns = `offline-${process.pid}`;
@@ -198,14 +206,23 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node-proxier' },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `system:node:${cp.nodeName}` }],
     });
-    notes.push('kube-proxy as the node: EndpointSlices list/watch refused by the node authorizer; ClusterRole system:node-proxier bound to the node user');
+    notes.push(
+      'kube-proxy as the node: EndpointSlices list/watch refused by the node authorizer; ClusterRole system:node-proxier bound to the node user',
+    );
     // The service-account controller makes "default"; pod admission needs it.
-    await eventually('the default service account', () => admin.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`), (r) => r.status === 200, 60_000);
+    await eventually(
+      'the default service account',
+      () => admin.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`),
+      (r) => r.status === 200,
+      60_000,
+    );
 
     node = await EdgeNode.create(cp, o.islet ? 228 : 229, { islet: o.islet, kubeProxy: true });
     await node.boot();
     client = await LanClient.create(node.bridge, node.gateway, `${node.prefix}.5`);
-    log(`node up: bridge ${node.bridge} ${node.prefix}.0/24, LAN client ${client.address} in ${client.netns}`);
+    log(
+      `node up: bridge ${node.bridge} ${node.prefix}.0/24, LAN client ${client.address} in ${client.netns}`,
+    );
 
     await admin.ok('POST', `/api/v1/namespaces/${ns}/configmaps`, {
       apiVersion: 'v1',
@@ -220,7 +237,11 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
       stringData: { value: SECRET_VALUE },
     });
     for (const p of PODS)
-      await admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, podSpec(p.name, p.carries, p.inService, cp.nodeName));
+      await admin.ok(
+        'POST',
+        `/api/v1/namespaces/${ns}/pods`,
+        podSpec(p.name, p.carries, p.inService, cp.nodeName),
+      );
     const svc = await admin.ok('POST', `/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1',
       kind: 'Service',
@@ -232,18 +253,29 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
 
     const before = {} as Record<PodName, PodFacts>;
     for (const p of PODS) {
-      const pod = await eventually(`${p.name} Running (API)`, () => admin.ok('GET', podPath(p.name)), running, 240_000).catch(
-        (err) => {
-          throw withLogs(err);
-        },
-      );
+      const pod = await eventually(
+        `${p.name} Running (API)`,
+        () => admin.ok('GET', podPath(p.name)),
+        running,
+        240_000,
+      ).catch((err) => {
+        throw withLogs(err);
+      });
       before[p.name] = { uid: pod.metadata.uid, ip: pod.status.podIP };
     }
-    log(`pods Running: ${PODS.map((p) => `${p.name}=${before[p.name].ip}`).join(' ')}; Service web ${clusterIp}`);
+    log(
+      `pods Running: ${PODS.map((p) => `${p.name}=${before[p.name].ip}`).join(' ')}; Service web ${clusterIp}`,
+    );
     const slices = await eventually(
       'EndpointSlices of web listing both pods ready',
-      () => admin.ok('GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb`),
-      (l: Loose) => l.items.flatMap((s: Loose) => s.endpoints ?? []).filter((e: Loose) => e.conditions?.ready).length === 2,
+      () =>
+        admin.ok(
+          'GET',
+          `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb`,
+        ),
+      (l: Loose) =>
+        l.items.flatMap((s: Loose) => s.endpoints ?? []).filter((e: Loose) => e.conditions?.ready).length ===
+        2,
       120_000,
     );
     const endpointsBefore: string[] = slices.items
@@ -252,15 +284,24 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
       .sort();
     const serviceAnswer = () => client!.get(`http://${clusterIp}/`);
     const isWeb = (body: string | undefined) => body === 'web-config\n' || body === 'web-secret\n';
-    const reachableBefore = await eventually('the ClusterIP answering from the LAN client', serviceAnswer, isWeb, 120_000).catch((err) => {
+    const reachableBefore = await eventually(
+      'the ClusterIP answering from the LAN client',
+      serviceAnswer,
+      isWeb,
+      120_000,
+    ).catch((err) => {
       throw withLogs(err);
     });
-    log(`ClusterIP ${clusterIp} answered "${reachableBefore?.trim()}" (kube-proxy syncs: ${await node.kubeProxy?.syncs()})`);
+    log(
+      `ClusterIP ${clusterIp} answered "${reachableBefore?.trim()}" (kube-proxy syncs: ${await node.kubeProxy?.syncs()})`,
+    );
 
     // --- the cut: longer than the node lease and the node-monitor grace period.
     const leasePath = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${cp.nodeName}`;
     const localLease = async () =>
-      o.islet ? ((await (await fetch(`${node!.proxyUrl}${leasePath}`)).json()) as Loose).spec?.renewTime : undefined;
+      o.islet
+        ? ((await (await fetch(`${node!.proxyUrl}${leasePath}`)).json()) as Loose).spec?.renewTime
+        : undefined;
     const localBefore = await localLease().catch(() => undefined);
     await cp.partition('refuse');
     const cutAt = Date.now();
@@ -280,18 +321,24 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
     const cut = {
       nodeUnknown: expired?.unknown ?? false,
       leaseExpired: expired?.leaseExpired ?? false,
-      localLeaseRenewed: o.islet ? Boolean(localBefore && localAfter && Date.parse(localAfter) > Date.parse(localBefore)) : undefined,
+      localLeaseRenewed: o.islet
+        ? Boolean(localBefore && localAfter && Date.parse(localAfter) > Date.parse(localBefore))
+        : undefined,
       kubeletAlive: node.kubelet?.running ?? false,
       ms: Date.now() - cutAt,
     };
-    log(`after ${cut.ms} ms offline: node Unknown in the API ${cut.nodeUnknown}, API lease expired ${cut.leaseExpired}, local lease renewed ${cut.localLeaseRenewed} (${localBefore} → ${localAfter}), kubelet alive ${cut.kubeletAlive}`);
+    log(
+      `after ${cut.ms} ms offline: node Unknown in the API ${cut.nodeUnknown}, API lease expired ${cut.leaseExpired}, local lease renewed ${cut.localLeaseRenewed} (${localBefore} → ${localAfter}), kubelet alive ${cut.kubeletAlive}`,
+    );
 
     // --- the offline reboot.
     await node.powerCut();
     const bootAt = Date.now();
     await node.boot();
     const bootMs = Date.now() - bootAt;
-    log(`rebooted offline in ${bootMs} ms (containerd, ${o.islet ? 'islet proxy, ' : ''}kubelet, kube-proxy)`);
+    log(
+      `rebooted offline in ${bootMs} ms (containerd, ${o.islet ? 'islet proxy, ' : ''}kubelet, kube-proxy)`,
+    );
     const waitedMs = o.offlineWaitMs ?? (o.islet ? 240_000 : 90_000);
     const sandboxes = async () => {
       const out = {} as Record<PodName, string | undefined>;
@@ -301,20 +348,30 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
       }
       return out;
     };
-    const back = await within(waitedMs, sandboxes, (ips) => PODS.every((p) => ips[p.name] === before[p.name].ip));
+    const back = await within(waitedMs, sandboxes, (ips) =>
+      PODS.every((p) => ips[p.name] === before[p.name].ip),
+    );
     const podsBackMs = back ? Date.now() - bootAt : undefined;
     const ips = back ?? (await sandboxes().catch(() => ({}) as Record<PodName, string | undefined>));
-    log(`pods back on their old IPs: ${podsBackMs === undefined ? `never within ${waitedMs} ms` : `${podsBackMs} ms after boot start`} (${JSON.stringify(ips)})`);
+    log(
+      `pods back on their old IPs: ${podsBackMs === undefined ? `never within ${waitedMs} ms` : `${podsBackMs} ms after boot start`} (${JSON.stringify(ips)})`,
+    );
     const podGet = (name: PodName, path: string) =>
       ips[name] ? client!.get(`http://${ips[name]}:${HTTP_PORT}/${path}`) : Promise.resolve(undefined);
     const config = back ? await within(30_000, () => podGet('web-config', 'config'), Boolean) : undefined;
     const secret = back ? await within(30_000, () => podGet('web-secret', 'secret'), Boolean) : undefined;
-    const serviceOffline = back ? await within(120_000, serviceAnswer, isWeb) : await within(10_000, serviceAnswer, isWeb);
+    const serviceOffline = back
+      ? await within(120_000, serviceAnswer, isWeb)
+      : await within(10_000, serviceAnswer, isWeb);
     const serviceBackMs = serviceOffline ? Date.now() - bootAt : undefined;
-    log(`offline: /config "${config?.trim()}", /secret "${secret?.trim()}", ClusterIP "${serviceOffline?.trim()}" (kube-proxy syncs ${await node.kubeProxy?.syncs()})`);
+    log(
+      `offline: /config "${config?.trim()}", /secret "${secret?.trim()}", ClusterIP "${serviceOffline?.trim()}" (kube-proxy syncs ${await node.kubeProxy?.syncs()})`,
+    );
     const proxyAnswers = await node.proxyRequests();
     if (!o.islet && podsBackMs === undefined)
-      notes.push(`offline: no pod sandbox within ${waitedMs} ms (kubelet cannot list its pods without the API server)`);
+      notes.push(
+        `offline: no pod sandbox within ${waitedMs} ms (kubelet cannot list its pods without the API server)`,
+      );
 
     // --- the link comes back.
     const countsBefore = await cp.requestCounts();
@@ -329,7 +386,11 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
           const pod = await admin.ok('GET', podPath(p.name));
           const cid = await node!.runningContainer(p.name);
           const sb = await node!.readySandbox(p.name);
-          if (!running(pod) || pod.status.containerStatuses[0].containerID !== `containerd://${cid}` || pod.status.podIP !== sb?.ip)
+          if (
+            !running(pod) ||
+            pod.status.containerStatuses[0].containerID !== `containerd://${cid}` ||
+            pod.status.podIP !== sb?.ip
+          )
             return undefined;
           pods[p.name] = { uid: pod.metadata.uid, ip: pod.status.podIP, phase: pod.status.phase };
         }
@@ -351,11 +412,20 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
         await Promise.all(
           PODS.map(async (p) => {
             const pod = await admin.ok('GET', podPath(p.name)).catch(() => undefined);
-            return [p.name, { uid: pod?.metadata?.uid ?? '', ip: pod?.status?.podIP ?? '', phase: pod?.status?.phase ?? '?' }];
+            return [
+              p.name,
+              {
+                uid: pod?.metadata?.uid ?? '',
+                ip: pod?.status?.podIP ?? '',
+                phase: pod?.status?.phase ?? '?',
+              },
+            ];
           }),
         ),
       ) as Record<PodName, PodFacts & { phase: string }>);
-    log(`restored: ${restoreMs === undefined ? 'not within 300 s' : `${restoreMs} ms`}; ${PODS.map((p) => `${p.name}=${restorePods[p.name].ip}`).join(' ')}`);
+    log(
+      `restored: ${restoreMs === undefined ? 'not within 300 s' : `${restoreMs} ms`}; ${PODS.map((p) => `${p.name}=${restorePods[p.name].ip}`).join(' ')}`,
+    );
     return {
       label,
       islet: o.islet,
