@@ -73,6 +73,8 @@ export class EdgeNode {
   containerd?: Containerd;
   kubelet?: Kubelet;
   kubeProxy?: KubeProxy;
+  /** Whether kube-proxy served its metrics after the last boot (it waits for its Node first). */
+  kubeProxyReady = false;
   readonly islet: boolean;
   private readonly withKubeProxy: boolean;
   private listen = '';
@@ -231,7 +233,7 @@ export class EdgeNode {
         logDir: this.logDir,
       });
       mkdirSync(this.at('var/lib/kube-proxy'), { recursive: true });
-      await this.kubeProxy.start();
+      this.kubeProxyReady = await this.kubeProxy.start(this.islet ? 60_000 : 20_000);
     }
   }
 

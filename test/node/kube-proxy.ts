@@ -13,7 +13,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../cni/process.js';
 import { Component, freePort, k8sBin } from '../k8s/control-plane.js';
-import { eventually } from '../proxy/harness.js';
 
 export interface KubeProxyOptions {
   nodeName: string;
@@ -68,8 +67,12 @@ export class KubeProxy {
 
   constructor(readonly o: KubeProxyOptions) {}
 
-  /** Starts kube-proxy; resolves once its metrics server answers (it syncs rules when it has the API's objects). */
-  async start(): Promise<void> {
+  /**
+   * Starts kube-proxy; resolves true once its metrics server answers, false when it has not after
+   * `readyMs` (kube-proxy serves nothing before it has read its Node: without the API server, as
+   * in a control run offline, it never does); throws when it exits.
+   */
+  async start(readyMs = 60_000): Promise<boolean> {
     this.healthzPort = await freePort();
     this.metricsPort = await freePort();
     writeFileSync(
@@ -84,17 +87,17 @@ export class KubeProxy {
       { PATH, HOME: '/root' },
     );
     this.component = c;
-    await eventually(
-      'kube-proxy metrics',
-      async () => {
-        if (!c.running) throw new Error('kube-proxy exited');
-        return (await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`)).status === 200;
-      },
-      Boolean,
-      60_000,
-    ).catch((err) => {
-      throw new Error(`${(err as Error).message}\n${c.log(60)}`);
-    });
+    const end = Date.now() + readyMs;
+    while (Date.now() < end) {
+      if (!c.running) throw new Error(`kube-proxy exited:\n${c.log(60)}`);
+      const ok = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return false;
   }
 
   /** Rule syncs kube-proxy completed (kubeproxy_sync_proxy_rules_duration_seconds_count), 0 when unreadable. */

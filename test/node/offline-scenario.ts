@@ -221,6 +221,7 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
 
     node = await EdgeNode.create(cp, o.islet ? 228 : 229, { islet: o.islet, kubeProxy: true });
     await node.boot();
+    if (!node.kubeProxyReady) throw withLogs(new Error('kube-proxy did not serve its metrics online'));
     client = await LanClient.create(node.bridge, node.gateway, `${node.prefix}.5`);
     log(
       `node up: bridge ${node.bridge} ${node.prefix}.0/24, LAN client ${client.address} in ${client.netns}`,
@@ -350,6 +351,8 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
     log(
       `rebooted offline in ${bootMs} ms (containerd, ${o.islet ? 'islet proxy, ' : ''}kubelet, kube-proxy)`,
     );
+    if (!node.kubeProxyReady)
+      notes.push('offline boot: kube-proxy served nothing (it waits for its Node from the API server)');
     const waitedMs = o.offlineWaitMs ?? (o.islet ? 240_000 : 90_000);
     const sandboxes = async () => {
       const out = {} as Record<PodName, string | undefined>;
