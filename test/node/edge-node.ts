@@ -23,6 +23,7 @@ import { type ControlPlane, freePort, k8sBin } from '../k8s/control-plane.js';
 import { type RunningProxy, startProxy } from '../proxy/harness.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
 import { killHard, processTree, removeCgroups, unmountAll } from './host-cleanup.js';
+import { KubeProxy } from './kube-proxy.js';
 import { Kubelet } from './kubelet.js';
 import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
 
@@ -53,6 +54,11 @@ export interface EdgeNodeOptions {
    * DaemonSet writes there. Default true.
    */
   installIslet?: boolean;
+  /** Install and run islet (default); false: the node as kubeadm left it, kubelet straight to the
+   * relay (a control run). */
+  islet?: boolean;
+  /** Also run kube-proxy (iptables mode) with kubelet's kubeconfig. */
+  kubeProxy?: boolean;
 }
 
 /** `islet proxy` answers by verb/resource/code/served_from, from its admin /metrics. */
@@ -75,6 +81,11 @@ export class EdgeNode {
   kubelet?: Kubelet;
   /** Added to the proxy's arguments at each boot (e.g. `--log-level debug` for its access log). */
   readonly extraProxyArgs: string[] = [];
+  kubeProxy?: KubeProxy;
+  /** Whether kube-proxy served its metrics after the last boot (it waits for its Node first). */
+  kubeProxyReady = false;
+  readonly islet: boolean;
+  private readonly withKubeProxy: boolean;
   private listen = '';
   private admin = '';
   private snapshotter: 'overlayfs' | 'native' = 'overlayfs';
@@ -87,6 +98,8 @@ export class EdgeNode {
     secondOctet: number,
     readonly options: EdgeNodeOptions = {},
   ) {
+    this.islet = options.islet ?? true;
+    this.withKubeProxy = options.kubeProxy ?? false;
     this.dir = mkdtempSync(join(tmpdir(), 'islet-node-'));
     this.root = join(this.dir, 'root');
     this.logDir = join(this.dir, 'logs');
@@ -150,7 +163,7 @@ export class EdgeNode {
     writeFileSync(at('etc/cni/net.d/10-edge.conflist'), JSON.stringify(conflist, null, 2));
     this.listen = `127.0.0.1:${await freePort()}`;
     this.admin = `127.0.0.1:${await freePort()}`;
-    if (this.options.installIslet !== false) await this.installIslet();
+    if (this.options.installIslet !== false && this.islet) await this.installIslet();
     writeImageArchive(join(this.dir, 'images.tar'), [
       { ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND },
       { ref: APP_IMAGE, cmd: ['/bin/sh'] },
@@ -220,7 +233,7 @@ export class EdgeNode {
   /** Starts the proxy, containerd and kubelet (as a node's boot does); images are imported each boot (idempotent). */
   async boot(): Promise<void> {
     this.boots++;
-    if (this.options.installIslet !== false) await this.startProxyProcess();
+    if (this.options.installIslet !== false && this.islet) await this.startProxyProcess();
     this.containerd = await Containerd.start(
       {
         paths: this.ctdPaths,
@@ -243,6 +256,17 @@ export class EdgeNode {
       ...(this.options.installIslet === false ? { staticPodPath: this.at('etc/kubernetes/manifests') } : {}),
     });
     await this.kubelet.start();
+    if (this.withKubeProxy) {
+      this.kubeProxy = new KubeProxy({
+        nodeName: this.cp.nodeName,
+        kubeconfig: this.at('etc/kubernetes/kubelet.conf'),
+        clusterCidr: `${this.prefix}.0/24`,
+        configPath: this.at('var/lib/kube-proxy/config.conf'),
+        logDir: this.logDir,
+      });
+      mkdirSync(this.at('var/lib/kube-proxy'), { recursive: true });
+      this.kubeProxyReady = await this.kubeProxy.start(this.islet ? 60_000 : 20_000);
+    }
   }
 
   /** `systemctl restart kubelet`: kubelet reads its kubeconfig again (after islet install or uninstall). */
@@ -316,6 +340,8 @@ export class EdgeNode {
     const shims = this.containerd?.shimPids() ?? [];
     const sockets = this.containerd?.shimSockets(shims) ?? [];
     const doomed = processTree(shims);
+    await this.kubeProxy?.stop();
+    this.kubeProxy = undefined;
     await this.kubelet?.stop();
     await this.containerd?.stop();
     await killHard([...doomed, ...processTree(this.containerd?.shimPids() ?? [])]);
@@ -329,6 +355,8 @@ export class EdgeNode {
     rmSync(this.at('run'), { recursive: true, force: true });
     mkdirSync(this.at('run'), { recursive: true });
     removeCgroups((rel) => this.ownsCgroup(rel));
+    // Kernel state a reboot loses: kube-proxy's chains and rules.
+    if (this.withKubeProxy) await KubeProxy.cleanupRules(this.logDir);
     this.bootId = randomUUID();
   }
 

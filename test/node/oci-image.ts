@@ -9,7 +9,7 @@ import { layer, type TarEntry, writeOciArchive } from '../../scripts/image/oci-l
 export const BUSYBOX_STATIC = '/bin/busybox';
 
 /** Busybox applets the images' commands use; each is a symlink to /bin/busybox. */
-const APPLETS = ['sh', 'sleep', 'cat', 'echo', 'ls', 'ip', 'hostname', 'wget', 'nc', 'ps'];
+const APPLETS = ['sh', 'sleep', 'cat', 'echo', 'ls', 'ip', 'hostname', 'wget', 'nc', 'ps', 'httpd', 'mkdir'];
 
 /** The root file system: /bin/busybox (static), applet links and the usual empty mount points. */
 function busyboxEntries(busybox: string): TarEntry[] {
