@@ -2,21 +2,21 @@
  * Benchmark of the pod sandbox cycle through the real CRI. Not a test: run as root with
  * `npm run bench:cri`.
  *
- * Two containerd 2.x instances from .k8s/bin (each with its own root, state dir, socket, CNI
- * folders and bridge with a test-only /24, ipMasq off) run side by side:
+ * containerd 2.x instances from .k8s/bin (each with its own root, state dir, socket, CNI folders
+ * and bridge with a test-only /24 of 10.224.0.0/16, ipMasq off) run side by side:
  *   - plain: a bridge + host-local conflist with Debian's plugins from /usr/lib/cni,
  *   - islet: the same conflist after `dist/islet install --root <its root> --skip-kubelet`, i.e.
  *     islet wraps host-local as IPAM and is chained as the recorder, as on a real node.
  * crictl drives each cycle (`runp`, `stopp`, `rmp` of a fresh pod), variants interleaved
  * (plain, islet, plain, islet, ...) so machine noise hits both alike. It prints medians and p90s of
  * each step and of the cycle, the cycle ratio (target ≤ 1.10×) and islet's cost per plugin run,
- * derived from the differences and ISLET_RUNS.
+ * derived from the differences and ISLET_RUNS, also against a bare `node -e ""` run each round.
  *
- * containerd hands its own environment to every CNI plugin. The main pair runs both containerds
- * without NODE_EXTRA_CA_CERTS; a second pair restarts them with it set (islet's binary ignores
- * it, so the ratio should stay).
+ * containerd hands its own environment to every CNI plugin. The main pair's containerds run
+ * without NODE_EXTRA_CA_CERTS; a second pair (plain-ca, islet-ca), interleaved with the first,
+ * runs with it set: islet's binary ignores it, so the ratio should stay.
  *
- * ISLET_BENCH_CYCLES (or --cycles N) sets the measured cycles per variant and pair (default 20).
+ * ISLET_BENCH_CYCLES (or --cycles N) sets the measured cycles per variant (default 20).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -105,6 +105,8 @@ class Variant {
     readonly dir: string,
     thirdOctet: number,
     readonly islet: boolean,
+    /** containerd's environment beyond PATH and HOME (containerd hands it to every plugin). */
+    readonly env: Record<string, string>,
   ) {
     this.root = join(dir, 'root');
     this.bridge = `islcri${randomBytes(4).toString('hex')}`.slice(0, 15);
@@ -173,11 +175,7 @@ class Variant {
     return name ? readFileSync(join(dir, name), 'utf8') : '';
   }
 
-  async start(
-    snapshotter: 'overlayfs' | 'native',
-    env: Record<string, string>,
-    images: string,
-  ): Promise<void> {
+  async start(snapshotter: 'overlayfs' | 'native', images: string): Promise<void> {
     this.containerd = await Containerd.start(
       {
         paths: this.paths,
@@ -186,7 +184,7 @@ class Variant {
         sandboxImage: PAUSE_IMAGE,
         snapshotter,
       },
-      env,
+      this.env,
     );
     await this.containerd.importImages(images);
   }
@@ -271,25 +269,25 @@ async function nodeStartup(): Promise<number> {
   return performance.now() - t0;
 }
 
-interface PairSamples {
-  plain: Samples;
-  islet: Samples;
+/** Samples of each variant (by name), and of `node -e ""`. */
+interface RunSamples {
+  variants: Record<string, Samples>;
   node: number[];
 }
 
 /**
- * `cycles` measured rounds after WARMUP; each round is one plain cycle, one islet cycle (strictly
- * alternating) and one `node -e ""` as the reference for the per-run cost.
+ * `cycles` measured rounds after WARMUP; each round is one cycle of every variant, in order
+ * (plain, islet, plain, islet, ...), and one `node -e ""` as the reference for the per-run cost.
  */
-async function measure(plain: Variant, islet: Variant, cycles: number): Promise<PairSamples> {
-  const out: PairSamples = { plain: emptySamples(), islet: emptySamples(), node: [] };
+async function measure(variants: Variant[], cycles: number): Promise<RunSamples> {
+  const out: RunSamples = {
+    variants: Object.fromEntries(variants.map((v) => [v.name, emptySamples()])),
+    node: [],
+  };
   for (let i = 0; i < WARMUP + cycles && !interrupted; i++) {
-    for (const [v, s] of [
-      [plain, out.plain],
-      [islet, out.islet],
-    ] as const) {
+    for (const v of variants) {
       const t = await v.cycle();
-      if (i >= WARMUP) for (const k of STEPS) s[k].push(t[k]);
+      if (i >= WARMUP) for (const k of STEPS) out.variants[v.name]![k].push(t[k]);
     }
     const n = await nodeStartup();
     if (i >= WARMUP) out.node.push(n);
@@ -300,7 +298,7 @@ async function measure(plain: Variant, islet: Variant, cycles: number): Promise<
 const fmt = (ms: number) => ms.toFixed(1).padStart(7);
 
 /** Prints one pair's table; returns its cycle ratio. */
-function report(title: string, { plain, islet, node }: PairSamples): number {
+function report(title: string, plain: Samples, islet: Samples, node: number[]): number {
   console.log(`\n${title}`);
   console.log(
     `  ${'step'.padEnd(6)} ${'plain median'.padStart(13)} ${'p90'.padStart(8)}   ${'islet median'.padStart(13)} ${'p90'.padStart(8)}   ratio  islet − plain`,
@@ -321,8 +319,7 @@ function report(title: string, { plain, islet, node }: PairSamples): number {
     `  islet per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${ISLET_RUNS[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
   );
   console.log(
-    `  node -e "" start-up: median ${median(node).toFixed(1)} ms, p90 ${p90(node).toFixed(1)} ms; ` +
-      `islet per run (cycle Δ/6) / node start-up = ${(per('cycle') / median(node)).toFixed(2)}×`,
+    `  islet per run (cycle Δ/6) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`,
   );
   return ratio;
 }
@@ -355,15 +352,25 @@ async function main(): Promise<number> {
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'islet-bench-cri-'));
-  // Two distinct random third octets, each a /24 no route on this host covers yet.
+  // Distinct random third octets, each a /24 no route on this host covers yet.
   const routes = await mustRun('ip', ['-4', 'route', 'show']);
   const octets: number[] = [];
-  while (octets.length < 2) {
+  while (octets.length < 4) {
     const o = randomBytes(1)[0]!;
     if (!octets.includes(o) && !routes.includes(`10.${SECOND_OCTET}.${o}.`)) octets.push(o);
   }
-  const plain = new Variant('plain', join(dir, 'plain'), octets[0]!, false);
-  const islet = new Variant('islet', join(dir, 'islet'), octets[1]!, true);
+  const ca = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
+  // All four run side by side and are interleaved, so the CA pair sees the same machine noise.
+  const pairs = [
+    { title: 'containerd without NODE_EXTRA_CA_CERTS', plain: 'plain', islet: 'islet' },
+    { title: `containerd with NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`, plain: 'plain-ca', islet: 'islet-ca' },
+  ];
+  const variants = [
+    new Variant('plain', join(dir, 'plain'), octets[0]!, false, {}),
+    new Variant('islet', join(dir, 'islet'), octets[1]!, true, {}),
+    new Variant('plain-ca', join(dir, 'plain-ca'), octets[2]!, false, ca),
+    new Variant('islet-ca', join(dir, 'islet-ca'), octets[3]!, true, ca),
+  ];
   // Ctrl-C ends the measuring loop, so the cleanup below still runs.
   const stopSignal = () => {
     interrupted = true;
@@ -374,47 +381,37 @@ async function main(): Promise<number> {
     const images = join(dir, 'images.tar');
     writeImageArchive(images, [{ ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND }]);
     const snapshotter = (await overlayWorks(dir)) ? 'overlayfs' : 'native';
-    await plain.layOut();
-    await islet.layOut();
+    for (const v of variants) await v.layOut();
+    for (const v of variants) await v.start(snapshotter, images);
 
     const load = () =>
       loadavg()
         .map((l) => l.toFixed(2))
         .join(' ');
     console.log(
-      `islet CRI benchmark: ${cycles} cycles per variant and pair (+${WARMUP} warm-up), crictl runp/stopp/rmp`,
+      `islet CRI benchmark: ${cycles} cycles per variant (+${WARMUP} warm-up), crictl runp/stopp/rmp, ` +
+        `variants interleaved: ${variants.map((v) => v.name).join(', ')}`,
     );
     console.log(`containerd ${(await mustRun(k8sBin('containerd'), ['--version'])).trim()}`);
     console.log(`${isletBinary}, bridge + host-local from ${SYSTEM_CNI_DIR}, snapshotter ${snapshotter}`);
-    console.log(`islet variant's conflist (after islet install):\n${islet.activeConflist()}`);
-
-    const pairs: Array<{ title: string; env: Record<string, string> }> = [
-      { title: 'containerd without NODE_EXTRA_CA_CERTS', env: {} },
-      { title: `containerd with NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`, env: { NODE_EXTRA_CA_CERTS: CA_BUNDLE } },
-    ];
-    const results: Array<{ title: string; samples: PairSamples }> = [];
-    for (const pair of pairs) {
-      if (interrupted) break;
-      await plain.start(snapshotter, pair.env, images);
-      await islet.start(snapshotter, pair.env, images);
-      console.log(`\nload average before "${pair.title}": ${load()}`);
-      const samples = await measure(plain, islet, cycles);
-      console.log(`load average after:  ${load()}`);
-      results.push({ title: pair.title, samples });
-      await plain.stop();
-      await islet.stop();
-    }
-    const ratios = results
-      .filter((r) => r.samples.node.length > 0)
-      .map((r) => `${report(r.title, r.samples).toFixed(2)}×`);
-    if (ratios.length === 2)
-      console.log(
-        `\ncycle ratio without / with NODE_EXTRA_CA_CERTS in containerd's environment: ${ratios.join(' / ')}`,
-      );
+    console.log(`islet variant's conflist (after islet install):\n${variants[1]!.activeConflist()}`);
+    console.log(`load average at start: ${load()}`);
+    const samples = await measure(variants, cycles);
+    console.log(`load average at end:   ${load()}`);
+    if (samples.node.length === 0) return 1;
+    const ratios = pairs.map(
+      (p) =>
+        `${report(p.title, samples.variants[p.plain]!, samples.variants[p.islet]!, samples.node).toFixed(2)}×`,
+    );
+    console.log(
+      `\ncycle ratio without / with NODE_EXTRA_CA_CERTS in containerd's environment: ${ratios.join(' / ')}`,
+    );
+    console.log(
+      `node -e "" start-up: median ${median(samples.node).toFixed(1)} ms, p90 ${p90(samples.node).toFixed(1)} ms`,
+    );
     return 0;
   } finally {
-    await plain.cleanup();
-    await islet.cleanup();
+    for (const v of variants) await v.cleanup();
     removeCgroups((rel) => rel === 'k8s.io');
     await unmountAll(dir);
     rmSync(dir, { recursive: true, force: true });
