@@ -35,6 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { mustRun, run } from '../../test/cni/process.js';
 import { isletBinary, repoRoot } from '../../test/islet-binary.js';
 import { k8sBin } from '../../test/k8s/bin.js';
+import { bridgeConflist } from '../../test/node/bridge-conflist.js';
 import {
   Containerd,
   type ContainerdPaths,
@@ -42,10 +43,11 @@ import {
   overlayWorks,
   RUNC,
 } from '../../test/node/containerd.js';
+import { PAUSE_IMAGE } from '../../test/node/edge-node.js';
 import { killHard, processTree, removeCgroups, unmountAll } from '../../test/node/host-cleanup.js';
 import { PAUSE_COMMAND, writeImageArchive } from '../../test/node/oci-image.js';
+import { median, p90 } from './stats.js';
 
-const PAUSE_IMAGE = 'islet.test/pause:1';
 const SYSTEM_CNI_DIR = '/usr/lib/cni';
 /** 10.224.0.0/16: no other test or benchmark of this repository uses it. */
 const SECOND_OCTET = 224;
@@ -63,17 +65,6 @@ function cyclesFromArgs(): number {
   const n = Number(raw ?? 20);
   if (!Number.isInteger(n) || n < 1) throw new Error(`cycles must be a positive integer, got ${raw}`);
   return n;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function p90(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)]!;
 }
 
 const STEPS = ['runp', 'stopp', 'rmp', 'cycle'] as const;
@@ -126,31 +117,12 @@ class Variant {
     this.bridgeCreated = true;
     await mustRun('ip', ['addr', 'add', `${this.prefix}.1/24`, 'dev', this.bridge]);
     await mustRun('ip', ['link', 'set', this.bridge, 'up']);
-    const conflist = {
-      cniVersion: '1.0.0',
+    const conflist = bridgeConflist({
       name: this.network,
-      plugins: [
-        {
-          type: 'bridge',
-          bridge: this.bridge,
-          isGateway: false,
-          ipMasq: false,
-          ipam: {
-            type: 'host-local',
-            ranges: [
-              [
-                {
-                  subnet: `${this.prefix}.0/24`,
-                  rangeStart: `${this.prefix}.10`,
-                  gateway: `${this.prefix}.1`,
-                },
-              ],
-            ],
-            dataDir: this.at('var/lib/cni/networks'),
-          },
-        },
-      ],
-    };
+      bridge: this.bridge,
+      prefix: this.prefix,
+      dataDir: this.at('var/lib/cni/networks'),
+    });
     writeFileSync(this.at('etc/cni/net.d/10-bench.conflist'), JSON.stringify(conflist, null, 2));
     if (!this.islet) return;
     // The plugin's database and link-state file on this root, as test/node/edge-node.ts does.
