@@ -18,6 +18,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { distDir, isletBinary } from '../../test/islet-binary.js';
+import { median, p90 } from './stats.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
 const WARMUP = 3;
@@ -79,17 +80,6 @@ function cpuOnce(v: Variant): number {
   if (r.status !== 0 || !m)
     throw new Error(`${v.cmd} ${v.args.join(' ')}: no CPU time (${r.stdout}${r.stderr})`);
   return (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function p90(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)]!;
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;

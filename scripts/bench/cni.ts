@@ -33,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { CniLab, newPod, podCniArgs, SYSTEM_CNI_DIR } from '../../test/cni/lab.js';
 import { type RunResult, run } from '../../test/cni/process.js';
 import { isletBinary, repoRoot } from '../../test/islet-binary.js';
+import { median, p90 } from './stats.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
 const WARMUP = 3;
@@ -42,17 +43,6 @@ const TARGET_PER_CALL = 1.2;
 const TARGET_CYCLE = 3.5;
 
 type Sample = () => Promise<void>;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-function p90(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.9) - 1)]!;
-}
 
 function ok(r: RunResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code ?? r.signal}): ${r.stdout}${r.stderr}`);

@@ -21,6 +21,7 @@ import { mustRun, run } from '../cni/process.js';
 import { isletBinary } from '../islet-binary.js';
 import { type ControlPlane, freePort, k8sBin } from '../k8s/control-plane.js';
 import { type RunningProxy, startProxy } from '../proxy/harness.js';
+import { bridgeConflist } from './bridge-conflist.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
 import { killHard, processTree, removeCgroups, unmountAll } from './host-cleanup.js';
 import { KubeProxy } from './kube-proxy.js';
@@ -141,25 +142,12 @@ export class EdgeNode {
       server: this.cp.url,
       path: at('etc/kubernetes/kubelet.conf'),
     });
-    const conflist = {
-      cniVersion: '1.0.0',
+    const conflist = bridgeConflist({
       name: this.network,
-      plugins: [
-        {
-          type: 'bridge',
-          bridge: this.bridge,
-          isGateway: false,
-          ipMasq: false,
-          ipam: {
-            type: 'host-local',
-            ranges: [
-              [{ subnet: `${this.prefix}.0/24`, rangeStart: `${this.prefix}.10`, gateway: this.gateway }],
-            ],
-            dataDir: at('var/lib/cni/networks'),
-          },
-        },
-      ],
-    };
+      bridge: this.bridge,
+      prefix: this.prefix,
+      dataDir: at('var/lib/cni/networks'),
+    });
     writeFileSync(at('etc/cni/net.d/10-edge.conflist'), JSON.stringify(conflist, null, 2));
     this.listen = `127.0.0.1:${await freePort()}`;
     this.admin = `127.0.0.1:${await freePort()}`;

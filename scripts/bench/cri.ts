@@ -1,0 +1,402 @@
+/**
+ * Benchmark of the pod sandbox cycle through the real CRI. Not a test: run as root with
+ * `npm run bench:cri`.
+ *
+ * containerd 2.x instances from .k8s/bin (each with its own root, state dir, socket, CNI folders
+ * and bridge with a test-only /24 of 10.224.0.0/16, ipMasq off) run side by side:
+ *   - plain: a bridge + host-local conflist with Debian's plugins from /usr/lib/cni,
+ *   - islet: the same conflist after `dist/islet install --root <its root> --skip-kubelet`, i.e.
+ *     islet wraps host-local as IPAM and is chained as the recorder, as on a real node.
+ * crictl drives each cycle (`runp`, `stopp`, `rmp` of a fresh pod), variants interleaved
+ * (plain, islet, plain, islet, ...) so machine noise hits both alike. It prints medians and p90s of
+ * each step and of the cycle, the cycle ratio (target ≤ 1.10×) and islet's cost per plugin run,
+ * derived from the differences and ISLET_RUNS, also against a bare `node -e ""` run each round.
+ *
+ * containerd hands its own environment to every CNI plugin. The main pair's containerds run
+ * without NODE_EXTRA_CA_CERTS; a second pair (plain-ca, islet-ca), interleaved with the first,
+ * runs with it set: islet's binary ignores it, so the ratio should stay.
+ *
+ * ISLET_BENCH_CYCLES (or --cycles N) sets the measured cycles per variant (default 20).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { mustRun, run } from '../../test/cni/process.js';
+import { isletBinary, repoRoot } from '../../test/islet-binary.js';
+import { k8sBin } from '../../test/k8s/bin.js';
+import { bridgeConflist } from '../../test/node/bridge-conflist.js';
+import {
+  Containerd,
+  type ContainerdPaths,
+  containerdPaths,
+  overlayWorks,
+  RUNC,
+} from '../../test/node/containerd.js';
+import { PAUSE_IMAGE } from '../../test/node/edge-node.js';
+import { killHard, processTree, removeCgroups, unmountAll } from '../../test/node/host-cleanup.js';
+import { PAUSE_COMMAND, writeImageArchive } from '../../test/node/oci-image.js';
+import { median, p90 } from './stats.js';
+
+const SYSTEM_CNI_DIR = '/usr/lib/cni';
+/** 10.224.0.0/16: no other test or benchmark of this repository uses it. */
+const SECOND_OCTET = 224;
+const WARMUP = 2;
+const TARGET = 1.1;
+/** What containerd would hand every plugin on a Debian host that trusts an extra CA. */
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/** Set by Ctrl-C: the measuring stops and the cleanup runs. */
+let interrupted = false;
+
+function cyclesFromArgs(): number {
+  const i = process.argv.indexOf('--cycles');
+  const raw = i >= 0 ? process.argv[i + 1] : process.env.ISLET_BENCH_CYCLES;
+  const n = Number(raw ?? 20);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`cycles must be a positive integer, got ${raw}`);
+  return n;
+}
+
+const STEPS = ['runp', 'stopp', 'rmp', 'cycle'] as const;
+type Step = (typeof STEPS)[number];
+
+/**
+ * How often each step runs the islet binary (wrapper and recorder once each): runp ADDs, stopp
+ * DELs, and containerd 2.2's rmp tears the network down again (two more DELs, without a netns).
+ * Counted with a logging shell wrapper in place of opt/cni/bin/islet.
+ */
+const ISLET_RUNS: Record<Step, number> = { runp: 2, stopp: 2, rmp: 2, cycle: 6 };
+type Samples = Record<Step, number[]>;
+
+/** One containerd with its own node root, CNI network and bridge. */
+class Variant {
+  readonly root: string;
+  readonly bridge: string;
+  readonly prefix: string;
+  readonly network: string;
+  readonly paths: ContainerdPaths;
+  containerd?: Containerd;
+  private bridgeCreated = false;
+  private seq = 0;
+  /** Sandbox IDs this variant ran (their cgroups are removed at cleanup if runc left any). */
+  readonly sandboxIds = new Set<string>();
+
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    thirdOctet: number,
+    readonly islet: boolean,
+    /** containerd's environment beyond PATH and HOME (containerd hands it to every plugin). */
+    readonly env: Record<string, string>,
+  ) {
+    this.root = join(dir, 'root');
+    this.bridge = `islcri${randomBytes(4).toString('hex')}`.slice(0, 15);
+    this.prefix = `10.${SECOND_OCTET}.${thirdOctet}`;
+    this.network = `islet-bench-cri-${name}-${randomBytes(3).toString('hex')}`;
+    this.paths = containerdPaths(this.root, dir);
+  }
+
+  at(p: string): string {
+    return join(this.root, p);
+  }
+
+  async layOut(): Promise<void> {
+    for (const d of ['etc/cni/net.d', 'opt/cni/bin', 'var/lib/cni/networks', 'run', 'etc/islet'])
+      mkdirSync(this.at(d), { recursive: true });
+    await mustRun('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
+    this.bridgeCreated = true;
+    await mustRun('ip', ['addr', 'add', `${this.prefix}.1/24`, 'dev', this.bridge]);
+    await mustRun('ip', ['link', 'set', this.bridge, 'up']);
+    const conflist = bridgeConflist({
+      name: this.network,
+      bridge: this.bridge,
+      prefix: this.prefix,
+      dataDir: this.at('var/lib/cni/networks'),
+    });
+    writeFileSync(this.at('etc/cni/net.d/10-bench.conflist'), JSON.stringify(conflist, null, 2));
+    if (!this.islet) return;
+    // The plugin's database and link-state file on this root, as test/node/edge-node.ts does.
+    writeFileSync(
+      this.at('etc/islet/install.yaml'),
+      `plugin:\n  database: ${this.at('var/lib/islet/ipam.db')}\n  linkStateFile: ${this.at('run/islet/link.json')}\n`,
+    );
+    const install = await run(
+      isletBinary,
+      ['install', '--root', this.root, '--config', this.at('etc/islet/install.yaml'), '--skip-kubelet'],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    );
+    if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
+  }
+
+  /** The conflist the runtime loads (for the report: shows islet wrapped and chained). */
+  activeConflist(): string {
+    const dir = this.at('etc/cni/net.d');
+    const name = readdirSync(dir)
+      .filter((n) => /\.(conf|conflist|json)$/.test(n))
+      .sort()[0];
+    return name ? readFileSync(join(dir, name), 'utf8') : '';
+  }
+
+  async start(snapshotter: 'overlayfs' | 'native', images: string): Promise<void> {
+    this.containerd = await Containerd.start(
+      {
+        paths: this.paths,
+        cniBinDirs: [this.at('opt/cni/bin'), SYSTEM_CNI_DIR],
+        cniConfDir: this.at('etc/cni/net.d'),
+        sandboxImage: PAUSE_IMAGE,
+        snapshotter,
+      },
+      this.env,
+    );
+    await this.containerd.importImages(images);
+  }
+
+  async crictl(args: string[]): Promise<string> {
+    const out = await mustRun(k8sBin('crictl'), [
+      '--runtime-endpoint',
+      `unix://${this.paths.socket}`,
+      '--timeout',
+      '60s',
+      ...args,
+    ]);
+    return out.trim();
+  }
+
+  /** runp, stopp, rmp of a fresh pod; the milliseconds of each step and of the whole. */
+  async cycle(): Promise<Record<Step, number>> {
+    const n = this.seq++;
+    const podConfig = join(this.dir, `pod-${n}.json`);
+    writeFileSync(
+      podConfig,
+      JSON.stringify({
+        metadata: {
+          name: `bench-${this.name}-${n}`,
+          namespace: 'bench',
+          uid: `${randomBytes(8).toString('hex')}-${n}`,
+          attempt: 0,
+        },
+        log_directory: join(this.dir, 'pod-logs'),
+        linux: {},
+      }),
+    );
+    const t0 = performance.now();
+    const id = await this.crictl(['runp', podConfig]);
+    this.sandboxIds.add(id);
+    const t1 = performance.now();
+    await this.crictl(['stopp', id]);
+    const t2 = performance.now();
+    await this.crictl(['rmp', id]);
+    const t3 = performance.now();
+    rmSync(podConfig, { force: true });
+    return { runp: t1 - t0, stopp: t2 - t1, rmp: t3 - t2, cycle: t3 - t0 };
+  }
+
+  /** Stops containerd and whatever it left: shims (by pid), their sockets, mounts under the root. */
+  async stop(): Promise<void> {
+    const ctd = this.containerd;
+    if (!ctd) return;
+    this.containerd = undefined;
+    const shims = ctd.shimPids();
+    const sockets = ctd.shimSockets(shims);
+    const doomed = processTree(shims);
+    await ctd.stop();
+    await killHard([...doomed, ...processTree(ctd.shimPids())]);
+    // Shims put their sockets in containerd's fixed /run/containerd/s; a killed shim leaves its own.
+    for (const sock of sockets) rmSync(sock, { force: true });
+    await unmountAll(this.paths.state);
+    await unmountAll(this.paths.root);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop().catch(() => undefined);
+    if (this.bridgeCreated) await run('ip', ['link', 'del', this.bridge]);
+    removeCgroups((rel) => this.sandboxIds.has(rel.split('/').pop() ?? ''));
+    // libcni caches results in its default dir, keyed by network name (unique to this run).
+    const cache = '/var/lib/cni/results';
+    if (existsSync(cache)) {
+      for (const f of readdirSync(cache))
+        if (f.startsWith(`${this.network}-`)) rmSync(join(cache, f), { force: true });
+    }
+  }
+}
+
+function emptySamples(): Samples {
+  return { runp: [], stopp: [], rmp: [], cycle: [] };
+}
+
+/** A bare Node start-up (the floor of any Node-based plugin run), with an empty environment. */
+async function nodeStartup(): Promise<number> {
+  const t0 = performance.now();
+  await mustRun(process.execPath, ['-e', ''], { env: {} });
+  return performance.now() - t0;
+}
+
+/** Samples of each variant (by name), and of `node -e ""`. */
+interface RunSamples {
+  variants: Record<string, Samples>;
+  node: number[];
+}
+
+/**
+ * `cycles` measured rounds after WARMUP; each round is one cycle of every variant, in order
+ * (plain, islet, plain, islet, ...), and one `node -e ""` as the reference for the per-run cost.
+ */
+async function measure(variants: Variant[], cycles: number): Promise<RunSamples> {
+  const out: RunSamples = {
+    variants: Object.fromEntries(variants.map((v) => [v.name, emptySamples()])),
+    node: [],
+  };
+  for (let i = 0; i < WARMUP + cycles && !interrupted; i++) {
+    for (const v of variants) {
+      const t = await v.cycle();
+      if (i >= WARMUP) for (const k of STEPS) out.variants[v.name]![k].push(t[k]);
+    }
+    const n = await nodeStartup();
+    if (i >= WARMUP) out.node.push(n);
+  }
+  return out;
+}
+
+const fmt = (ms: number) => ms.toFixed(1).padStart(7);
+
+/** Prints one pair's table; returns its cycle ratio. */
+function report(title: string, plain: Samples, islet: Samples, node: number[]): number {
+  console.log(`\n${title}`);
+  console.log(
+    `  ${'step'.padEnd(6)} ${'plain median'.padStart(13)} ${'p90'.padStart(8)}   ${'islet median'.padStart(13)} ${'p90'.padStart(8)}   ratio  islet − plain`,
+  );
+  for (const k of STEPS) {
+    const pm = median(plain[k]);
+    const im = median(islet[k]);
+    console.log(
+      `  ${k.padEnd(6)} ${fmt(pm)} ms   ${fmt(p90(plain[k]))} ms   ${fmt(im)} ms   ${fmt(p90(islet[k]))} ms   ${(im / pm).toFixed(2)}×  ${fmt(im - pm)} ms`,
+    );
+  }
+  const ratio = median(islet.cycle) / median(plain.cycle);
+  const per = (k: Step) => (median(islet[k]) - median(plain[k])) / ISLET_RUNS[k];
+  console.log(
+    `  cycle ratio islet / plain (medians): ${ratio.toFixed(2)}×  (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'MISSED'})`,
+  );
+  console.log(
+    `  islet per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${ISLET_RUNS[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
+  );
+  console.log(
+    `  islet per run (cycle Δ/6) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`,
+  );
+  return ratio;
+}
+
+async function main(): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    console.error('bench:cri needs root (containerd, mounts, network namespaces, a bridge): run it as root');
+    return 1;
+  }
+  const cycles = cyclesFromArgs();
+  const need = [
+    ...['containerd', 'containerd-shim-runc-v2', 'ctr', 'crictl'].map(k8sBin),
+    RUNC,
+    '/bin/busybox',
+    join(SYSTEM_CNI_DIR, 'bridge'),
+    join(SYSTEM_CNI_DIR, 'host-local'),
+    join(SYSTEM_CNI_DIR, 'loopback'),
+  ].filter((p) => !existsSync(p));
+  if (need.length) {
+    console.error(
+      `bench:cri: missing ${need.join(', ')} (apt-get install runc busybox-static containernetworking-plugins; .k8s/bin from the test bed build)`,
+    );
+    return 1;
+  }
+  if (!existsSync(isletBinary)) {
+    execFileSync(process.execPath, [join(repoRoot, 'scripts/build.mjs')], {
+      cwd: repoRoot,
+      stdio: 'inherit',
+    });
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'islet-bench-cri-'));
+  // Distinct random third octets, each a /24 no route on this host covers yet.
+  const routes = await mustRun('ip', ['-4', 'route', 'show']);
+  const octets: number[] = [];
+  while (octets.length < 4) {
+    const o = randomBytes(1)[0]!;
+    if (!octets.includes(o) && !routes.includes(`10.${SECOND_OCTET}.${o}.`)) octets.push(o);
+  }
+  const ca = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
+  // All four run side by side and are interleaved, so the CA pair sees the same machine noise.
+  const pairs = [
+    { title: 'containerd without NODE_EXTRA_CA_CERTS', plain: 'plain', islet: 'islet' },
+    { title: `containerd with NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`, plain: 'plain-ca', islet: 'islet-ca' },
+  ];
+  const variants = [
+    new Variant('plain', join(dir, 'plain'), octets[0]!, false, {}),
+    new Variant('islet', join(dir, 'islet'), octets[1]!, true, {}),
+    new Variant('plain-ca', join(dir, 'plain-ca'), octets[2]!, false, ca),
+    new Variant('islet-ca', join(dir, 'islet-ca'), octets[3]!, true, ca),
+  ];
+  // Ctrl-C ends the measuring loop, so the cleanup below still runs.
+  const stopSignal = () => {
+    interrupted = true;
+    console.error('interrupted: cleaning up');
+  };
+  process.once('SIGINT', stopSignal);
+  try {
+    const images = join(dir, 'images.tar');
+    writeImageArchive(images, [{ ref: PAUSE_IMAGE, entrypoint: PAUSE_COMMAND }]);
+    const snapshotter = (await overlayWorks(dir)) ? 'overlayfs' : 'native';
+    for (const v of variants) await v.layOut();
+    for (const v of variants) await v.start(snapshotter, images);
+
+    const load = () =>
+      loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ');
+    console.log(
+      `islet CRI benchmark: ${cycles} cycles per variant (+${WARMUP} warm-up), crictl runp/stopp/rmp, ` +
+        `variants interleaved: ${variants.map((v) => v.name).join(', ')}`,
+    );
+    console.log(`containerd ${(await mustRun(k8sBin('containerd'), ['--version'])).trim()}`);
+    console.log(`${isletBinary}, bridge + host-local from ${SYSTEM_CNI_DIR}, snapshotter ${snapshotter}`);
+    console.log(`islet variant's conflist (after islet install):\n${variants[1]!.activeConflist()}`);
+    console.log(`load average at start: ${load()}`);
+    const samples = await measure(variants, cycles);
+    console.log(`load average at end:   ${load()}`);
+    if (samples.node.length === 0) return 1;
+    const ratios = pairs.map(
+      (p) =>
+        `${report(p.title, samples.variants[p.plain]!, samples.variants[p.islet]!, samples.node).toFixed(2)}×`,
+    );
+    console.log(
+      `\ncycle ratio without / with NODE_EXTRA_CA_CERTS in containerd's environment: ${ratios.join(' / ')}`,
+    );
+    console.log(
+      `node -e "" start-up: median ${median(samples.node).toFixed(1)} ms, p90 ${p90(samples.node).toFixed(1)} ms`,
+    );
+    return 0;
+  } finally {
+    for (const v of variants) await v.cleanup();
+    removeCgroups((rel) => rel === 'k8s.io');
+    await unmountAll(dir);
+    rmSync(dir, { recursive: true, force: true });
+    process.removeListener('SIGINT', stopSignal);
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  },
+);
