@@ -4,6 +4,7 @@
  * snapshot lookup → delegate → commit, so parallel ADDs are serialised and replayed addresses are
  * adopted before anything new is allocated.
  */
+import { tracedAsync } from '../../lib/cni-trace.js';
 import { DelegateError } from '../cni/delegate.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
 import { convertResult, resultAddresses, splitCidr } from '../cni/result.js';
@@ -240,7 +241,7 @@ export async function wrapperAdd(ctx: WrapperContext): Promise<Record<string, un
   let outcome: Outcome | undefined;
   store.begin();
   try {
-    await maintain(ctx, tupleOf(ctx));
+    await tracedAsync('maintain', () => maintain(ctx, tupleOf(ctx)));
     if (c.kind === 'takeover' && c.previous.state !== 'replayed') {
       if (c.previous.state === 'pending')
         await settleOrphanDelegates(ctx.args.containerId, ctx.args.ifname, ctx.cfg.delegateTimeoutMs);
