@@ -11,6 +11,15 @@
  *     installed") and on a copy whose page cache was dropped ("steady": only what the proxy reads).
  * Run: npm run bench:proxy   (builds dist/islet first)
  * ISLET_BENCH_BINARY=/path/to/islet measures another build instead (before/after comparisons).
+ *
+ * ISLET_BENCH_REAL=1 uses a real etcd + kube-apiserver (test/k8s/control-plane.ts) as the upstream
+ * instead: the admin creates 1,000 pods bound to edge-1, the node identity LISTs them with
+ * fieldSelector=spec.nodeName=edge-1 (and GETs one) directly through the WAN relay and through the
+ * proxy, then the proxy answers the LIST offline; printed as ratios against the real server
+ * answering the same requests online in the same run (target: offline LIST ≤ 1× the real server).
+ *
+ * Child processes (proxy, forwarder) get the environment without NODE_EXTRA_CA_CERTS/NODE_OPTIONS,
+ * so a CA bundle in the caller's environment is parsed by neither the baselines nor the subject.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
@@ -18,6 +27,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { join } from 'node:path';
 import { isletBinary } from '../../test/islet-binary.js';
+import { controlPlaneMissing, NODE_NAME, startControlPlane } from '../../test/k8s/control-plane.js';
 import {
   eventually,
   httpJson,
@@ -28,6 +38,10 @@ import {
   upstreamArgs,
 } from '../../test/proxy/harness.js';
 import { startSimulator } from '../../test/sim/index.js';
+
+// Neither the subject nor the baselines parse a CA bundle or preload anything at start-up.
+delete process.env.NODE_EXTRA_CA_CERTS;
+delete process.env.NODE_OPTIONS;
 
 interface Target {
   name: string;
@@ -135,7 +149,118 @@ async function startForwarder(target: string, ca: string, cert: string, key: str
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
+/** Runs `fn` on `items` with `width` of them in flight at a time. */
+async function inParallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+async function realServer(): Promise<void> {
+  const missing = controlPlaneMissing();
+  if (missing) throw new Error(missing);
+  const tmp = tempDir('islet-bench-real-');
+  const cp = await startControlPlane();
+  try {
+    const ns = 'bench-real';
+    await cp.ensureNamespace(ns);
+    const pods = Array.from({ length: 1000 }, (_, i) => i);
+    await inParallel(pods, 16, async (i) => {
+      await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: `pod-${i}`, namespace: ns, labels: { app: `app-${i % 10}` } },
+        spec: {
+          nodeName: NODE_NAME,
+          containers: [
+            { name: 'main', image: 'registry.example/app:1.0', resources: { requests: { cpu: '100m' } } },
+          ],
+        },
+      });
+    });
+    const proxy = await startProxy([
+      '--server',
+      cp.url,
+      '--ca',
+      cp.caPath,
+      '--cert',
+      cp.nodeCert.certPath,
+      '--key',
+      cp.nodeCert.keyPath,
+      ...localArgs(tmp.dir),
+      '--probe-interval',
+      '500ms',
+      '--offline-after',
+      '2',
+      '--log-level',
+      'warn',
+    ]);
+    const direct: Target = {
+      name: 'direct',
+      base: cp.url,
+      agent: new https.Agent({
+        keepAlive: true,
+        ca: readFileSync(cp.caPath),
+        cert: cp.nodeCert.certPem,
+        key: cp.nodeCert.keyPem,
+      }),
+    };
+    const viaProxy: Target = { name: 'proxy', base: proxy.url, agent: new http.Agent({ keepAlive: true }) };
+    const list = `/api/v1/pods?fieldSelector=spec.nodeName%3D${NODE_NAME}`;
+    const get = `/api/v1/namespaces/${ns}/pods/pod-7`;
+    const cachedItems = async () => {
+      const r = await httpJson(`${proxy.url}${list}`, { headers: { accept: 'application/json' } });
+      return ((r.body as { items?: unknown[] } | undefined)?.items ?? []).length;
+    };
+    const rows: string[] = [
+      `real kube-apiserver upstream (through the WAN relay), 1,000 pods on ${NODE_NAME}, node identity`,
+      'case                         | direct p50/p99 ms | proxy p50/p99 ms | added p50/p99 ms | proxy/direct p50',
+    ];
+    for (const [name, path, n] of [
+      ['GET pod', get, 300],
+      ['LIST 1,000 pods (selector)', list, 60],
+    ] as const) {
+      const d = await latency(direct, path, n);
+      const p = await latency(viaProxy, path, n);
+      rows.push(
+        `${name.padEnd(28)} | ${fmt(d.p50)}/${fmt(d.p99)} | ${fmt(p.p50)}/${fmt(p.p99)} | ` +
+          `${fmt(p.p50 - d.p50)}/${fmt(p.p99 - d.p99)} | ${(p.p50 / d.p50).toFixed(2)}×`,
+      );
+    }
+    const online = await latency(direct, list, 60);
+    await cp.partition('refuse');
+    await eventually(
+      'proxy offline',
+      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+      (s) => s === 503,
+    );
+    const served = await cachedItems();
+    const offline = await latency(viaProxy, list, 60);
+    await cp.heal();
+    const again = await latency(direct, list, 60);
+    // The real server's figure: its median before and after the offline run, to damp drift.
+    const real = (online.p50 + again.p50) / 2;
+    rows.push(
+      `offline LIST (${served} pods from the cache): p50 ${fmt(offline.p50)} ms, p99 ${fmt(offline.p99)} ms; ` +
+        `real server online p50 ${fmt(online.p50)} / ${fmt(again.p50)} ms (before/after)`,
+      `offline LIST / real server online LIST (p50): ${(offline.p50 / real).toFixed(2)}× (target ≤ 1×)`,
+      `load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+    );
+    console.log(rows.join('\n'));
+    direct.agent.destroy();
+    viaProxy.agent.destroy();
+    await proxy.stop();
+  } finally {
+    await cp.close();
+    tmp.cleanup();
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.env.ISLET_BENCH_REAL === '1') return realServer();
   const tmp = tempDir('islet-bench-proxy-');
   const sim = await startSimulator({ requestLogLimit: 1000 });
   const cert = await sim.mintClientCert('bench-node');
