@@ -5,6 +5,8 @@
  * `total` process start to exit; `other` is what no phase claims (argument checks, JSON, exit).
  * Off (the default) every helper is one boolean test, so the hot path pays nothing for it.
  */
+import { writeSync } from 'node:fs';
+
 const enabled = process.env.ISLET_CNI_TRACE === '1';
 const phases: Record<string, number> = {};
 
@@ -69,7 +71,7 @@ export function traceEntry(): void {
     for (const [k, v] of Object.entries(phases)) out[k] = round(v);
     out.other = round(total - claimed);
     out.total = round(total);
-    process.stderr.write(`${JSON.stringify({ isletCniTrace: out })}\n`);
+    writeSync(2, `${JSON.stringify({ isletCniTrace: out })}\n`);
   });
 }
 

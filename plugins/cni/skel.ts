@@ -148,7 +148,7 @@ export function prepare(io: SkelIo): CmdArgs | 'VERSION' {
   if (!command) throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${raw}`);
   if (command === 'VERSION') return 'VERSION';
 
-  const stdin = io.readStdin();
+  const stdin = traced('stdin', () => io.readStdin());
   const conf = decodeConf(stdin);
   validateNetworkName(conf.name);
   const perContainer = command === 'ADD' || command === 'CHECK' || command === 'DEL';
@@ -191,9 +191,11 @@ export async function dispatch(verbs: PluginVerbs, io: SkelIo): Promise<number> 
     }
     cniVersion = args.conf.cniVersion;
     switch (args.command) {
-      case 'ADD':
-        io.writeStdout(`${JSON.stringify(await verbs.add(args))}\n`);
+      case 'ADD': {
+        const result = await verbs.add(args);
+        traced('output', () => io.writeStdout(`${JSON.stringify(result)}\n`));
         return 0;
+      }
       case 'DEL':
         await verbs.del(args);
         return 0;

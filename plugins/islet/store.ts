@@ -161,7 +161,7 @@ function lazy<P extends unknown[] = unknown[], R = unknown>(db: Database, sql: s
   };
   let stmt: Raw | undefined;
   const s = (): Raw => {
-    stmt ??= db.prepare(sql) as unknown as Raw;
+    stmt ??= traced('prepare', () => db.prepare(sql)) as unknown as Raw;
     return stmt;
   };
   return {
@@ -316,7 +316,7 @@ export class Store {
   }
 
   begin(): void {
-    this.run(() => this.db.exec('BEGIN IMMEDIATE'));
+    traced('begin', () => this.run(() => this.db.exec('BEGIN IMMEDIATE')));
     this.inTx = true;
   }
 

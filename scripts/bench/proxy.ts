@@ -181,23 +181,27 @@ async function realServer(): Promise<void> {
         },
       });
     });
-    const proxy = await startProxy([
-      '--server',
-      cp.url,
-      '--ca',
-      cp.caPath,
-      '--cert',
-      cp.nodeCert.certPath,
-      '--key',
-      cp.nodeCert.keyPath,
-      ...localArgs(tmp.dir),
-      '--probe-interval',
-      '500ms',
-      '--offline-after',
-      '2',
-      '--log-level',
-      'warn',
-    ]);
+    const proxy = await startProxy(
+      [
+        '--server',
+        cp.url,
+        '--ca',
+        cp.caPath,
+        '--cert',
+        cp.nodeCert.certPath,
+        '--key',
+        cp.nodeCert.keyPath,
+        ...localArgs(tmp.dir),
+        '--probe-interval',
+        '500ms',
+        '--offline-after',
+        '2',
+        '--log-level',
+        'warn',
+      ],
+      30_000,
+      process.env.ISLET_BENCH_BINARY || isletBinary,
+    );
     const direct: Target = {
       name: 'direct',
       base: cp.url,
