@@ -367,7 +367,7 @@ async function realServerMemory(): Promise<void> {
     const viaProxy: Target = { name: 'proxy', base: proxy.url, agent: new http.Agent({ keepAlive: true }) };
     await request(viaProxy, `/api/v1/pods?fieldSelector=spec.nodeName%3D${NODE_NAME}`);
     await request(viaProxy, '/apis/discovery.k8s.io/v1/endpointslices');
-    for (const resource of ['pods', 'endpointslices']) {
+    for (const resource of ['pods', 'discovery.k8s.io/endpointslices']) {
       await eventually(
         `${n} ${resource} cached`,
         () => metric(proxy.adminUrl, `islet_cache_objects{resource="${resource}"}`),
