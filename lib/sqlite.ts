@@ -7,6 +7,7 @@ import { getRawAsset, isSea } from 'node:sea';
 // A static import so esbuild bundles better-sqlite3's JavaScript: inside the single executable
 // require() reaches built-in modules only, and an installed /opt/cni/bin/islet has no node_modules.
 import BetterSqlite3 from 'better-sqlite3';
+import { traced } from './cni-trace.js';
 import { loadEmbeddedAddon } from './native-addon.js';
 
 export type Database = BetterSqlite3.Database;
@@ -26,7 +27,7 @@ declare const __ISLET_ADDON_ID__: string | undefined;
  * file; in development node_modules resolves it.
  */
 function resolveNativeBinding(): string | object | undefined {
-  nativeBinding ??= findNativeBinding();
+  nativeBinding ??= traced('addon', findNativeBinding);
   return nativeBinding;
 }
 

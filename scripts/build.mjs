@@ -91,6 +91,8 @@ function excludeModes(excluded) {
 // Runs before any module: defines import.meta.url for the ESM sources, and keeps a CNI call's
 // stderr free of ExperimentalWarnings (the runtime logs a plugin's stderr; stdout is the protocol).
 const BANNER = [
+  // lib/cni-trace.ts: when tracing, where the bundle's own time starts.
+  'if (process.env.ISLET_CNI_TRACE === "1") globalThis.__isletBundleStart = performance.now();',
   'const __islet_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
   'if (process.env.CNI_COMMAND !== undefined) {',
   '  const emitWarning = process.emitWarning;',

@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { traced } from '../../lib/cni-trace.js';
 import { CniError, ErrorCode } from './errors.js';
 import { spawnSyncDetached } from './spawn-sync.js';
 import type { Command } from './types.js';
@@ -120,7 +121,7 @@ export async function execDelegate(call: DelegateCall): Promise<unknown> {
   const env: NodeJS.ProcessEnv = { ...call.env, ...call.overrides, CNI_COMMAND: call.command };
   let exit: Exit;
   try {
-    exit = run(file, JSON.stringify(call.conf), env, call.timeoutMs);
+    exit = traced('delegate', () => run(file, JSON.stringify(call.conf), env, call.timeoutMs));
   } catch (err) {
     throw new DelegateError(
       'spawn',

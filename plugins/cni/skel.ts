@@ -4,6 +4,7 @@
  * its order, with its codes: missing env (4) → stdin JSON (6) → network name (7) → container id
  * (3 empty / 4 bad characters) → ifname (4) → cniVersion (1).
  */
+import { traced } from '../../lib/cni-trace.js';
 import { isObject } from '../../lib/is-object.js';
 import { asCniError, CniError, ErrorCode } from './errors.js';
 import type { CmdArgs, Command, NetConf } from './types.js';
@@ -147,7 +148,7 @@ export function prepare(io: SkelIo): CmdArgs | 'VERSION' {
   if (!command) throw new CniError(ErrorCode.InvalidEnvironment, `unknown CNI_COMMAND: ${raw}`);
   if (command === 'VERSION') return 'VERSION';
 
-  const stdin = io.readStdin();
+  const stdin = traced('stdin', () => io.readStdin());
   const conf = decodeConf(stdin);
   validateNetworkName(conf.name);
   const perContainer = command === 'ADD' || command === 'CHECK' || command === 'DEL';
@@ -183,16 +184,18 @@ export function prepare(io: SkelIo): CmdArgs | 'VERSION' {
 export async function dispatch(verbs: PluginVerbs, io: SkelIo): Promise<number> {
   let cniVersion = CURRENT_VERSION;
   try {
-    const args = prepare(io);
+    const args = traced('input', () => prepare(io));
     if (args === 'VERSION') {
       io.writeStdout(`${JSON.stringify(await versionAnswer(io))}\n`);
       return 0;
     }
     cniVersion = args.conf.cniVersion;
     switch (args.command) {
-      case 'ADD':
-        io.writeStdout(`${JSON.stringify(await verbs.add(args))}\n`);
+      case 'ADD': {
+        const result = await verbs.add(args);
+        traced('output', () => io.writeStdout(`${JSON.stringify(result)}\n`));
         return 0;
+      }
       case 'DEL':
         await verbs.del(args);
         return 0;

@@ -4,6 +4,7 @@
  * snapshot lookup → delegate → commit, so parallel ADDs are serialised and replayed addresses are
  * adopted before anything new is allocated.
  */
+import { traced, tracedAsync } from '../../lib/cni-trace.js';
 import { DelegateError } from '../cni/delegate.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
 import { convertResult, resultAddresses, splitCidr } from '../cni/result.js';
@@ -240,7 +241,7 @@ export async function wrapperAdd(ctx: WrapperContext): Promise<Record<string, un
   let outcome: Outcome | undefined;
   store.begin();
   try {
-    await maintain(ctx, tupleOf(ctx));
+    await tracedAsync('maintain', () => maintain(ctx, tupleOf(ctx)));
     if (c.kind === 'takeover' && c.previous.state !== 'replayed') {
       if (c.previous.state === 'pending')
         await settleOrphanDelegates(ctx.args.containerId, ctx.args.ifname, ctx.cfg.delegateTimeoutMs);
@@ -249,7 +250,7 @@ export async function wrapperAdd(ctx: WrapperContext): Promise<Record<string, un
 
     const key = podKeyOf(ctx);
     const snap = key ? store.snapshot(key) : undefined;
-    const validity = judgeSnapshot(ctx, snap);
+    const validity = traced('snapshot', () => judgeSnapshot(ctx, snap));
     if (key && snap && validity.valid && !runtimeRequestsIps(ctx.args.conf, ctx.cniArgs)) {
       outcome = await sticky(ctx, key, snap);
     } else {

@@ -3,6 +3,7 @@
  * sandbox asks for the same address. Exits 0 for unknown containers, repeated calls, a missing
  * netns, and while the delegate is unreachable (the release is then retried by a later call).
  */
+import { tracedAsync } from '../../lib/cni-trace.js';
 import { targetOf, tupleOf, type WrapperContext } from './context.js';
 import { maintain } from './maintenance.js';
 import { classifyFailure } from './transient.js';
@@ -12,7 +13,7 @@ export async function wrapperDel(ctx: WrapperContext): Promise<void> {
   const tuple = tupleOf(ctx);
   store.begin();
   try {
-    await maintain(ctx, tuple);
+    await tracedAsync('maintain', () => maintain(ctx, tuple));
     const row = store.attachment(tuple);
     store.holdSnapshotOf(tuple, ctx.now);
     if (row?.state === 'replayed') {

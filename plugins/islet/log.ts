@@ -1,5 +1,6 @@
 /** Logging for the CNI path: stderr only (stdout belongs to the protocol), plus an optional file. */
 import { appendFileSync } from 'node:fs';
+import { traced } from '../../lib/cni-trace.js';
 import { writeFd } from '../cni/stdio.js';
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -16,6 +17,9 @@ export function createLogger(level: LogLevel, file: string, context: string): Lo
   const min = LOG_LEVELS.indexOf(level);
   const emit = (at: LogLevel, msg: string) => {
     if (LOG_LEVELS.indexOf(at) < min) return;
+    traced('log', () => write(at, msg));
+  };
+  const write = (at: LogLevel, msg: string) => {
     const line = `${new Date().toISOString()} islet[${process.pid}] ${at} ${context}: ${msg}\n`;
     try {
       writeFd(2, line);

@@ -4,6 +4,7 @@
  * wrapper or chained recorder) comes from the config; the config is parsed after libcni's own
  * validation so the codes match what a runtime expects.
  */
+import { traced, tracedAsync } from '../../lib/cni-trace.js';
 import { dispatch, type PluginVerbs } from '../cni/skel.js';
 import { processIo } from '../cni/stdio.js';
 import type { CmdArgs } from '../cni/types.js';
@@ -15,20 +16,27 @@ function busyTimeoutMs(delegateTimeoutMs: number): number {
   return Math.max(60_000, 6 * delegateTimeoutMs);
 }
 
+/** Every CNI call is its own process and main()'s caller exits right after (cmd/islet.ts). */
+const ONE_SHOT = { oneShot: true };
+
 /**
  * The verbs for this config. Store, delegate and role modules load here, after validation, so
  * VERSION and rejected input never pay for SQLite (every CNI call is a fresh process).
  */
 async function verbsFor(args: CmdArgs): Promise<PluginVerbs> {
-  const cfg = parseConfig(args.conf);
+  const cfg = traced('config', () => parseConfig(args.conf));
   const log = createLogger(cfg.logLevel, cfg.logFile, `${args.command} ${args.conf.name}`);
-  const { Store } = await import('./store.js');
+  const { Store } = await tracedAsync('modules', () => import('./store.js'));
   if (cfg.role === 'chained') {
-    const { recorderVerbs } = await import('./recorder.js');
-    return recorderVerbs(() => Store.open(cfg.database, busyTimeoutMs(10_000)), log);
+    const { recorderVerbs } = await tracedAsync('modules', () => import('./recorder.js'));
+    return recorderVerbs(() => Store.open(cfg.database, busyTimeoutMs(10_000), ONE_SHOT), log);
   }
-  const { wrapperVerbs } = await import('./wrapper.js');
-  return wrapperVerbs(cfg, () => Store.open(cfg.database, busyTimeoutMs(cfg.delegateTimeoutMs)), log);
+  const { wrapperVerbs } = await tracedAsync('modules', () => import('./wrapper.js'));
+  return wrapperVerbs(
+    cfg,
+    () => Store.open(cfg.database, busyTimeoutMs(cfg.delegateTimeoutMs), ONE_SHOT),
+    log,
+  );
 }
 
 /** Each verb builds its implementation only after the skel has validated env and stdin. */
@@ -40,6 +48,7 @@ export const isletVerbs: PluginVerbs = {
   status: async (args) => (await verbsFor(args)).status(args),
 };
 
+/** Runs one CNI call. The caller must process.exit() with the code: see StoreOptions.oneShot. */
 export function main(): Promise<number> {
   return dispatch(isletVerbs, processIo());
 }

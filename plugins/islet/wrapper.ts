@@ -1,4 +1,5 @@
 /** The IPAM wrapper's verbs over one opened store. */
+import { traced } from '../../lib/cni-trace.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
 import type { PluginVerbs } from '../cni/skel.js';
 import type { CmdArgs } from '../cni/types.js';
@@ -16,7 +17,7 @@ export function wrapperVerbs(cfg: WrapperConfig, open: () => Store, log: Logger)
   const withContext = async <T>(args: CmdArgs, fn: (ctx: WrapperContext) => Promise<T>): Promise<T> => {
     const store = open();
     try {
-      return await fn(createWrapperContext(args, cfg, store, log));
+      return await fn(traced('context', () => createWrapperContext(args, cfg, store, log)));
     } finally {
       store.close();
     }

@@ -10,8 +10,15 @@
  *   - the ADD+DEL cycle of a bridge + host-local + tuning conflist under cnitool: plain (the
  *     baseline of the cycle target), with islet as IPAM wrapper only, and with islet as IPAM
  *     wrapper and chained recorder.
- * Targets: islet per call ≤ 1.2× bare Node start-up, the cycle with islet as IPAM
+ * Targets: islet per call ≤ 1.15× bare Node start-up, the cycle with islet as IPAM
  * wrapper ≤ 3.5× the cycle without.
+ *
+ * A further variant runs the same ADD+DEL with ISLET_CNI_TRACE=1 (lib/cni-trace.ts): not part of
+ * the ratios (tracing itself costs a little), its per-phase timings are printed as medians so the
+ * breakdown comes from the same run as the ratios.
+ *
+ * Every process gets only PATH (and the CNI variables): NODE_EXTRA_CA_CERTS, NODE_OPTIONS and the
+ * like from the caller's environment reach neither the baselines nor islet.
  *
  * ISLET_BENCH_ROUNDS sets the number of measured rounds (default 30). ISLET_BENCH_BASELINE=<path
  * of another islet binary> adds that binary's variants to the same run (before/after comparisons).
@@ -39,7 +46,7 @@ const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
 const WARMUP = 3;
 const BASELINE = process.env.ISLET_BENCH_BASELINE;
 
-const TARGET_PER_CALL = 1.2;
+const TARGET_PER_CALL = 1.15;
 const TARGET_CYCLE = 3.5;
 
 type Sample = () => Promise<void>;
@@ -106,12 +113,41 @@ function runOnPipe(cmd: string, env: NodeJS.ProcessEnv, input: string, fifo: str
   });
 }
 
+/** The phase timings (ms) of an ISLET_CNI_TRACE=1 call's stderr, if it printed them. */
+function parseTrace(stderr: string): Record<string, number> | undefined {
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{"isletCniTrace"')) continue;
+    return (JSON.parse(line) as { isletCniTrace: Record<string, number> }).isletCniTrace;
+  }
+  return undefined;
+}
+
+/** Medians per phase of the traced calls, one column per verb (and binary). */
+function printTraces(traces: Record<string, Record<string, number>[]>): void {
+  const columns = Object.keys(traces);
+  if (columns.length === 0) return;
+  const phases = [...new Set(columns.flatMap((c) => traces[c]!.flatMap((t) => Object.keys(t))))];
+  console.log('\nphases of a traced call (ISLET_CNI_TRACE=1), medians in ms');
+  console.log(`  ${'phase'.padEnd(12)}${columns.map((c) => c.padStart(22)).join('')}`);
+  for (const phase of phases) {
+    const cells = columns.map((c) => {
+      const xs = traces[c]!.map((t) => t[phase] ?? 0);
+      return median(xs).toFixed(2).padStart(22);
+    });
+    console.log(`  ${phase.padEnd(12)}${cells.join('')}`);
+  }
+}
+
 /** The variants of one islet binary, reached through its own CNI_PATH folder. */
 interface Islet {
   /** Prefix of the variant names ('' for dist/islet). */
   tag: string;
   binary: string;
   cniPath: string;
+  /** Its own NETCONFPATH and database: binaries that treat the database differently (a WAL kept
+   * or checkpointed at exit) must not pay for each other's leftovers. */
+  netDir: string;
+  database: string;
 }
 
 async function main(): Promise<number> {
@@ -136,19 +172,35 @@ async function main(): Promise<number> {
     // cnitool derives the container id from the netns path: the cycles get a netns of their own.
     const cycleNs = await lab.netns();
     lab.conflist({ name: 'plain', ipam: 'host-local', recorder: false, tuning: true });
-    lab.conflist({ name: 'wrapper', ipam: 'islet', recorder: false, tuning: true });
-    lab.conflist({ name: 'wrapper-recorder', ipam: 'islet', recorder: true, tuning: true });
 
-    const islets: Islet[] = [{ tag: '', binary: join(lab.binDir, 'islet'), cniPath: lab.cniPath }];
+    const islets: Islet[] = [
+      {
+        tag: '',
+        binary: join(lab.binDir, 'islet'),
+        cniPath: lab.cniPath,
+        netDir: lab.netDir,
+        database: join(lab.dir, 'islet.db'),
+      },
+    ];
     if (BASELINE !== undefined) {
       // Its own CNI_PATH folder, so cnitool's chains run the baseline binary as `islet`.
       const dir = join(lab.dir, 'bin-baseline');
       mkdirSync(dir);
       symlinkSync(realpathSync(BASELINE), join(dir, 'islet'));
-      islets.push({ tag: 'baseline: ', binary: join(dir, 'islet'), cniPath: `${dir}:${SYSTEM_CNI_DIR}` });
+      islets.push({
+        tag: 'baseline: ',
+        binary: join(dir, 'islet'),
+        cniPath: `${dir}:${SYSTEM_CNI_DIR}`,
+        netDir: join(lab.dir, 'net-baseline'),
+        database: join(lab.dir, 'baseline.db'),
+      });
+    }
+    for (const i of islets) {
+      const common = { ipam: 'islet', tuning: true, netDir: i.netDir, database: i.database } as const;
+      lab.conflist({ name: 'wrapper', recorder: false, ...common });
+      lab.conflist({ name: 'wrapper-recorder', recorder: true, ...common });
     }
 
-    const isletStdin = lab.ipamStdin('bench-ipam');
     const hostLocalStdin = JSON.stringify({
       cniVersion: '1.0.0',
       name: 'bench-hl',
@@ -158,15 +210,17 @@ async function main(): Promise<number> {
     const hlEnv = (cmd: string) => lab.baseEnv(lab.ipamEnv(cmd, 'bench-hl', pod, ipamNs.path));
     const hostLocal = join(SYSTEM_CNI_DIR, 'host-local');
 
+    const traces: Record<string, Record<string, number>[]> = {};
     const variants: Record<string, Sample> = {
       'node -e ""': async () => ok(await run(process.execPath, ['-e', ''], { env: lab.baseEnv() }), 'node'),
       'host-local ADD+DEL alone': async () => {
         ok(await run(hostLocal, [], { env: hlEnv('ADD'), input: hostLocalStdin }), 'host-local ADD');
         ok(await run(hostLocal, [], { env: hlEnv('DEL'), input: hostLocalStdin }), 'host-local DEL');
       },
-      'cycle: plain chain': cycle('plain', lab.cniPath),
+      'cycle: plain chain': cycle('plain', lab.cniPath, lab.netDir),
     };
     for (const i of islets) {
+      const isletStdin = lab.ipamStdin('bench-ipam', '1.0.0', { database: i.database });
       const ipamEnv = (cmd: string) =>
         lab.baseEnv({ ...lab.ipamEnv(cmd, 'bench-ipam', pod, ipamNs.path), CNI_PATH: i.cniPath });
       variants[`${i.tag}islet VERSION`] = async () =>
@@ -183,13 +237,29 @@ async function main(): Promise<number> {
         ok(await run(i.binary, [], { env: ipamEnv('ADD'), input: isletStdin }), 'islet ADD');
         ok(await run(i.binary, [], { env: ipamEnv('DEL'), input: isletStdin }), 'islet DEL');
       };
-      variants[`${i.tag}cycle: islet IPAM wrapper`] = cycle('wrapper', i.cniPath);
-      variants[`${i.tag}cycle: islet IPAM wrapper + recorder`] = cycle('wrapper-recorder', i.cniPath);
+      variants[`${i.tag}traced: islet IPAM ADD+DEL`] = async () => {
+        for (const verb of ['ADD', 'DEL'] as const) {
+          const r = await run(i.binary, [], {
+            env: { ...ipamEnv(verb), ISLET_CNI_TRACE: '1' },
+            input: isletStdin,
+          });
+          ok(r, `traced islet ${verb}`);
+          const trace = parseTrace(r.stderr);
+          const column = `${i.tag}${verb}`;
+          if (trace) traces[column] = [...(traces[column] ?? []), trace];
+        }
+      };
+      variants[`${i.tag}cycle: islet IPAM wrapper`] = cycle('wrapper', i.cniPath, i.netDir);
+      variants[`${i.tag}cycle: islet IPAM wrapper + recorder`] = cycle(
+        'wrapper-recorder',
+        i.cniPath,
+        i.netDir,
+      );
     }
 
-    function cycle(network: string, cniPath: string): Sample {
+    function cycle(network: string, cniPath: string, netDir = lab.netDir): Sample {
       const env = lab.baseEnv({
-        NETCONFPATH: lab.netDir,
+        NETCONFPATH: netDir,
         CNI_PATH: cniPath,
         CNI_CACHE_DIR: lab.cacheDir,
         CNI_IFNAME: 'eth0',
@@ -214,6 +284,7 @@ async function main(): Promise<number> {
 
     console.log('medians of one run, variants interleaved');
     for (const [k, xs] of Object.entries(s)) console.log(row(k, xs));
+    printTraces(traces);
 
     const m = (name: string) => median(s[name] ?? []);
     const node = m('node -e ""');

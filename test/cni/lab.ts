@@ -116,6 +116,8 @@ export interface ConflistOptions {
   tuning?: boolean;
   /** Extra or overridden keys of the islet IPAM section. */
   isletIpam?: Record<string, unknown>;
+  /** islet's database for both roles (default: the lab's). */
+  database?: string;
   /** Folder to write the conflist into (default: the lab's NETCONFPATH). */
   netDir?: string;
 }
@@ -297,10 +299,12 @@ exec ${SYSTEM_CNI_DIR}/host-local
 
   /** Writes a bridge(+tuning)(+recorder) conflist into NETCONFPATH and returns it. */
   conflist(o: ConflistOptions): Record<string, unknown> {
-    const ipam = (o.ipam ?? 'islet') === 'islet' ? this.isletIpam(o.isletIpam) : this.hostLocal();
+    const db = o.database !== undefined ? { database: o.database } : {};
+    const ipam =
+      (o.ipam ?? 'islet') === 'islet' ? this.isletIpam({ ...db, ...o.isletIpam }) : this.hostLocal();
     const plugins: Record<string, unknown>[] = [this.bridgePlugin(ipam)];
     if (o.tuning ?? true) plugins.push({ type: 'tuning', sysctl: { 'net.core.somaxconn': '512' } });
-    if (o.recorder ?? true) plugins.push(this.recorder());
+    if (o.recorder ?? true) plugins.push({ ...this.recorder(), ...db });
     const conf = { cniVersion: o.cniVersion ?? '1.0.0', name: o.name, plugins };
     const dir = o.netDir ?? this.netDir;
     mkdirSync(dir, { recursive: true });

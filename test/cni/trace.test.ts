@@ -1,0 +1,39 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CniLab, newPod, requireRoot } from './lab.js';
+
+/** The phases line of an ISLET_CNI_TRACE=1 call's stderr. */
+function traceOf(stderr: string): Record<string, number> | undefined {
+  const line = stderr.split('\n').find((l) => l.startsWith('{"isletCniTrace"'));
+  return line ? (JSON.parse(line) as { isletCniTrace: Record<string, number> }).isletCniTrace : undefined;
+}
+
+describe.skipIf(!requireRoot('cni/trace'))('ISLET_CNI_TRACE=1 prints where a CNI call spent its time', () => {
+  let lab: CniLab;
+  beforeEach(async () => {
+    lab = await CniLab.create({ tag: 'trc', secondOctet: 235, bridge: false });
+  });
+  afterEach(async () => {
+    await lab?.cleanup();
+  });
+
+  it('an ADD prints one JSON line of phase timings that add up to the total; without it, none', async () => {
+    const pod = newPod('traced-0');
+    const stdin = lab.ipamStdin('trace');
+    const env = lab.ipamEnv('ADD', 'trace-c1', pod, '/var/run/netns/islet-trace-none');
+    const add = await lab.islet({ ...env, ISLET_CNI_TRACE: '1' }, stdin);
+    expect(add.code, add.stderr + add.stdout).toBe(0);
+    expect(add.json?.ips).toBeDefined();
+    const t = traceOf(add.stderr);
+    expect(t).toBeDefined();
+    for (const phase of ['start', 'bundle', 'modules', 'input', 'addon', 'db-open', 'delegate', 'commit']) {
+      expect(t?.[phase], phase).toBeGreaterThan(0);
+    }
+    const { total, ...phases } = t!;
+    const sum = Object.values(phases).reduce((a, b) => a + b, 0);
+    expect(Math.abs(sum - total!)).toBeLessThan(0.01);
+
+    const plain = await lab.islet(lab.ipamEnv('DEL', 'trace-c1', pod, ''), stdin);
+    expect(plain.code, plain.stderr + plain.stdout).toBe(0);
+    expect(traceOf(plain.stderr)).toBeUndefined();
+  });
+});
