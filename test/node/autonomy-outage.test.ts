@@ -16,14 +16,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8s/control-plane.js';
 import { eventually } from '../proxy/harness.js';
 import {
+  evictingControlPlane,
   freePort,
   Heartbeats,
+  loopbackWebhookArgs,
   loopbackWebhookConfig,
   type RunningWebhook,
   startWebhook,
   webhookKubeconfig,
 } from '../webhook/harness.js';
-import { APP_IMAGE, EdgeNode, edgeNodeMissing } from './edge-node.js';
+import { EdgeNode, edgeNodeMissing, sleeperPod } from './edge-node.js';
 
 const missing = controlPlaneMissing() || edgeNodeMissing();
 if (missing) console.warn(`skipping the autonomous node outage test: ${missing}`);
@@ -71,22 +73,7 @@ describe.skipIf(missing)(
       );
 
     beforeAll(async () => {
-      cp = await startControlPlane({
-        controllerManager: true,
-        apiserverArgs: [
-          `--default-not-ready-toleration-seconds=${DEFAULT_SECONDS}`,
-          `--default-unreachable-toleration-seconds=${DEFAULT_SECONDS}`,
-        ],
-        controllerManagerArgs: [
-          `--node-monitor-grace-period=${GRACE}`,
-          '--node-monitor-period=1s',
-          '--node-startup-grace-period=10s',
-          // As in the webhook suite: taints without the 10 s rate limit, and a zone with most nodes
-          // down still "normal" (a fully or partially disrupted zone is not evicted at all).
-          '--node-eviction-rate=10',
-          '--unhealthy-zone-threshold=1',
-        ],
-      });
+      cp = await startControlPlane(evictingControlPlane(DEFAULT_SECONDS, GRACE));
       await cp.ensureNamespace(ns);
       await eventually(
         'the default service account',
@@ -122,16 +109,7 @@ describe.skipIf(missing)(
         '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
         loopbackWebhookConfig(port),
       );
-      webhook = await startWebhook([
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--san',
-        '127.0.0.1',
-        '--kubeconfig',
-        kubeconfig,
-        '--default-toleration-seconds',
-        String(DEFAULT_SECONDS),
-      ]);
+      webhook = await startWebhook(loopbackWebhookArgs(port, kubeconfig, DEFAULT_SECONDS));
     }, 300_000);
 
     afterAll(async () => {
@@ -150,25 +128,7 @@ describe.skipIf(missing)(
         spec: { nodeName: 'plain-1', containers: [{ name: 'c', image: 'registry.invalid/none' }] },
       });
       for (const name of PODS)
-        await admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          metadata: { name },
-          spec: {
-            nodeName: cp.nodeName,
-            // No token: a projected service-account token needs TokenRequest, a write the API server must answer.
-            automountServiceAccountToken: false,
-            terminationGracePeriodSeconds: 2,
-            containers: [
-              {
-                name: 'app',
-                image: APP_IMAGE,
-                imagePullPolicy: 'Never',
-                command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
-              },
-            ],
-          },
-        });
+        await admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, sleeperPod(name, cp.nodeName));
       const before = new Map<string, { uid: string; ip: string }>();
       for (const name of PODS) {
         // Raised at CREATE, or by the reconciler if the webhook was not called yet (failurePolicy Ignore).
