@@ -31,6 +31,30 @@ import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
 export const PAUSE_IMAGE = 'islet.test/pause:1';
 export const APP_IMAGE = 'islet.test/busybox:1';
 
+/** A pod bound to `nodeName` whose one container sleeps until stopped, on the node's own image. */
+// biome-ignore lint/suspicious/noExplicitAny: a Kubernetes Pod as JSON
+export function sleeperPod(name: string, nodeName: string): any {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name },
+    spec: {
+      nodeName,
+      // No token: a projected service-account token needs TokenRequest, a write the API server must answer.
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'app',
+          image: APP_IMAGE,
+          imagePullPolicy: 'Never',
+          command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
+        },
+      ],
+    },
+  };
+}
+
 /** Why a real node cannot run here, or '' when it can. */
 export function edgeNodeMissing(): string {
   if (process.getuid?.() !== 0) return 'needs root (mounts, network namespaces, cgroups)';

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8s/control-plane.js';
 import { eventually, type RunningProxy } from '../proxy/harness.js';
-import { APP_IMAGE, EdgeNode, edgeNodeMissing } from './edge-node.js';
+import { EdgeNode, edgeNodeMissing, sleeperPod } from './edge-node.js';
 
 const missing = controlPlaneMissing() || edgeNodeMissing();
 if (missing) console.warn(`skipping the kubelet offline requests test: ${missing}`);
@@ -128,24 +128,7 @@ describe.skipIf(missing)("a real kubelet's requests through the proxy, online an
   it('after an offline reboot kubelet reads its CSINode and Lease from the cache and gets 409 for its Node', async () => {
     await node.boot();
     const onlineProxy = node.proxy!;
-    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'app' },
-      spec: {
-        nodeName: cp.nodeName,
-        automountServiceAccountToken: false,
-        terminationGracePeriodSeconds: 2,
-        containers: [
-          {
-            name: 'app',
-            image: APP_IMAGE,
-            imagePullPolicy: 'Never',
-            command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
-          },
-        ],
-      },
-    });
+    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, sleeperPod('app', cp.nodeName));
     await eventually(
       'the pod running and kubelet holding its CSINode and node Lease',
       async () => {

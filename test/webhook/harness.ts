@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isletBinary, repoRoot } from '../islet-binary.js';
-import type { ControlPlane } from '../k8s/control-plane.js';
+import type { ControlPlane, ControlPlaneOptions } from '../k8s/control-plane.js';
 import { k8sBin } from '../k8s/control-plane.js';
 
 const run = promisify(execFile);
@@ -85,6 +85,44 @@ export function loopbackWebhookConfig(port: number): unknown {
       },
     ],
   };
+}
+
+/**
+ * A control plane whose node lifecycle and taint eviction controllers act within a test's patience:
+ * the API server's default tolerations `defaultSeconds`, a node NotReady `grace` after its last
+ * Lease renewal.
+ */
+export function evictingControlPlane(defaultSeconds: number, grace: string): ControlPlaneOptions {
+  return {
+    controllerManager: true,
+    apiserverArgs: [
+      `--default-not-ready-toleration-seconds=${defaultSeconds}`,
+      `--default-unreachable-toleration-seconds=${defaultSeconds}`,
+    ],
+    controllerManagerArgs: [
+      `--node-monitor-grace-period=${grace}`,
+      '--node-monitor-period=1s',
+      '--node-startup-grace-period=10s',
+      // One node tainted per 0.1 s, not per 10 s; and a zone with most of its nodes down is still
+      // "normal" here (by default it would be a partial disruption that stops evictions).
+      '--node-eviction-rate=10',
+      '--unhealthy-zone-threshold=1',
+    ],
+  };
+}
+
+/** `islet webhook`'s flags for serving on loopback `port` (the URL of loopbackWebhookConfig). */
+export function loopbackWebhookArgs(port: number, kubeconfig: string, defaultSeconds: number): string[] {
+  return [
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--san',
+    '127.0.0.1',
+    '--kubeconfig',
+    kubeconfig,
+    '--default-toleration-seconds',
+    String(defaultSeconds),
+  ];
 }
 
 export interface RunningWebhook {

@@ -9,8 +9,10 @@ import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8
 import { eventually } from '../proxy/harness.js';
 import { rawRequest } from '../sim/client.js';
 import {
+  evictingControlPlane,
   freePort,
   Heartbeats,
+  loopbackWebhookArgs,
   loopbackWebhookConfig,
   type RunningWebhook,
   startWebhook,
@@ -61,18 +63,7 @@ describe.skipIf(missing)('islet webhook keeps autonomous nodes\u2019 pods throug
     const r = await cp.admin.request('GET', `/api/v1/namespaces/${ns}/pods/${name}`);
     return r.status === 404 ? undefined : r.json;
   };
-  const args = () => [
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--san',
-    '127.0.0.1',
-    '--kubeconfig',
-    kubeconfig,
-    '--default-toleration-seconds',
-    String(DEFAULT_SECONDS),
-    '--log-level',
-    'debug',
-  ];
+  const args = () => [...loopbackWebhookArgs(port, kubeconfig, DEFAULT_SECONDS), '--log-level', 'debug'];
 
   /** Starts the webhook and waits until the API server calls it (caBundle published and picked up). */
   async function up(): Promise<void> {
@@ -102,22 +93,7 @@ describe.skipIf(missing)('islet webhook keeps autonomous nodes\u2019 pods throug
   }
 
   beforeAll(async () => {
-    cp = await startControlPlane({
-      controllerManager: true,
-      apiserverArgs: [
-        `--default-not-ready-toleration-seconds=${DEFAULT_SECONDS}`,
-        `--default-unreachable-toleration-seconds=${DEFAULT_SECONDS}`,
-      ],
-      controllerManagerArgs: [
-        '--node-monitor-grace-period=10s',
-        '--node-monitor-period=1s',
-        '--node-startup-grace-period=10s',
-        // One node tainted per 0.1 s, not per 10 s; and three of four nodes down is still a
-        // "normal" zone here (by default it would be a partial disruption that stops evictions).
-        '--node-eviction-rate=10',
-        '--unhealthy-zone-threshold=1',
-      ],
-    });
+    cp = await startControlPlane(evictingControlPlane(DEFAULT_SECONDS, '10s'));
     await cp.ensureNamespace(ns);
     hb = new Heartbeats(cp);
     await hb.addNode('edge-1', { 'islet.dev/autonomy-duration': '10m' });
