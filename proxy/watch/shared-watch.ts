@@ -66,6 +66,9 @@ export interface SharedWatchConfig {
   random: () => number;
 }
 
+/** Abort reason of an upstream request stopped by a rewind (not a break: no back-off). */
+const REWIND = Symbol('rewind');
+
 /** Objects per page of a new watcher's initial state read from the store. */
 const INITIAL_PAGE = 100;
 /** A page is read once the client has taken what was written down to this many bytes. */
@@ -108,8 +111,6 @@ export class SharedWatch {
   private kindInfo: { kind: string; apiVersion: string } | undefined;
   /** Something was logged since the key started (its start can no longer move back). */
   private logged = false;
-  /** The upstream request was aborted to restart from an earlier version, not broken. */
-  private rewound = false;
   /** Upstream has accepted this identity's watch or list of the scope at least once. */
   private accepted = false;
   private readonly backoff: Backoff;
@@ -411,10 +412,9 @@ export class SharedWatch {
     this.index = undefined;
     this.storeBase = undefined;
     this.loadIndex(to);
-    if (this.abort) {
-      this.rewound = true;
-      this.abort.abort();
-    }
+    // The reason marks that request's own controller: a flag on the watch would outlive a
+    // request that ended otherwise (a relist) and make a later real break skip its backoff.
+    this.abort?.abort(REWIND);
   }
 
   private fanOut(entry: LogEntry): void {
@@ -515,7 +515,7 @@ export class SharedWatch {
       });
     } catch (err) {
       this.abort = undefined;
-      if (this.takeRewound()) return { kind: 'ok' };
+      if (ac.signal.reason === REWIND) return { kind: 'ok' };
       this.log_.debug('upstream watch open failed', { err });
       return { kind: 'retry' };
     }
@@ -565,7 +565,7 @@ export class SharedWatch {
         this.needRelist = true;
         return { kind: 'ok' };
       }
-      if (this.takeRewound()) return { kind: 'ok' };
+      if (ac.signal.reason === REWIND) return { kind: 'ok' };
       if (!this.closed) this.interrupted = true;
       if (!failed) this.log_.debug('upstream watch broke', { err });
       return { kind: 'retry' };
@@ -573,12 +573,6 @@ export class SharedWatch {
       this.abort = undefined;
       this.deps.metrics.upstreamOpen.dec({ resource: this.resource });
     }
-  }
-
-  private takeRewound(): boolean {
-    const r = this.rewound;
-    this.rewound = false;
-    return r;
   }
 
   private classify(refusal: UpstreamRefusal): Outcome {
@@ -633,6 +627,8 @@ export class SharedWatch {
     try {
       result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
     } catch (err) {
+      // Rewound meanwhile: list again at once (the log now starts earlier), no back-off.
+      if (ac.signal.reason === REWIND) return { kind: 'ok' };
       this.log_.debug('relist failed', { err });
       return { kind: 'retry' };
     } finally {
