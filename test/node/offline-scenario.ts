@@ -305,6 +305,21 @@ export async function runOfflineScenario(o: ScenarioOptions): Promise<ScenarioRe
       o.islet
         ? ((await (await fetch(`${node!.proxyUrl}${leasePath}`)).json()) as Loose).spec?.renewTime
         : undefined;
+    // kubelet creates its Lease some seconds after it registers the node (later still after a
+    // create that failed): cut only once the API server has it and, with islet, the proxy serves
+    // it, so the cut tests renewal rather than a Lease that never existed.
+    await eventually(
+      "the node's Lease in the API server (and through the proxy)",
+      async () =>
+        (await admin.request('GET', leasePath)).status === 200 &&
+        (!o.islet || (await localLease().catch(() => undefined)) !== undefined),
+      Boolean,
+      90_000,
+    ).catch((err) => {
+      // The control run only records what happens; islet's run needs the Lease to mean anything.
+      if (o.islet) throw withLogs(err);
+      notes.push('no Lease for the node in the API server within 90 s of boot');
+    });
     const localBefore = await localLease().catch(() => undefined);
     await cp.partition('refuse');
     const cutAt = Date.now();
