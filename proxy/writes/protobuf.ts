@@ -1,7 +1,8 @@
 /**
- * Reads the few Kubernetes protobuf bodies kubelet writes while offline. kubelet talks
- * `application/vnd.kubernetes.protobuf` by default (--kube-api-content-type), so its lease
- * renewals and event creates arrive in it; the policy needs them as JSON objects. Only decoding,
+ * Reads the few Kubernetes protobuf bodies the node's components write while offline. kubelet
+ * talks `application/vnd.kubernetes.protobuf` by default (--kube-api-content-type), so its lease
+ * renewals and core/v1 event creates arrive in it, and so does kube-proxy's events.k8s.io/v1
+ * "Starting" event (its clientConnection.contentType); the policy needs them as JSON objects. Only decoding,
  * only these kinds: the answer goes back as JSON, which client-go decodes by Content-Type.
  *
  * Envelope: magic "k8s\0", then runtime.Unknown {1: typeMeta {1: apiVersion, 2: kind}, 2: raw,
@@ -73,33 +74,58 @@ const lease: Message = {
   },
 };
 
+const eventSource: Message = {
+  1: { name: 'component', type: 'string' },
+  2: { name: 'host', type: 'string' },
+};
+
+/** The same message in core/v1 and events.k8s.io/v1 (v1.EventSeries / eventsv1.EventSeries). */
+const eventSeries: Message = {
+  1: { name: 'count', type: 'int' },
+  2: { name: 'lastObservedTime', type: 'microtime' },
+};
+
 const coreEvent: Message = {
   1: { name: 'metadata', type: objectMeta },
   2: { name: 'involvedObject', type: objectReference },
   3: { name: 'reason', type: 'string' },
   4: { name: 'message', type: 'string' },
-  5: {
-    name: 'source',
-    type: { 1: { name: 'component', type: 'string' }, 2: { name: 'host', type: 'string' } },
-  },
+  5: { name: 'source', type: eventSource },
   6: { name: 'firstTimestamp', type: 'time' },
   7: { name: 'lastTimestamp', type: 'time' },
   8: { name: 'count', type: 'int', omitZero: true },
   9: { name: 'type', type: 'string' },
   10: { name: 'eventTime', type: 'microtime' },
-  11: {
-    name: 'series',
-    type: { 1: { name: 'count', type: 'int' }, 2: { name: 'lastObservedTime', type: 'microtime' } },
-  },
+  11: { name: 'series', type: eventSeries },
   12: { name: 'action', type: 'string' },
   13: { name: 'related', type: objectReference },
   14: { name: 'reportingComponent', type: 'string' },
   15: { name: 'reportingInstance', type: 'string' },
 };
 
+/** k8s.io/api/events/v1: what kube-proxy (and other new-style recorders) send. */
+const eventsV1Event: Message = {
+  1: { name: 'metadata', type: objectMeta },
+  2: { name: 'eventTime', type: 'microtime' },
+  3: { name: 'series', type: eventSeries },
+  4: { name: 'reportingController', type: 'string' },
+  5: { name: 'reportingInstance', type: 'string' },
+  6: { name: 'action', type: 'string' },
+  7: { name: 'reason', type: 'string' },
+  8: { name: 'regarding', type: objectReference },
+  9: { name: 'related', type: objectReference },
+  10: { name: 'note', type: 'string' },
+  11: { name: 'type', type: 'string' },
+  12: { name: 'deprecatedSource', type: eventSource },
+  13: { name: 'deprecatedFirstTimestamp', type: 'time' },
+  14: { name: 'deprecatedLastTimestamp', type: 'time' },
+  15: { name: 'deprecatedCount', type: 'int', omitZero: true },
+};
+
 const KINDS: Record<string, Message> = {
   'coordination.k8s.io/v1 Lease': lease,
   'v1 Event': coreEvent,
+  'events.k8s.io/v1 Event': eventsV1Event,
 };
 
 export class ProtobufError extends Error {
