@@ -44,6 +44,33 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
     let svcs: NodeInformer;
     let node: NodeInformer;
     const kubeletPods = () => `/api/v1/pods?fieldSelector=spec.nodeName%3D${up.nodeName}`;
+    /** `kubectl get pods -A` of this node's pods (the only pod list a node may make). */
+    const podsOnNode = async (k: Kubectl) =>
+      sortedNames(
+        (
+          await k.json<{ items: Named[] }>([
+            'get',
+            'pods',
+            '-A',
+            '--field-selector',
+            `spec.nodeName=${up.nodeName}`,
+          ])
+        ).items,
+      );
+    /** Services as kube-proxy selects them, narrowed by an `app` selector. */
+    const kubeProxyServices = async (app: string) =>
+      sortedNames(
+        (
+          await kubectl.json<{ items: Named[] }>([
+            'get',
+            'services',
+            '-n',
+            NS,
+            '-l',
+            `${KUBE_PROXY_SERVICES},${app}`,
+          ])
+        ).items,
+      );
     /** client-go's reflector: first LIST at resourceVersion=0 in pages, protobuf preferred. */
     const reflectorList = () =>
       httpJson(`${proxy.url}${kubeletPods()}&resourceVersion=0&limit=500`, {
@@ -102,23 +129,8 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
     });
 
     it('online: kubectl and informers see what the server holds for the node; its refusals pass through', async () => {
-      const mine = await kubectl.json<{ items: Named[] }>([
-        'get',
-        'pods',
-        '-A',
-        '--field-selector',
-        `spec.nodeName=${up.nodeName}`,
-      ]);
-      expect(sortedNames(mine.items)).toEqual(['db-1', 'web-1', 'web-2']);
-      const web = await kubectl.json<{ items: Named[] }>([
-        'get',
-        'services',
-        '-n',
-        NS,
-        '-l',
-        `${KUBE_PROXY_SERVICES},app in (web)`,
-      ]);
-      expect(sortedNames(web.items)).toEqual(['web']);
+      expect(await podsOnNode(kubectl)).toEqual(['db-1', 'web-1', 'web-2']);
+      expect(await kubeProxyServices('app in (web)')).toEqual(['web']);
       const one = await kubectl.json<Named>(['get', 'pod', 'web-1', '-n', NS]);
       expect(one.metadata?.resourceVersion).toBe(
         (await up.adminGet('pods', 'web-1', NS)).metadata.resourceVersion,
@@ -254,15 +266,7 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       expect(reflector.status).toBe(200);
       expect(sortedNames((reflector.body as { items: Named[] }).items)).toEqual(await truthOnNode());
 
-      const web = await kubectl.json<{ items: Named[] }>([
-        'get',
-        'services',
-        '-n',
-        NS,
-        '-l',
-        `${KUBE_PROXY_SERVICES},app notin (db)`,
-      ]);
-      expect(sortedNames(web.items)).toEqual(['web']);
+      expect(await kubeProxyServices('app notin (db)')).toEqual(['web']);
       const one = await kubectl.json<Named>(['get', 'pod', 'web-1', '-n', NS]);
       expect(one.metadata?.name).toBe('web-1');
       const self = await kubectl.json<Named>(['get', 'node', up.nodeName]);
@@ -395,14 +399,7 @@ describe.each(upstreams())('node reads through the proxy, online and offline ($k
       // A kubectl with an empty discovery cache: discovery comes from the proxy's cache too.
       mkdirSync(join(tmp.dir, 'fresh'));
       const fresh = new Kubectl(join(tmp.dir, 'fresh'), proxy.url);
-      const mine = await fresh.json<{ items: Named[] }>([
-        'get',
-        'pods',
-        '-A',
-        '--field-selector',
-        `spec.nodeName=${up.nodeName}`,
-      ]);
-      expect(sortedNames(mine.items)).toEqual(await truthOnNode());
+      expect(await podsOnNode(fresh)).toEqual(await truthOnNode());
       const self = await fresh.json<Named>(['get', 'node', up.nodeName]);
       expect(self.metadata?.name).toBe(up.nodeName);
       const cfg = await fresh.json<{ data: Record<string, string> }>([

@@ -46,6 +46,30 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
       return { status: r.status, body: r.body as any };
     };
 
+    /** kubelet's node heartbeat with a Ready condition saying `message`, answered locally offline. */
+    const patchNodeReady = async (message: string) => {
+      const r = await send(
+        'PATCH',
+        `/api/v1/nodes/${up.nodeName}/status`,
+        { status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message }] } },
+        'application/strategic-merge-patch+json',
+      );
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+    };
+
+    /** A core/v1 Event as kubelet's recorder posts it; resolves to the created name. */
+    const createKubeletEvent = async (ns: string, event: Record<string, unknown>) => {
+      const r = await send('POST', `/api/v1/namespaces/${ns}/events`, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        source: { component: 'kubelet', host: up.nodeName },
+        count: 1,
+        ...event,
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      return r.body.metadata.name as string;
+    };
+
     beforeAll(async () => {
       tmp = tempDir(`islet-upstream-writes-${c.kind}-`);
       up = await c.start({ overloadable: true });
@@ -341,32 +365,14 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
     it('kill -9 with a non-empty queue: the restarted proxy serves the queued state offline and replays it', async () => {
       await up.partition('refuse');
       await waitLink(tmp.dir, 'offline');
-      const patched = await send(
-        'PATCH',
-        `/api/v1/nodes/${up.nodeName}/status`,
-        {
-          status: {
-            conditions: [
-              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'queued before kill' },
-            ],
-          },
-        },
-        'application/strategic-merge-patch+json',
-      );
-      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
-      const created = await send('POST', '/api/v1/namespaces/default/events', {
-        apiVersion: 'v1',
-        kind: 'Event',
+      await patchNodeReady('queued before kill');
+      const eventName = await createKubeletEvent('default', {
         metadata: { generateName: `${up.nodeName}.`, namespace: 'default' },
         involvedObject: { kind: 'Node', name: up.nodeName, apiVersion: 'v1' },
         reason: 'Rebooted',
         message: 'node rebooted',
         type: 'Warning',
-        source: { component: 'kubelet', host: up.nodeName },
-        count: 1,
       });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
-      const eventName = created.body.metadata.name as string;
 
       await proxy.kill();
       proxy = await up.startProxy(tmp.dir);
@@ -391,31 +397,14 @@ describe.each(upstreams())('node writes through an outage ($kind upstream)', (c)
     it('replays that meet a 429 wait and retry: nothing queued is lost to an overloaded server', async () => {
       await up.partition('refuse');
       await waitLink(tmp.dir, 'offline');
-      const patched = await send(
-        'PATCH',
-        `/api/v1/nodes/${up.nodeName}/status`,
-        {
-          status: {
-            conditions: [
-              { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'queued through 429' },
-            ],
-          },
-        },
-        'application/strategic-merge-patch+json',
-      );
-      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
-      const created = await send('POST', `/api/v1/namespaces/${NS}/events`, {
-        apiVersion: 'v1',
-        kind: 'Event',
+      await patchNodeReady('queued through 429');
+      await createKubeletEvent(NS, {
         metadata: { name: 'web-1.through-429', namespace: NS },
         involvedObject: { kind: 'Pod', namespace: NS, name: 'web-1', apiVersion: 'v1', uid: podUid },
         reason: 'Started',
         message: 'queued through 429',
         type: 'Normal',
-        source: { component: 'kubelet', host: up.nodeName },
-        count: 1,
       });
-      expect(created.status, JSON.stringify(created.body)).toBe(201);
       const replayed = (await metric(proxy.adminUrl, 'islet_writes_replayed_total{outcome="replayed"}')) || 0;
 
       const overload = await up.overloadNode();
