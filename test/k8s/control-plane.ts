@@ -19,10 +19,10 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../free-port.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import { type CertFiles, createPki, mintClientCert, type Pki } from '../sim/pki.js';
 import { k8sBin, k8sBinDir } from './bin.js';
@@ -52,14 +52,6 @@ export interface ControlPlaneOptions {
   /** Extra kube-controller-manager flags, e.g. ['--node-monitor-grace-period=20s']. */
   controllerManagerArgs?: string[];
   nodeName?: string;
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 /** A child in its own process group, its output in a log file (kept in the temp dir for failures). */

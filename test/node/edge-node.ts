@@ -18,8 +18,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mustRun, run } from '../cni/process.js';
+import { freePort } from '../free-port.js';
 import { isletBinary } from '../islet-binary.js';
-import { type ControlPlane, freePort, k8sBin } from '../k8s/control-plane.js';
+import { type ControlPlane, k8sBin } from '../k8s/control-plane.js';
 import { type RunningProxy, startProxy } from '../proxy/harness.js';
 import { bridgeConflist } from './bridge-conflist.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
