@@ -377,6 +377,15 @@ exec ${SYSTEM_CNI_DIR}/host-local
     return this.islet(this.ipamEnv(command, containerId, pod, netns, extra), stdin);
   }
 
+  /** An ipam('ADD', ...) that must succeed: the address it gave the sandbox. */
+  async ipamAddress(containerId: string, pod: Pod, stdin: string): Promise<string> {
+    const add = await this.ipam('ADD', containerId, pod, stdin);
+    const [ip] = resultIps(add.json);
+    if (add.code !== 0 || !ip)
+      throw new Error(`IPAM ADD ${containerId} failed (${add.code}): ${add.stdout}${add.stderr}`);
+    return ip;
+  }
+
   /** The environment of an IPAM-wrapper call for one pod sandbox. */
   ipamEnv(
     command: string,

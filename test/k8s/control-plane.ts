@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../free-port.js';
+import { upstreamArgs } from '../proxy/harness.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import { type CertFiles, createPki, mintClientCert, type Pki } from '../sim/pki.js';
 import { k8sBin, k8sBinDir } from './bin.js';
@@ -398,16 +399,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 /** `islet proxy` flags for the node's upstream: the relay (the WAN link), the CA and the node's certificate. */
 export function nodeUpstreamArgs(cp: Pick<ControlPlane, 'url' | 'caPath' | 'nodeCert'>): string[] {
-  return [
-    '--server',
-    cp.url,
-    '--ca',
-    cp.caPath,
-    '--cert',
-    cp.nodeCert.certPath,
-    '--key',
-    cp.nodeCert.keyPath,
-  ];
+  return upstreamArgs(cp, cp.nodeCert);
 }
 
 /** The difference `after - before` of two requestCounts() snapshots, zero entries dropped. */

@@ -7,6 +7,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { httpJson, Kubectl, tempDir } from '../proxy/harness.js';
 import { rawWatch } from '../sim/client.js';
 import { describeOnControlPlane, proxyOnControlPlane } from './suite.js';
+import { widgetsCrd } from './widgets.js';
 
 const AGGREGATED = (v: string) => `application/json;g=apidiscovery.k8s.io;v=${v};as=APIGroupDiscoveryList`;
 /** What kubectl 1.35 sends for /api and /apis. */
@@ -125,29 +126,14 @@ describeOnControlPlane('discovery, OpenAPI and CRDs offline through the proxy (r
 
   it('serves a CRD created on the API server from the cache after an offline restart', async () => {
     await rig.restartProxy('online');
-    await rig.cp.admin.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'widgets.islet.test' },
-      spec: {
-        group: 'islet.test',
-        scope: 'Namespaced',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
-              },
-            },
-          },
-        ],
-      },
-    });
+    await rig.cp.admin.ok(
+      'POST',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      widgetsCrd({
+        type: 'object',
+        properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+      }),
+    );
     // The Node authorizer knows nothing of custom resources: RBAC grants the node its widgets.
     await rig.cp.admin.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
       apiVersion: 'rbac.authorization.k8s.io/v1',

@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe } from 'vitest';
-import { localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import { describe } from 'vitest';
+import { localArgs, type RunningProxy, startProxy } from '../proxy/harness.js';
+import { suiteRig } from '../suite-rig.js';
 import {
   type ControlPlane,
   type ControlPlaneOptions,
@@ -37,45 +38,30 @@ export interface ProxyOnControlPlane {
 export function proxyOnControlPlane(
   o: { prefix: string; args?: string[]; options?: ControlPlaneOptions } = { prefix: 'islet-k8s-' },
 ): ProxyOnControlPlane {
-  let cp: ControlPlane | undefined;
-  let proxy: RunningProxy | undefined;
-  let tmp: { dir: string; cleanup: () => void } | undefined;
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} used before it was started`);
-    return v;
-  };
-
-  beforeAll(async () => {
-    tmp = tempDir(o.prefix);
-    cp = await startControlPlane(o.options);
+  const state: { cp?: ControlPlane; proxy?: RunningProxy; dir?: string } = {};
+  const rig = suiteRig({
+    prefix: o.prefix,
+    state,
+    keys: ['cp', 'proxy', 'dir'],
+    async start() {
+      state.cp = await startControlPlane(o.options);
+    },
+    async stop() {
+      await state.proxy?.kill();
+      await state.cp?.close();
+    },
+    methods: {
+      async restartProxy(link: 'online' | 'offline') {
+        await state.proxy?.stop();
+        await (link === 'offline' ? rig.cp.partition('refuse') : rig.cp.heal());
+        state.proxy = await startProxy([
+          ...nodeUpstreamArgs(rig.cp),
+          ...localArgs(rig.dir),
+          ...(o.args ?? []),
+        ]);
+        return state.proxy;
+      },
+    },
   });
-
-  afterAll(async () => {
-    await proxy?.kill();
-    await cp?.close();
-    tmp?.cleanup();
-  });
-
-  return {
-    get cp() {
-      return started(cp, 'the control plane');
-    },
-    get proxy() {
-      return started(proxy, 'the proxy');
-    },
-    get dir() {
-      return started(tmp, 'the temp dir').dir;
-    },
-    async restartProxy(link) {
-      const plane = started(cp, 'the control plane');
-      await proxy?.stop();
-      await (link === 'offline' ? plane.partition('refuse') : plane.heal());
-      proxy = await startProxy([
-        ...nodeUpstreamArgs(plane),
-        ...localArgs(started(tmp, 'the temp dir').dir),
-        ...(o.args ?? []),
-      ]);
-      return proxy;
-    },
-  };
+  return rig;
 }

@@ -3,6 +3,7 @@
  * Kubernetes Status, online and offline, and the proxy stays up.
  */
 import { describe, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import { fastLinkArgs, httpJson, waitReadyz } from './harness.js';
 import { expectFailureStatus, proxyOnSimulator } from './suite.js';
 
@@ -10,12 +11,7 @@ describe('islet proxy bad requests', () => {
   const rig = proxyOnSimulator({
     prefix: 'islet-proxy-bad-',
     simulator: { tls: false },
-    seed: (sim) => {
-      sim.create('pods', {
-        metadata: { name: 'p', namespace: 'default' },
-        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-      });
-    },
+    seed: (sim) => void sim.create('pods', podOn('p', 'node-a', 'web', 'default')),
     args: ['--max-body-bytes', '65536', ...fastLinkArgs],
   });
 

@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import {
   clientNodeConfig,
   eventually,
@@ -25,14 +26,7 @@ type Named = {
 };
 const names = (items: Named[]) => items.map((i) => i.metadata.name).sort();
 
-function pod(name: string, node: string, app: string, ns = 'default') {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: ns, labels: { app } },
-    spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
-  };
-}
+const pod = (name: string, node: string, app: string, ns = 'default') => podOn(name, node, app, ns);
 
 /** A ConfigMap manifest file for `kubectl create -f`. */
 function manifest(dir: string, name: string, data: Record<string, string>): string {

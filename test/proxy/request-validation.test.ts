@@ -7,6 +7,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import { type Answer, answerOf, fastLinkArgs, httpJson, waitReadyz } from './harness.js';
 import { expectFailureStatus, proxyOnSimulator } from './suite.js';
 
@@ -40,12 +41,7 @@ describe('islet proxy request validation', () => {
   const rig = proxyOnSimulator({
     prefix: 'islet-proxy-validation-',
     simulator: { tls: false },
-    seed: (sim) => {
-      sim.create('pods', {
-        metadata: { name: 'v', namespace: 'default' },
-        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-      });
-    },
+    seed: (sim) => void sim.create('pods', podOn('v', 'node-a', 'web', 'default')),
     args: fastLinkArgs,
   });
 

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import { type Simulator, type SimulatorOptions, startSimulator } from '../sim/index.js';
-import { httpJson, localArgs, type RunningProxy, startProxy, tempDir, upstreamArgs } from './harness.js';
+import { suiteRig } from '../suite-rig.js';
+import { httpJson, localArgs, type RunningProxy, startProxy, upstreamArgs } from './harness.js';
 
 /** The simulator and the proxy in front of it that the tests of one describe share. */
 export interface ProxyOnSimulator {
@@ -31,46 +32,33 @@ export interface ProxyOnSimulatorOptions {
  * a temp dir, and `args`; afterwards the proxy is stopped, the simulator closed, the dir removed.
  */
 export function proxyOnSimulator(o: ProxyOnSimulatorOptions): ProxyOnSimulator {
-  let sim: Simulator | undefined;
-  let proxy: RunningProxy | undefined;
-  let tmp: { dir: string; cleanup: () => void } | undefined;
+  const state: { sim?: Simulator; proxy?: RunningProxy; dir?: string } = {};
   let flags: string[] = [];
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} used before the suite's beforeAll`);
-    return v;
-  };
-
-  beforeAll(async () => {
-    tmp = tempDir(o.prefix);
-    sim = await startSimulator(o.simulator);
-    const cert = o.node ? await sim.mintClientCert(o.node) : undefined;
-    await o.seed?.(sim, tmp.dir);
-    const extra = typeof o.args === 'function' ? o.args() : (o.args ?? []);
-    flags = [...upstreamArgs(sim, cert), ...localArgs(tmp.dir), ...extra];
-    proxy = await startProxy(flags);
+  const rig = suiteRig({
+    prefix: o.prefix,
+    state,
+    keys: ['sim', 'proxy', 'dir'],
+    async start() {
+      const sim = await startSimulator(o.simulator);
+      state.sim = sim;
+      const cert = o.node ? await sim.mintClientCert(o.node) : undefined;
+      await o.seed?.(sim, state.dir!);
+      const extra = typeof o.args === 'function' ? o.args() : (o.args ?? []);
+      flags = [...upstreamArgs(sim, cert), ...localArgs(state.dir!), ...extra];
+      state.proxy = await startProxy(flags);
+    },
+    async stop() {
+      await state.proxy?.stop();
+      await state.sim?.close();
+    },
+    methods: {
+      async restartProxy() {
+        state.proxy = await startProxy(flags);
+        return state.proxy;
+      },
+    },
   });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
-
-  return {
-    get sim() {
-      return started(sim, 'the simulator');
-    },
-    get proxy() {
-      return started(proxy, 'the proxy');
-    },
-    get dir() {
-      return started(tmp, 'the temp dir').dir;
-    },
-    async restartProxy() {
-      proxy = await startProxy(flags);
-      return proxy;
-    },
-  };
+  return rig;
 }
 
 /** Asserts that `url` answers `code` with a Kubernetes Status of failure; resolves to its message. */

@@ -67,34 +67,6 @@ export function nodeInformer(kc: k8s.KubeConfig, kind: Kind, nodeName: string): 
 
 export const sortedNames = (items: readonly Named[]) => items.map((i) => i.metadata?.name ?? '').sort();
 
-export function podOn(
-  name: string,
-  node: string,
-  app: string,
-  ns: string,
-  extra: Record<string, unknown> = {},
-) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: ns, labels: { app } },
-    spec: {
-      nodeName: node,
-      containers: [{ name: 'c', image: 'busybox' }],
-      ...extra,
-    },
-  };
-}
-
-export function service(name: string, ns: string, labels: Record<string, string>, headless = false) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: ns, labels },
-    spec: { ports: [{ port: 80 }], selector: { app: name }, ...(headless ? { clusterIP: 'None' } : {}) },
-  };
-}
-
 /**
  * kubelet's node-status heartbeat as tryUpdateNodeStatus sends it (a strategic merge patch, see
  * STRATEGIC_MERGE_PATCH): its Ready condition saying `message`, with $setElementOrder.

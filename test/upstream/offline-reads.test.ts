@@ -10,6 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { podOn, service } from '../objects.js';
 import { clientNodeConfig, eventually, httpJson, Kubectl, waitLink } from '../proxy/harness.js';
 import { openWatch } from '../watch/watch-client.js';
 import {
@@ -17,8 +18,6 @@ import {
   type Named,
   type NodeInformer,
   nodeInformer,
-  podOn,
-  service,
   sortedNames,
 } from './node-clients.js';
 import { describeOnUpstreams, proxyOnUpstream } from './suite.js';
@@ -71,19 +70,12 @@ describeOnUpstreams('node reads through the proxy, online and offline', (c) => {
   let svcs: NodeInformer;
   let node: NodeInformer;
   const kubeletPods = () => `/api/v1/pods?fieldSelector=spec.nodeName%3D${rig.up.nodeName}`;
+  /** The sorted names of what `kubectl get <args>` lists. */
+  const listed = async (k: Kubectl, args: string[]) =>
+    sortedNames((await k.json<{ items: Named[] }>(['get', ...args])).items);
   /** `kubectl get pods -A` of this node's pods (the only pod list a node may make). */
-  const podsOnNode = async (k: Kubectl) =>
-    sortedNames(
-      (
-        await k.json<{ items: Named[] }>([
-          'get',
-          'pods',
-          '-A',
-          '--field-selector',
-          `spec.nodeName=${rig.up.nodeName}`,
-        ])
-      ).items,
-    );
+  const podsOnNode = (k: Kubectl) =>
+    listed(k, ['pods', '-A', '--field-selector', `spec.nodeName=${rig.up.nodeName}`]);
   /** What `kubectl get` shows of the node itself and of web-config (which web-1 mounts). */
   const nodeAndConfig = async (k: Kubectl) => ({
     node: (await k.json<Named>(['get', 'node', rig.up.nodeName])).metadata?.name,
@@ -91,19 +83,8 @@ describeOnUpstreams('node reads through the proxy, online and offline', (c) => {
       .data,
   });
   /** Services as kube-proxy selects them, narrowed by an `app` selector. */
-  const kubeProxyServices = async (app: string) =>
-    sortedNames(
-      (
-        await kubectl.json<{ items: Named[] }>([
-          'get',
-          'services',
-          '-n',
-          NS,
-          '-l',
-          `${KUBE_PROXY_SERVICES},${app}`,
-        ])
-      ).items,
-    );
+  const kubeProxyServices = (app: string) =>
+    listed(kubectl, ['services', '-n', NS, '-l', `${KUBE_PROXY_SERVICES},${app}`]);
   /** client-go's reflector: first LIST at resourceVersion=0 in pages, protobuf preferred. */
   const reflectorList = () =>
     httpJson(`${rig.proxy.url}${kubeletPods()}&resourceVersion=0&limit=500`, {
@@ -111,6 +92,16 @@ describeOnUpstreams('node reads through the proxy, online and offline', (c) => {
     });
   const truthOnNode = async () =>
     sortedNames(await rig.up.adminList('pods', { fieldSelector: `spec.nodeName=${rig.up.nodeName}` }));
+
+  /** Heals the link and waits until the pod informer holds `added` and no longer `deleted`. */
+  const healUntilPods = async (added: string, deleted: string) => {
+    await rig.up.heal();
+    await waitLink(rig.dir, 'online');
+    await eventually(
+      'pod informer caught up',
+      () => pods.names().includes(added) && !pods.names().includes(deleted),
+    );
+  };
 
   beforeAll(() => {
     kubectl = new Kubectl(rig.dir, rig.proxy.url);
@@ -305,12 +296,7 @@ describeOnUpstreams('node reads through the proxy, online and offline', (c) => {
     );
     const lists = await rig.up.countRequests('LIST', 'pods');
     const serviceLists = await rig.up.countRequests('LIST', 'services');
-    await rig.up.heal();
-    await waitLink(rig.dir, 'online');
-    await eventually(
-      'pod informer caught up',
-      () => pods.names().includes('during-1') && !pods.names().includes('db-1'),
-    );
+    await healUntilPods('during-1', 'db-1');
     expect(pods.events).toEqual(expect.arrayContaining(['add during-1', 'update web-2', 'delete db-1']));
     await eventually('service informer caught up', () => svcs.events.includes('update db'));
     // Resumed from their resourceVersions: no client relisted, no LIST reached the server.
@@ -325,12 +311,7 @@ describeOnUpstreams('node reads through the proxy, online and offline', (c) => {
     await rig.up.adminCreate('pods', podOn('during-2', rig.up.nodeName, 'db', NS));
     await rig.up.adminDelete('pods', 'during-1', NS);
     const lists = await rig.up.countRequests('LIST', 'pods');
-    await rig.up.heal();
-    await waitLink(rig.dir, 'online');
-    await eventually(
-      'pod informer caught up',
-      () => pods.names().includes('during-2') && !pods.names().includes('during-1'),
-    );
+    await healUntilPods('during-2', 'during-1');
     expect(pods.events).toEqual(expect.arrayContaining(['add during-2', 'delete during-1']));
     expect([pods.lists, svcs.lists, node.lists]).toEqual([1, 1, 1]);
     expect(await rig.up.countRequests('LIST', 'pods')).toBe(lists);

@@ -7,8 +7,9 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { beforeAll, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import { clientNodeConfig, eventually, httpJson, metric, waitLink } from '../proxy/harness.js';
-import { LEASE_NS, LeaseRenewer, podOn, readyHeartbeat, STRATEGIC_MERGE_PATCH } from './node-clients.js';
+import { LEASE_NS, LeaseRenewer, readyHeartbeat, STRATEGIC_MERGE_PATCH } from './node-clients.js';
 import { describeOnUpstreams, proxyOnUpstream } from './suite.js';
 
 const NS = 'work';

@@ -10,9 +10,9 @@
  * sends bookmarks every 300 ms.
  */
 import { afterAll, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import { eventually, httpJson } from '../proxy/harness.js';
 import { openWatch, type WatchClient } from '../watch/watch-client.js';
-import { podOn } from './node-clients.js';
 import { describeOnUpstreams, proxyOnUpstream } from './suite.js';
 
 const NS = 'marks';

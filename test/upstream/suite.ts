@@ -1,5 +1,6 @@
-import { afterAll, beforeAll, describe } from 'vitest';
-import { type RunningProxy, tempDir } from '../proxy/harness.js';
+import { describe } from 'vitest';
+import type { RunningProxy } from '../proxy/harness.js';
+import { suiteRig } from '../suite-rig.js';
 import { type TestUpstream, type UpstreamCase, type UpstreamOptions, upstreams } from './upstream.js';
 
 /**
@@ -33,40 +34,27 @@ export function proxyOnUpstream(
   c: UpstreamCase,
   o: { prefix: string; options?: UpstreamOptions; seed?: (up: TestUpstream) => Promise<void> },
 ): ProxyOnUpstream {
-  let up: TestUpstream | undefined;
-  let proxy: RunningProxy | undefined;
-  let tmp: { dir: string; cleanup: () => void } | undefined;
-  const started = <T>(v: T | undefined, what: string): T => {
-    if (v === undefined) throw new Error(`${what} used before the suite's beforeAll`);
-    return v;
-  };
-
-  beforeAll(async () => {
-    tmp = tempDir(`${o.prefix}${c.kind}-`);
-    up = await c.start(o.options);
-    await o.seed?.(up);
-    proxy = await up.startProxy(tmp.dir);
+  const state: { up?: TestUpstream; proxy?: RunningProxy; dir?: string } = {};
+  const rig = suiteRig({
+    prefix: `${o.prefix}${c.kind}-`,
+    state,
+    keys: ['up', 'proxy', 'dir'],
+    async start() {
+      const up = await c.start(o.options);
+      state.up = up;
+      await o.seed?.(up);
+      state.proxy = await up.startProxy(state.dir!);
+    },
+    async stop() {
+      await state.proxy?.stop();
+      await state.up?.close();
+    },
+    methods: {
+      async restartProxy() {
+        state.proxy = await rig.up.startProxy(rig.dir);
+        return state.proxy;
+      },
+    },
   });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await up?.close();
-    tmp?.cleanup();
-  });
-
-  return {
-    get up() {
-      return started(up, 'the upstream');
-    },
-    get proxy() {
-      return started(proxy, 'the proxy');
-    },
-    get dir() {
-      return started(tmp, 'the temp dir').dir;
-    },
-    async restartProxy() {
-      proxy = await started(up, 'the upstream').startProxy(started(tmp, 'the temp dir').dir);
-      return proxy;
-    },
-  };
+  return rig;
 }

@@ -18,7 +18,7 @@ import {
   startControlPlane,
 } from '../k8s/control-plane.js';
 import type { RunningProxy } from '../proxy/harness.js';
-import { fastBookmarkArgs, localArgs, startProxy, twoProbeLinkArgs } from '../proxy/harness.js';
+import { fastBookmarkArgs, localArgs, startProxy, twoProbeLinkArgs, upstreamArgs } from '../proxy/harness.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import type { CertFiles } from '../sim/pki.js';
 import { type Simulator, startSimulator } from '../sim/simulator.js';
@@ -155,8 +155,7 @@ function common(
   const req = async (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     expectOk(method, path, await admin(method, path, body, headers));
   const proxyArgs = (dir: string, extra: string[] = []) => [
-    ...['--server', node.url, '--ca', node.caPath],
-    ...['--cert', node.nodeCert.certPath, '--key', node.nodeCert.keyPath],
+    ...upstreamArgs(node, node.nodeCert),
     ...localArgs(dir),
     ...twoProbeLinkArgs,
     ...fastBookmarkArgs,

@@ -11,9 +11,10 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
 import { clientNodeConfig, eventually, httpJson, metric, waitLink } from '../proxy/harness.js';
 import { openWatch, type WatchClient } from '../watch/watch-client.js';
-import { type NodeInformer, nodeInformer, podOn, sortedNames } from './node-clients.js';
+import { type NodeInformer, nodeInformer, sortedNames } from './node-clients.js';
 import { describeOnUpstreams, proxyOnUpstream } from './suite.js';
 
 const NS = 'faults';
