@@ -13,8 +13,8 @@
  * non-resource request whose verb is the lower-case method.
  */
 import { groupResource } from './gvr.js';
+import { isLocalResourceVersion } from './resource-version.js';
 import type { RequestInfo, Verb } from './types.js';
-import { isLocalResourceVersion } from './writes/local-rv.js';
 
 export class RequestInfoError extends Error {
   override name = 'RequestInfoError';

@@ -3,7 +3,7 @@
  * integers. Compare them as integers when both are digit strings; otherwise they cannot be
  * ordered and callers must not assume either is newer.
  */
-import { compareWithLocal } from '../writes/local-rv.js';
+import { compareWithLocal } from '../resource-version.js';
 
 const digits = /^\d+$/;
 

@@ -1,4 +1,4 @@
-import { isLocalResourceVersion, upstreamBaseOf } from '../writes/local-rv.js';
+import { isLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
 
 /**
  * Resource versions are opaque strings to clients, but every etcd-backed API server (and the

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from '../../lib/sqlite.js';
 import type { Logger } from '../log.js';
 import type { Counter, MetricsRegistry } from '../metrics.js';
+import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
 import { sendStatus } from '../status.js';
 import type {
   CacheStoreApi,
@@ -18,7 +19,6 @@ import { classifyWrite, gvrOf, kindOf, objectPath } from './classify.js';
 import { eventDedupKey, prepareNewEvent } from './events.js';
 import { isObject, PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
-import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from './local-rv.js';
 import {
   decodeKubeProtobuf,
   decodeKubeProtobufMeta,
