@@ -13,7 +13,7 @@
  * non-resource request whose verb is the lower-case method.
  */
 import { groupResource } from './gvr.js';
-import { isLocalResourceVersion } from './resource-version.js';
+import { isLocalResourceVersion, isNumericRv } from './resource-version.js';
 import type { RequestInfo, Verb } from './types.js';
 
 export class RequestInfoError extends Error {
@@ -245,7 +245,7 @@ function truncate(s: string): string {
 export function listOptionsError(info: RequestInfo): string | undefined {
   const rv = info.resourceVersion;
   // The proxy's own offline versions ("4711-islet-3") are valid where it answers itself.
-  if (rv !== '' && !/^\d+$/.test(rv) && !isLocalResourceVersion(rv))
+  if (rv !== '' && !isNumericRv(rv) && !isLocalResourceVersion(rv))
     return `resourceVersion: Invalid value: "${truncate(rv)}": must be a non-negative integer`;
   if (info.verb !== 'list' || info.resourceVersionMatch === '') return undefined;
   if (rv === '')

@@ -13,10 +13,10 @@
  *   proxy/table/); metadata-only output (PartialObjectMetadata[List]) is built from the stored objects.
  */
 import { apiVersionOf, resourceFacts } from '../gvr.js';
+import { compareRv } from '../resource-version.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { type StatusDetails, statusObject } from '../status.js';
 import type { CacheStoreApi, Gvr, Identity, KubeObject, RequestInfo } from '../types.js';
-import { compareRv } from './rv.js';
 
 export interface ReadResult {
   status: number;

@@ -18,6 +18,7 @@ import type { Statement } from 'better-sqlite3';
 import { LRUCache } from 'lru-cache';
 import { type Database, openDatabase } from '../../lib/sqlite.js';
 import { apiVersionOf, resourceFacts } from '../gvr.js';
+import { compareRv, isNumericRv, newerRv, rvNumber } from '../resource-version.js';
 import {
   type FieldSelector,
   fieldSelectorCovers,
@@ -44,7 +45,6 @@ import type {
   WatchEvent,
 } from '../types.js';
 import { CacheCorruptError, isCacheCorruption, setAsideCorrupt } from './corruption.js';
-import { compareRv, isNumericRv, newerRv, rvNumber } from './rv.js';
 
 export interface CacheStoreOptions {
   /** SQLite file; created 0600 with its directory. */

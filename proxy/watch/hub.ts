@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLogger, type Logger } from '../log.js';
 import type { MetricsRegistry } from '../metrics.js';
-import { isLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
+import { isLocalResourceVersion, parseResourceVersion, upstreamBaseOf } from '../resource-version.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { decideAccept } from '../serve/accept.js';
 import { sendStatus } from '../status.js';
@@ -26,7 +26,7 @@ import type {
 import { LogBudget, SharedLines } from './event-log.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
 import { Reclaimer } from './reclaim.js';
-import { parseResourceVersion } from './resource-version.js';
+
 import { SharedWatch, type SharedWatchConfig } from './shared-watch.js';
 
 export interface WatchHubOptions {

@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import { apiVersionOf, resourceFacts } from '../gvr.js';
 import type { Logger } from '../log.js';
+import { comparePositions, maxRv, objectResourceVersion, parseResourceVersion } from '../resource-version.js';
 import {
   type FieldSelector,
   type LabelSelector,
@@ -33,7 +34,6 @@ import { Backoff } from './backoff.js';
 import { EventLog, type LogBudget, type LogEntry, type SharedLines } from './event-log.js';
 import { LocalWatcher } from './local-watcher.js';
 import type { WatchMetrics } from './metrics.js';
-import { maxRv, objectResourceVersion, parseResourceVersion } from './resource-version.js';
 import { diffList, objectName, ScopeIndex } from './scope-index.js';
 import {
   listUpstream,
@@ -396,9 +396,9 @@ export class SharedWatch {
       const o = this.getObject(name);
       if (o && this.matches(o)) objects.push(o);
     }
-    objects.sort((a, b) => compareRv(objectResourceVersion(a), objectResourceVersion(b)));
+    objects.sort((a, b) => comparePositions(objectResourceVersion(a), objectResourceVersion(b)));
     for (const o of objects) w.deliverObject('MODIFIED', o);
-    deleted.sort((a, b) => compareRv(a.rv, b.rv));
+    deleted.sort((a, b) => comparePositions(a.rv, b.rv));
     for (const d of deleted) w.deliverObject('DELETED', this.tombstoneObject(d.name, d.rv));
   }
 
@@ -666,7 +666,7 @@ export class SharedWatch {
           object: o,
           rv: objectResourceVersion(o) ?? listRv,
         })),
-      ].sort((a, b) => compareRv(a.rv, b.rv));
+      ].sort((a, b) => comparePositions(a.rv, b.rv));
       for (const g of gone) changes.push({ type: 'DELETED', object: g, rv: listRv });
       for (const ch of changes) {
         const name = objectName(ch.object);
@@ -862,12 +862,6 @@ function withItemKinds(list: KubeList): KubeList {
     o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: list.apiVersion },
   );
   return { ...list, items };
-}
-
-function compareRv(a: bigint | undefined, b: bigint | undefined): number {
-  const x = a ?? 0n;
-  const y = b ?? 0n;
-  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function forwardRefusal(res: ServerResponse, refusal: UpstreamRefusal): void {

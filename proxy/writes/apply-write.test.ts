@@ -102,7 +102,7 @@ describe('lease liveness', () => {
 
 describe('ordering local versions among upstream ones', () => {
   it('puts a local version after its base and before the next upstream version', async () => {
-    const { compareWithLocal } = await import('../resource-version.js');
+    const { compareRv: compareWithLocal } = await import('../resource-version.js');
     expect(compareWithLocal('5', '5-islet-1')).toBe(-1);
     expect(compareWithLocal('5-islet-2', '5-islet-1')).toBe(1);
     expect(compareWithLocal('5-islet-9', '6')).toBe(-1);

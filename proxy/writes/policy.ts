@@ -2,7 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Database } from '../../lib/sqlite.js';
 import type { Logger } from '../log.js';
 import type { Counter, MetricsRegistry } from '../metrics.js';
-import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
+import {
+  isLocalResourceVersion,
+  newerObjectRv,
+  nextLocalResourceVersion,
+  upstreamBaseOf,
+} from '../resource-version.js';
 import { sendStatus } from '../status.js';
 import type {
   CacheStoreApi,
@@ -317,7 +322,7 @@ export class WritePolicy implements WritePolicyApi {
       return;
     }
     result.metadata.resourceVersion = nextLocalResourceVersion(
-      newer(current?.metadata.resourceVersion, sent?.metadata.resourceVersion),
+      newerObjectRv(current?.metadata.resourceVersion, sent?.metadata.resourceVersion),
     );
     this.liveness.record(info.name, leaseDuration(result));
     this.opts.hub.emitLocal(gvr, { type: current ? 'MODIFIED' : 'ADDED', object: result });
@@ -623,16 +628,6 @@ function createTargetName(contentType: string | undefined, body: Buffer): string
 function leaseDuration(lease: KubeObject | undefined): number | undefined {
   const d = (lease?.spec as { leaseDurationSeconds?: unknown } | undefined)?.leaseDurationSeconds;
   return typeof d === 'number' ? d : undefined;
-}
-
-/** Of two versions of one lease, the one with the newer upstream base (the local one on a tie). */
-function newer(a: string | undefined, b: string | undefined): string | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  const ba = BigInt(upstreamBaseOf(a) || '0');
-  const bb = BigInt(upstreamBaseOf(b) || '0');
-  if (ba !== bb) return ba > bb ? a : b;
-  return isLocalResourceVersion(a) ? a : b;
 }
 
 function sendJson(res: ServerResponse, code: number, obj: unknown): void {

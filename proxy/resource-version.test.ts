@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRv, newerRv, rvNumber } from './rv.js';
+import { compareRv, newerObjectRv, newerRv, parseResourceVersion, rvNumber } from './resource-version.js';
 
 describe('resourceVersion order', () => {
   it('compares digit strings as integers', () => {
@@ -28,5 +28,20 @@ describe('resourceVersion order', () => {
     expect(rvNumber('9223372036854775807')).toBe(9223372036854775807n);
     expect(rvNumber('9223372036854775808')).toBeNull();
     expect(rvNumber('x')).toBeNull();
+  });
+
+  it("picks the newer of an object's two versions, a local one after its base", () => {
+    expect(newerObjectRv('6', '5-islet-2')).toBe('6');
+    expect(newerObjectRv('5-islet-1', '5')).toBe('5-islet-1');
+    expect(newerObjectRv('5', '5-islet-1')).toBe('5-islet-1');
+    expect(newerObjectRv(undefined, '5')).toBe('5');
+    expect(newerObjectRv('5', 'opaque')).toBe('5');
+    expect(newerObjectRv('opaque', '5')).toBe('5');
+  });
+
+  it('places a local version at its upstream base', () => {
+    expect(parseResourceVersion('4711-islet-3')).toBe(4711n);
+    expect(parseResourceVersion('4711')).toBe(4711n);
+    expect(parseResourceVersion('opaque')).toBeUndefined();
   });
 });
