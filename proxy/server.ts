@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isCacheCorruption } from './cache/corruption.js';
-import { offlineGet, offlineList } from './cache/offline-read.js';
+import { CacheFiller, type CacheQueue, gvrOf, Tee } from './cache/filler.js';
 import type { CacheStore } from './cache/store.js';
 import { resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
@@ -11,11 +11,11 @@ import { parseFieldSelector, parseLabelSelector, SelectorError } from './selecto
 import { decideAccept } from './serve/accept.js';
 import { accessFields } from './serve/access-log.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
-import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
 import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse, responseHeadersForClient } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
+import { offlineGet, offlineList } from './serve/offline-read.js';
 import { onResponseHead } from './serve/on-head.js';
 import { isRecordedPath, recordedKey, sendRecorded } from './serve/recorded.js';
 import { plainFromTable, tableFromPlain } from './serve/table-read.js';

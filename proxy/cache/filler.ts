@@ -2,12 +2,12 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import type { CacheStore, ListEnvelope } from '../cache/store.js';
 import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
+import { type JsonList, peekResourceVersion, splitJsonList } from '../serve/json-scan.js';
+import { isDiscoveryPath, recordedPath } from '../serve/recorded.js';
 import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
-import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
-import { isDiscoveryPath, recordedPath } from './recorded.js';
+import type { CacheStore, ListEnvelope } from './store.js';
 
 /**
  * Turns upstream answers that passed through to a client into cache updates. The bytes are
