@@ -4,9 +4,9 @@ import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
 import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
-import { type JsonList, peekResourceVersion, splitJsonList } from '../serve/json-scan.js';
 import { isDiscoveryPath, recordedPath } from '../serve/recorded.js';
 import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
+import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
 import type { CacheStore, ListEnvelope } from './store.js';
 
 /**

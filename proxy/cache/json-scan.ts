@@ -1,5 +1,5 @@
-import type { ListEnvelope, ListItem } from '../cache/store.js';
 import type { KubeList } from '../types.js';
+import type { ListEnvelope, ListItem } from './store.js';
 
 /**
  * Structure-only scans of upstream JSON, for the cache filler.
