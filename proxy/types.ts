@@ -83,6 +83,15 @@ export interface KubeList {
   items: KubeObject[];
 }
 
+/** A list without its items: what a view records of it. */
+export type ListEnvelope = Omit<KubeList, 'items'>;
+
+/** One list item: the object and, when the caller has it, its exact JSON text (stored as is). */
+export interface ListItem {
+  object: KubeObject;
+  text?: string;
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface WatchEvent {
@@ -135,10 +144,14 @@ export class UpstreamUnavailableError extends Error {
  * resourceVersion and whether the store holds all of it. Offline LISTs are answered only from a
  * complete view that covers the request.
  */
-export interface ViewKey {
+export interface ViewKey extends Scope {
   identity: string; // Identity.id
+}
+
+/** What a list or watch covers: a resource in a namespace ('' = all / cluster-scoped), selected. */
+export interface Scope {
   gvr: Gvr;
-  namespace: string; // '' = all namespaces / cluster-scoped
+  namespace: string;
   labelSelector: string;
   fieldSelector: string;
 }
@@ -185,22 +198,14 @@ export interface CacheStoreApi {
   findCoveringView(view: ViewKey): ViewState | undefined;
   /** Objects of a gvr in a namespace ('' = all) that match the selectors, in "namespace/name" order. */
   listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
-  /** One page of the same objects as stored JSON texts, after a cursor (see CacheStore). */
+  /** One page of the scope's objects as stored JSON texts, after a cursor (see CacheStore). */
   listTextsPage(
-    gvr: Gvr,
-    namespace: string,
-    labelSelector: string,
-    fieldSelector: string,
+    scope: Scope,
     after: StoreCursor | undefined,
     limit: number,
   ): { texts: string[]; next: StoreCursor | undefined };
-  /** "namespace/name" and resourceVersion of the same objects, without bodies. */
-  scopeVersions(
-    gvr: Gvr,
-    namespace: string,
-    labelSelector: string,
-    fieldSelector: string,
-  ): { name: string; rv: string }[];
+  /** "namespace/name" and resourceVersion of the scope's objects, without bodies. */
+  scopeVersions(scope: Scope): { name: string; rv: string }[];
   /** Newest resourceVersion the store holds for the gvr ('' if none). */
   resourceVersion(gvr: Gvr): string;
   /** Non-resource answers kept verbatim (discovery, OpenAPI, /version): key is path + Accept variant. */

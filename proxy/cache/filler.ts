@@ -5,9 +5,9 @@ import { LRUCache } from 'lru-cache';
 import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
 import { isDiscoveryPath, recordedPath } from '../serve/recorded.js';
-import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
+import type { Gvr, Identity, KubeList, KubeObject, ListEnvelope, RequestInfo, ViewKey } from '../types.js';
 import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
-import type { CacheStore, ListEnvelope } from './store.js';
+import type { CacheStore } from './store.js';
 
 /**
  * Turns upstream answers that passed through to a client into cache updates. The bytes are

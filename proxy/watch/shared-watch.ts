@@ -24,6 +24,7 @@ import type {
   KubeList,
   KubeObject,
   RequestInfo,
+  Scope,
   StoreCursor,
   UpstreamPool,
   ViewKey,
@@ -35,13 +36,7 @@ import { EventLog, type LogBudget, type LogEntry, type SharedLines } from './eve
 import { LocalWatcher } from './local-watcher.js';
 import type { WatchMetrics } from './metrics.js';
 import { diffList, objectName, ScopeIndex } from './scope-index.js';
-import {
-  listUpstream,
-  openUpstreamWatch,
-  readWatchEvents,
-  type Scope,
-  type UpstreamRefusal,
-} from './upstream-stream.js';
+import { listUpstream, openUpstreamWatch, readWatchEvents, type UpstreamRefusal } from './upstream-stream.js';
 
 export interface SharedWatchConfig {
   bookmarkIntervalMs: number;
@@ -358,17 +353,9 @@ export class SharedWatch {
    * False when the watcher ended on the way.
    */
   private async streamInitialState(w: LocalWatcher, stateRv: bigint): Promise<boolean> {
-    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
     let after: StoreCursor | undefined;
     do {
-      const page = this.deps.store.listTextsPage(
-        gvr,
-        namespace,
-        labelSelector,
-        fieldSelector,
-        after,
-        INITIAL_PAGE,
-      );
+      const page = this.deps.store.listTextsPage(this.scope, after, INITIAL_PAGE);
       for (const text of page.texts) w.deliverText('ADDED', text);
       after = page.next;
       if (after) await w.drained(INITIAL_LOW_WATER);
@@ -776,8 +763,7 @@ export class SharedWatch {
 
   /** Names and versions of what the store holds in scope: the index needs no bodies. */
   private scopeVersions(): { name: string; rv: string }[] {
-    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
-    return this.deps.store.scopeVersions(gvr, namespace, labelSelector, fieldSelector);
+    return this.deps.store.scopeVersions(this.scope);
   }
 
   private getObject(name: string): KubeObject | undefined {

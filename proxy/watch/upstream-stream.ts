@@ -5,17 +5,10 @@
 import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { Gvr, Identity, KubeList, KubeObject, UpstreamPool, WatchEvent } from '../types.js';
+import type { Identity, KubeList, KubeObject, Scope, UpstreamPool, WatchEvent } from '../types.js';
 import { parseRetryAfter } from './backoff.js';
 
 const gunzipAsync = promisify(gunzip);
-
-export interface Scope {
-  gvr: Gvr;
-  namespace: string;
-  labelSelector: string;
-  fieldSelector: string;
-}
 
 /** /api/v1/pods, /apis/discovery.k8s.io/v1/namespaces/x/endpointslices, ... */
 export function collectionPath(scope: Scope): string {
