@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isCacheCorruption } from './cache/corruption.js';
-import { CacheFiller, type CacheQueue, gvrOf, Tee } from './cache/filler.js';
+import { CacheFiller, Tee } from './cache/filler.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './cache/json-scan.js';
-import type { CacheStore } from './cache/store.js';
-import { resourceFacts } from './gvr.js';
+import { gvrOf, resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
 import { type ProxyMetrics, resourceLabel } from './metrics.js';
 import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
@@ -23,13 +22,16 @@ import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
 import { includeObjectOf, requestedTable, reshapeTable, withFullObjects } from './table/index.js';
 import {
+  type CacheQueue,
+  type CacheStoreApi,
   type Identity,
   type RequestInfo,
+  type UpgradeTargets,
+  type UpstreamPool,
   UpstreamUnavailableError,
   type WatchHubApi,
   type WritePolicyApi,
 } from './types.js';
-import type { ApiServerPool } from './upstream/pool.js';
 
 /**
  * Routes every local request (design.md §4): reads fill the cache online and are answered from it
@@ -37,20 +39,11 @@ import type { ApiServerPool } from './upstream/pool.js';
  * offline; what the cache cannot represent passes through untouched.
  */
 export interface ProxyServerOptions {
-  pool: ApiServerPool;
-  store: CacheStore;
+  pool: UpstreamPool & UpgradeTargets;
+  store: CacheStoreApi;
   writer: CacheQueue;
   hub: WatchHubApi;
-  writes?: WritePolicyApi & {
-    /** Optional: answers an online write itself (e.g. a lease carrying a local resourceVersion). */
-    handleOnline?(
-      req: IncomingMessage,
-      res: ServerResponse,
-      info: RequestInfo,
-      identity: Identity,
-      body: Buffer,
-    ): Promise<boolean>;
-  };
+  writes?: WritePolicyApi;
   metrics: ProxyMetrics;
   logger: Logger;
   maxBodyBytes: number;

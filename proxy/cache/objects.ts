@@ -19,16 +19,9 @@ import {
   parseLabelSelector,
   supportedFields,
 } from '../selectors.js';
-import type { Gvr, KubeObject, ListEnvelope, ListItem, Scope, StoreCursor } from '../types.js';
+import type { Gvr, KubeObject, ListEnvelope, ListItem, Scope, StoreCursor, StoredEntry } from '../types.js';
 import type { History } from './history.js';
 import { type BodyRow, type IndexRow, lruKey, type Tables } from './tables.js';
-
-/** One stored object in a listing: where it is, and its JSON text. */
-export interface StoredEntry {
-  namespace: string;
-  name: string;
-  text: string;
-}
 
 export class ObjectRows {
   constructor(

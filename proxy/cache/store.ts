@@ -27,6 +27,7 @@ import type {
   RawAnswer,
   Scope,
   StoreCursor,
+  StoredEntry,
   Tombstone,
   ViewKey,
   ViewState,
@@ -34,7 +35,7 @@ import type {
 } from '../types.js';
 import { CacheFile, type CorruptionEvent } from './cache-file.js';
 import { History } from './history.js';
-import { checkObject, ObjectRows, type StoredEntry } from './objects.js';
+import { checkObject, ObjectRows } from './objects.js';
 import type { Tables } from './tables.js';
 import { Views } from './views.js';
 

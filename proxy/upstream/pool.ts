@@ -7,6 +7,8 @@ import { upstreamRequestHeaders } from '../hop-by-hop.js';
 import type { Logger } from '../log.js';
 import {
   type Identity,
+  type UpgradeTarget,
+  type UpgradeTargets,
   type UpstreamPool,
   type UpstreamRequest,
   UpstreamUnavailableError,
@@ -53,24 +55,6 @@ export interface UpstreamStatus {
   probes: number;
   probeFailures: number;
   lastError: string;
-}
-
-/** Where an upgraded connection (exec/attach/port-forward) goes, with the identity's TLS material. */
-export interface UpgradeTarget {
-  url: string;
-  target: {
-    protocol: string;
-    host: string;
-    hostname: string;
-    port: number;
-    path: string;
-    ca?: Buffer;
-    cert?: Buffer;
-    key?: Buffer;
-  };
-  secure: boolean;
-  /** host, and authorization as the identity sends it upstream. */
-  headers: Record<string, string>;
 }
 
 /** Errors that prove the request never reached the server, so any method may be retried elsewhere. */
@@ -143,7 +127,7 @@ export function parseServerUrl(raw: string): URL {
   return url;
 }
 
-export class ApiServerPool implements UpstreamPool {
+export class ApiServerPool implements UpstreamPool, UpgradeTargets {
   private readonly upstreams: Upstream[];
   private readonly balancer: Balancer;
   private readonly agents = new Map<string, AgentEntry>();
