@@ -5,8 +5,8 @@ import { DurationError, parseDuration as parseGoDuration } from '../lib/duration
 import { DEFAULT_LINK_STATE_PATH } from '../lib/link-state.js';
 import { loadKubeconfig, type UpstreamCredentials } from './kubeconfig.js';
 import { type LogLevel, parseLogLevel } from './log.js';
+import { parseServerUrl } from './upstream/api-server.js';
 import { LB_MODES, type LbMode } from './upstream/balancer.js';
-import { parseServerUrl } from './upstream/pool.js';
 
 /** `islet proxy` flags → a validated configuration. Every flag is listed in HELP and docs/readme/proxy.md. */
 export const PROXY_HELP = `Usage: islet proxy [flags]
