@@ -7,6 +7,7 @@
  * same tables, so every code path is the same.
  */
 import { rmSync } from 'node:fs';
+import { checkSchemaVersion, type SchemaRule } from '../../lib/schema-version.js';
 import { type Database, openDatabase } from '../../lib/sqlite.js';
 import { CacheCorruptError, isCacheCorruption, setAsideCorrupt } from './corruption.js';
 import { ensureRawTable, RawAnswers } from './raw.js';
@@ -23,7 +24,28 @@ export interface CorruptionEvent {
   checkMs?: number;
 }
 
-const SCHEMA = 'islet-cache-v1';
+/**
+ * cache.db's layout (lib/schema-version.ts). Version 1 is the tables of tables.ts and raw.ts; a
+ * file of version 0 is new, or from before the rule: those named their layout in a `meta` table
+ * ("islet-cache-v1", the same tables) and may lack raw_v1's etag column.
+ */
+export const CACHE_SCHEMA: SchemaRule = {
+  version: 1,
+  migrate: (db) => {
+    const meta = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+    const named = meta
+      ? (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)
+      : undefined;
+    if (named && named.value !== 'islet-cache-v1') {
+      throw new Error(
+        `CacheStore: ${db.name} holds schema "${named.value}", this version reads "islet-cache-v1"`,
+      );
+    }
+    db.exec(ddl('main'));
+    ensureRawTable(db);
+    db.exec('DROP TABLE IF EXISTS meta');
+  },
+};
 
 /**
  * SQLite page cache of the cache file, in KiB. better-sqlite3 builds SQLite with 16 MB per
@@ -124,20 +146,9 @@ export class CacheFile {
         if (verdict !== 'ok') throw new CacheCorruptError(`integrity check failed: ${String(verdict)}`);
       }
       this.db.pragma(`main.cache_size = -${CACHE_PAGES_KIB}`);
-      this.db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
-      const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('schema') as
-        | { value: string }
-        | undefined;
-      if (row && row.value !== SCHEMA) {
-        throw new Error(
-          `CacheStore: ${this.path} holds schema "${row.value}", this version reads "${SCHEMA}"`,
-        );
-      }
+      checkSchemaVersion(this.db, CACHE_SCHEMA);
       this.db.exec("ATTACH DATABASE ':memory:' AS mem");
-      this.db.exec(ddl('main'));
-      ensureRawTable(this.db);
       this.db.exec(ddl('mem'));
-      this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA);
       this.disk = new Tables(this.db, 'main');
       this.mem = new Tables(this.db, 'mem');
       this.raw = new RawAnswers(this.db);
