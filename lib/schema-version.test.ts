@@ -146,15 +146,10 @@ describe('each SQLite file follows it', () => {
       `${path}: schema version ${current + 1} is newer than this islet understands (${current})`;
     expect(() => new CacheStore({ path: cache })).toThrow(newer(cache, CACHE_SCHEMA.version));
     expect(() => new WriteQueue(writes)).toThrow(newer(writes, 1));
-    let err: unknown;
-    try {
-      Store.open(ipam, 1000);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(CniError);
-    expect((err as CniError).code).toBe(5);
-    expect((err as Error).message).toBe(newer(ipam, IPAM_VERSION));
+    // The CNI plugin's own error: code 5 (I/O), as for any database it cannot use.
+    expect(() => Store.open(ipam, 1000)).toThrow(
+      expect.objectContaining({ constructor: CniError, code: 5, message: newer(ipam, IPAM_VERSION) }),
+    );
   });
 
   it('writes.db and ipam.db keep the user_version they already had (1): their files need no migration', () => {

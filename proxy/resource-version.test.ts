@@ -30,13 +30,16 @@ describe('resourceVersion order', () => {
     expect(rvNumber('x')).toBeNull();
   });
 
-  it("picks the newer of an object's two versions, a local one after its base", () => {
-    expect(newerObjectRv('6', '5-islet-2')).toBe('6');
-    expect(newerObjectRv('5-islet-1', '5')).toBe('5-islet-1');
-    expect(newerObjectRv('5', '5-islet-1')).toBe('5-islet-1');
-    expect(newerObjectRv(undefined, '5')).toBe('5');
-    expect(newerObjectRv('5', 'opaque')).toBe('5');
-    expect(newerObjectRv('opaque', '5')).toBe('5');
+  it("picks the newer of an object's two versions, a local one after its base, an opaque one last", () => {
+    const cases: [string | undefined, string | undefined, string][] = [
+      ['6', '5-islet-2', '6'],
+      ['5-islet-1', '5', '5-islet-1'],
+      ['5', '5-islet-1', '5-islet-1'],
+      [undefined, '5', '5'],
+      ['5', 'opaque', '5'],
+      ['opaque', '5', '5'],
+    ];
+    for (const [a, b, newer] of cases) expect(newerObjectRv(a, b), `${a} vs ${b}`).toBe(newer);
   });
 
   it('places a local version at its upstream base', () => {

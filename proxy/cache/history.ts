@@ -6,6 +6,7 @@
  * The floor is set by the first complete list, raised when tombstones are pruned, and cleared when
  * changes were lost (a view marked incomplete) until the next complete list.
  */
+import type { Statement } from 'better-sqlite3';
 import { compareRv, isNumericRv, newerRv, rvNumber } from '../resource-version.js';
 import type { Gvr, KubeObject, Tombstone } from '../types.js';
 import type { Tables } from './tables.js';
@@ -89,12 +90,7 @@ export class History {
 
   /** Deletions newer than `resourceVersion`, oldest first. */
   tombstonesSince(t: Tables, gvr: Gvr, resourceVersion: string): Tombstone[] {
-    const since = rvNumber(resourceVersion);
-    const rows =
-      since === null
-        ? t.tombAll.all(gvr.group, gvr.version, gvr.resource)
-        : t.tombSince.all(gvr.group, gvr.version, gvr.resource, since);
-    return rows.map((r) => ({
+    return newerRows(t.tombAll, t.tombSince, gvr, resourceVersion).map((r) => ({
       namespace: r.ns,
       name: r.name,
       uid: r.uid,
@@ -105,12 +101,9 @@ export class History {
 
   /** Objects whose resourceVersion is newer than `resourceVersion`, oldest first. */
   objectsNewerThan(t: Tables, gvr: Gvr, resourceVersion: string): KubeObject[] {
-    const since = rvNumber(resourceVersion);
-    const rows =
-      since === null
-        ? t.allByRv.all(gvr.group, gvr.version, gvr.resource)
-        : t.newer.all(gvr.group, gvr.version, gvr.resource, since);
-    return rows.map((r) => JSON.parse(r.body.toString('utf8')) as KubeObject);
+    return newerRows(t.allByRv, t.newer, gvr, resourceVersion).map(
+      (r) => JSON.parse(r.body.toString('utf8')) as KubeObject,
+    );
   }
 
   /** Keeps at most maxTombstones per resource; checked every few deletions to stay cheap. */
@@ -134,4 +127,19 @@ export class History {
       t.resPut.run(...g, res.rv, isNumericRv(prunedRv) ? prunedRv : '', Date.now());
     }
   }
+}
+
+/**
+ * The gvr's rows newer than `resourceVersion` (`after` takes it as an integer), or all of them
+ * (`all`) when it is not a number SQLite can compare: nothing can be assumed older then.
+ */
+function newerRows<R>(
+  all: Statement<unknown[], R>,
+  after: Statement<unknown[], R>,
+  gvr: Gvr,
+  resourceVersion: string,
+): R[] {
+  const since = rvNumber(resourceVersion);
+  const g = [gvr.group, gvr.version, gvr.resource] as const;
+  return since === null ? all.all(...g) : after.all(...g, since);
 }

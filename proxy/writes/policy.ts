@@ -1,40 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Database } from '../../lib/sqlite.js';
-import type { Logger } from '../log.js';
-import type { MetricsRegistry } from '../metrics.js';
 import { describeResource } from '../request-info.js';
 import { sendStatus } from '../status.js';
-import type {
-  CacheStoreApi,
-  Identity,
-  RequestInfo,
-  UpstreamPool,
-  WatchHubApi,
-  WritePolicyApi,
-} from '../types.js';
+import type { Identity, RequestInfo, WritePolicyApi } from '../types.js';
 import { UpstreamUnavailableError } from '../types.js';
 import { answerError, refuse } from './answers.js';
 import { classifyWrite, gvrOf } from './classify.js';
-import { LeaseWrites } from './lease.js';
-import { QueuedWrites } from './queued-writes.js';
+import { LeaseWrites, type LeaseWritesDeps } from './lease.js';
+import { QueuedWrites, type QueuedWritesDeps } from './queued-writes.js';
 import { createTargetName } from './write-body.js';
 
-export interface WritePolicyOptions {
-  /** The queue's SQLite database: a path (opened through lib/sqlite) or an open handle. */
-  db: string | Database;
-  store: CacheStoreApi;
-  hub: Pick<WatchHubApi, 'emitLocal'>;
-  pool: UpstreamPool;
-  log?: Logger;
-  registry?: MetricsRegistry;
-  /** How long after kubelet's last renewal its lease is still answered locally; default 2 × leaseDurationSeconds. */
-  leaseAliveWindowMs?: number;
-  /** Queued objects + distinct events held at most (default 10000); beyond it writes get 503. */
-  maxQueued?: number;
-  /** Ops kept per queued object before folding them into one update (default 64). */
-  maxOpsPerObject?: number;
-  /** While online with a non-empty queue (e.g. upstream answered 5xx), retry this often (default 10 s). */
-  retryIntervalMs?: number;
+export interface WritePolicyOptions extends Omit<QueuedWritesDeps, 'now'>, Omit<LeaseWritesDeps, 'now'> {
   now?: () => number;
 }
 
