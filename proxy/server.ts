@@ -111,16 +111,8 @@ export class ProxyServer {
       this.handleRequest(req, res);
       return;
     }
-    res.once('close', () =>
-      this.opts.metrics.requests.inc({
-        verb: 'unknown',
-        resource: 'unknown',
-        code: '401',
-        served_from: 'proxy',
-      }),
-    );
     req.resume();
-    sendStatus(res, 401, 'Unauthorized', HTTPS_NEEDS_TOKEN);
+    this.refuseUnparsed(res, 401, 'Unauthorized', HTTPS_NEEDS_TOKEN);
   };
 
   /** The `upgrade` listener of the HTTPS server: token clients only, as handleTokenRequest. */
@@ -149,21 +141,26 @@ export class ProxyServer {
     relayUpgrade(req, socket, head, this.opts.pool.upgradeTarget(identityOf(req)), this.opts.logger);
   };
 
+  /** A Status for a request refused before it was parsed, counted (verb and resource unknown) when it closes. */
+  private refuseUnparsed(res: ServerResponse, code: number, reason: string, message: string): void {
+    res.once('close', () =>
+      this.opts.metrics.requests.inc({
+        verb: 'unknown',
+        resource: 'unknown',
+        code: String(code),
+        served_from: 'proxy',
+      }),
+    );
+    sendStatus(res, code, reason, message);
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let info: RequestInfo;
     try {
       info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
     } catch (err) {
       if (err instanceof RequestInfoError) {
-        res.once('close', () =>
-          this.opts.metrics.requests.inc({
-            verb: 'unknown',
-            resource: 'unknown',
-            code: '400',
-            served_from: 'proxy',
-          }),
-        );
-        sendStatus(res, 400, 'BadRequest', err.message);
+        this.refuseUnparsed(res, 400, 'BadRequest', err.message);
         return;
       }
       throw err;

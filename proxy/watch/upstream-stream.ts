@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Identity, KubeList, KubeObject, Scope, UpstreamPool, WatchEvent } from '../types.js';
+import { readBody } from '../upstream/answer-body.js';
 import { parseRetryAfter } from './backoff.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -189,24 +190,4 @@ async function refusalOf(res: IncomingMessage): Promise<UpstreamRefusal> {
     body,
     contentType: String(res.headers['content-type'] ?? 'application/json'),
   };
-}
-
-function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        res.destroy(new Error(`upstream body larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('close', () => {
-      if (!res.complete) reject(new Error('upstream response closed before its end'));
-    });
-  });
 }
