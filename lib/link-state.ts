@@ -5,8 +5,6 @@ import { writeFileAtomic } from './atomic-file.js';
  * The only coupling between the proxy and the CNI plugin (design.md §2): the proxy writes this
  * small file atomically; the plugin reads it. A missing, unreadable or stale file means "unknown".
  */
-export const DEFAULT_LINK_STATE_PATH = '/run/islet/link.json';
-
 export type LinkState = 'online' | 'offline';
 
 export interface LinkStateFile {

@@ -18,9 +18,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { ADDON_DIR } from './defaults.js';
 
 /** Where root keeps the extracted addon across runs (next to the plugin's other state). */
-export const ROOT_ADDON_DIR = '/var/lib/islet/.native';
+export const ROOT_ADDON_DIR = ADDON_DIR;
 
 /** The extracted addon's file name: the build's addon id keeps two builds' copies apart. */
 export function addonFileName(id: string): string {

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type FlagSpec, parseFlags, UsageError } from '../lib/args.js';
+import { ADMIN_LISTEN, CACHE_DB, LINK_STATE_FILE, PROXY_LISTEN } from '../lib/defaults.js';
 import { DurationError, parseDuration as parseGoDuration } from '../lib/duration.js';
-import { DEFAULT_LINK_STATE_PATH } from '../lib/link-state.js';
 import { loadKubeconfig, type UpstreamCredentials } from './kubeconfig.js';
 import { type LogLevel, parseLogLevel } from './log.js';
+import { parseServerUrl } from './upstream/api-server.js';
 import { LB_MODES, type LbMode } from './upstream/balancer.js';
-import { parseServerUrl } from './upstream/pool.js';
 
 /** `islet proxy` flags → a validated configuration. Every flag is listed in HELP and docs/readme/proxy.md. */
 export const PROXY_HELP = `Usage: islet proxy [flags]
@@ -30,17 +30,17 @@ Upstream:
   --online-after M         consecutive successes before it is up again           (default 2)
 
 Listeners:
-  --listen ADDR            plain HTTP for local clients without credentials      (default 127.0.0.1:10261)
+  --listen ADDR            plain HTTP for local clients without credentials      (default ${PROXY_LISTEN})
   --allow-non-loopback     allow --listen, --https-listen and --admin on non-loopback addresses
   --https-listen ADDR      optional HTTPS listener for clients with bearer tokens
   --tls-cert FILE          serving certificate for --https-listen
   --tls-key FILE           serving key for --https-listen
-  --admin ADDR             /metrics, /healthz, /readyz ("off" disables)          (default 127.0.0.1:10267)
+  --admin ADDR             /metrics, /healthz, /readyz ("off" disables)          (default ${ADMIN_LISTEN})
 
 Cache and state:
-  --cache FILE             SQLite cache                                          (default /var/lib/islet/cache.db)
+  --cache FILE             SQLite cache                                          (default ${CACHE_DB})
   --exclude-secrets        never write Secrets to disk
-  --link-state FILE        link-state file read by the CNI plugin                (default ${DEFAULT_LINK_STATE_PATH})
+  --link-state FILE        link-state file read by the CNI plugin                (default ${LINK_STATE_FILE})
   --max-body-bytes N       largest request body accepted                         (default 3145728)
   --bookmark-interval DUR  BOOKMARK period on idle watches                       (default 30s)
 
@@ -72,15 +72,15 @@ const SPEC: FlagSpec = {
   'request-timeout': { type: 'string', default: '10s' },
   'offline-after': { type: 'string', default: '3' },
   'online-after': { type: 'string', default: '2' },
-  listen: { type: 'string', default: '127.0.0.1:10261' },
+  listen: { type: 'string', default: PROXY_LISTEN },
   'allow-non-loopback': { type: 'boolean', default: false },
   'https-listen': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
-  admin: { type: 'string', default: '127.0.0.1:10267' },
-  cache: { type: 'string', default: '/var/lib/islet/cache.db' },
+  admin: { type: 'string', default: ADMIN_LISTEN },
+  cache: { type: 'string', default: CACHE_DB },
   'exclude-secrets': { type: 'boolean', default: false },
-  'link-state': { type: 'string', default: DEFAULT_LINK_STATE_PATH },
+  'link-state': { type: 'string', default: LINK_STATE_FILE },
   'max-body-bytes': { type: 'string', default: String(3 * 1024 * 1024) },
   'bookmark-interval': { type: 'string', default: '30s' },
   'memory-budget': { type: 'string', default: '256Mi' },

@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { UsageError } from '../lib/args.js';
+import { runService } from '../lib/service-main.js';
 import { VERSION } from '../lib/version.js';
 import { collectUpstreamStats, createAdminServer } from './admin.js';
 import { CacheStore } from './cache/store.js';
@@ -24,31 +24,8 @@ import { WritePolicy } from './writes/policy.js';
  * Start-up order matters for the offline-reboot case: the cache opens and the first probe round
  * decides the link state before the listeners accept anything.
  */
-export async function main(argv: string[]): Promise<number> {
-  let config: ProxyConfig | 'help';
-  try {
-    config = parseProxyArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`islet proxy: ${err.message}\n(see islet proxy --help)\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (config === 'help') {
-    process.stdout.write(PROXY_HELP);
-    return 0;
-  }
-  const logger = createLogger({ level: config.logLevel, fields: { component: 'proxy' } });
-  try {
-    return await run(config, logger);
-  } catch (err) {
-    logger.error('proxy failed', { error: err });
-    // A half-started proxy (e.g. the admin port taken after the main listener bound) must not
-    // linger: whatever still holds the event loop open, exit shortly after returning.
-    setTimeout(() => process.exit(1), 200).unref();
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runService({ name: 'proxy', help: PROXY_HELP, parse: parseProxyArgs, createLogger, run }, argv);
 }
 
 function readMaybe(path: string | undefined, what: string): Buffer | undefined {

@@ -13,8 +13,8 @@
  * non-resource request whose verb is the lower-case method.
  */
 import { groupResource } from './gvr.js';
+import { isLocalResourceVersion, isNumericRv } from './resource-version.js';
 import type { RequestInfo, Verb } from './types.js';
-import { isLocalResourceVersion } from './writes/local-rv.js';
 
 export class RequestInfoError extends Error {
   override name = 'RequestInfoError';
@@ -245,7 +245,7 @@ function truncate(s: string): string {
 export function listOptionsError(info: RequestInfo): string | undefined {
   const rv = info.resourceVersion;
   // The proxy's own offline versions ("4711-islet-3") are valid where it answers itself.
-  if (rv !== '' && !/^\d+$/.test(rv) && !isLocalResourceVersion(rv))
+  if (rv !== '' && !isNumericRv(rv) && !isLocalResourceVersion(rv))
     return `resourceVersion: Invalid value: "${truncate(rv)}": must be a non-negative integer`;
   if (info.verb !== 'list' || info.resourceVersionMatch === '') return undefined;
   if (rv === '')

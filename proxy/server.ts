@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isCacheCorruption } from './cache/corruption.js';
-import { offlineGet, offlineList } from './cache/offline-read.js';
-import type { CacheStore } from './cache/store.js';
-import { resourceFacts } from './gvr.js';
+import { CacheFiller, Tee } from './cache/filler.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './cache/json-scan.js';
+import { gvrOf, resourceFacts } from './gvr.js';
 import type { Logger } from './log.js';
 import { type ProxyMetrics, resourceLabel } from './metrics.js';
 import { listOptionsError, parseRequestInfo, RequestInfoError } from './request-info.js';
@@ -11,11 +11,10 @@ import { parseFieldSelector, parseLabelSelector, SelectorError } from './selecto
 import { decideAccept } from './serve/accept.js';
 import { accessFields } from './serve/access-log.js';
 import { BodyTooLargeError, readBody } from './serve/body.js';
-import { CacheFiller, type CacheQueue, gvrOf, Tee } from './serve/cache-fill.js';
 import { ALLOW_HEADER, API_METHODS } from './serve/client-error.js';
 import { relayResponse, responseHeadersForClient } from './serve/http-util.js';
 import { identityOf } from './serve/identity.js';
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from './serve/json-scan.js';
+import { offlineGet, offlineList } from './serve/offline-read.js';
 import { onResponseHead } from './serve/on-head.js';
 import { isRecordedPath, recordedKey, sendRecorded } from './serve/recorded.js';
 import { plainFromTable, tableFromPlain } from './serve/table-read.js';
@@ -23,13 +22,16 @@ import { refuseUpgrade, relayUpgrade } from './serve/upgrade.js';
 import { sendStatus } from './status.js';
 import { includeObjectOf, requestedTable, reshapeTable, withFullObjects } from './table/index.js';
 import {
+  type CacheQueue,
+  type CacheStoreApi,
   type Identity,
   type RequestInfo,
+  type UpgradeTargets,
+  type UpstreamPool,
   UpstreamUnavailableError,
   type WatchHubApi,
   type WritePolicyApi,
 } from './types.js';
-import type { ApiServerPool } from './upstream/pool.js';
 
 /**
  * Routes every local request (design.md §4): reads fill the cache online and are answered from it
@@ -37,20 +39,11 @@ import type { ApiServerPool } from './upstream/pool.js';
  * offline; what the cache cannot represent passes through untouched.
  */
 export interface ProxyServerOptions {
-  pool: ApiServerPool;
-  store: CacheStore;
+  pool: UpstreamPool & UpgradeTargets;
+  store: CacheStoreApi;
   writer: CacheQueue;
   hub: WatchHubApi;
-  writes?: WritePolicyApi & {
-    /** Optional: answers an online write itself (e.g. a lease carrying a local resourceVersion). */
-    handleOnline?(
-      req: IncomingMessage,
-      res: ServerResponse,
-      info: RequestInfo,
-      identity: Identity,
-      body: Buffer,
-    ): Promise<boolean>;
-  };
+  writes?: WritePolicyApi;
   metrics: ProxyMetrics;
   logger: Logger;
   maxBodyBytes: number;
@@ -118,16 +111,8 @@ export class ProxyServer {
       this.handleRequest(req, res);
       return;
     }
-    res.once('close', () =>
-      this.opts.metrics.requests.inc({
-        verb: 'unknown',
-        resource: 'unknown',
-        code: '401',
-        served_from: 'proxy',
-      }),
-    );
     req.resume();
-    sendStatus(res, 401, 'Unauthorized', HTTPS_NEEDS_TOKEN);
+    this.refuseUnparsed(res, 401, 'Unauthorized', HTTPS_NEEDS_TOKEN);
   };
 
   /** The `upgrade` listener of the HTTPS server: token clients only, as handleTokenRequest. */
@@ -156,21 +141,26 @@ export class ProxyServer {
     relayUpgrade(req, socket, head, this.opts.pool.upgradeTarget(identityOf(req)), this.opts.logger);
   };
 
+  /** A Status for a request refused before it was parsed, counted (verb and resource unknown) when it closes. */
+  private refuseUnparsed(res: ServerResponse, code: number, reason: string, message: string): void {
+    res.once('close', () =>
+      this.opts.metrics.requests.inc({
+        verb: 'unknown',
+        resource: 'unknown',
+        code: String(code),
+        served_from: 'proxy',
+      }),
+    );
+    sendStatus(res, code, reason, message);
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let info: RequestInfo;
     try {
       info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
     } catch (err) {
       if (err instanceof RequestInfoError) {
-        res.once('close', () =>
-          this.opts.metrics.requests.inc({
-            verb: 'unknown',
-            resource: 'unknown',
-            code: '400',
-            served_from: 'proxy',
-          }),
-        );
-        sendStatus(res, 400, 'BadRequest', err.message);
+        this.refuseUnparsed(res, 400, 'BadRequest', err.message);
         return;
       }
       throw err;

@@ -5,7 +5,8 @@
  *   server (listeners, routing)  ──► request-info ──► RequestInfo
  *        │ online: UpstreamPool (passthrough, cache-filling GET/LIST)
  *        │ watch:  WatchHub (shared upstream watches, event log, offline watch)
- *        │ offline reads: cache/offline-read ◄── CacheStore
+ *        │ offline reads: serve/offline-read ◄── CacheStore
+ *        │ cache filling: cache/filler ──► CacheQueue ──► CacheStore
  *        └ offline writes: WritePolicy (lease, queued status/events, 503 for the rest)
  */
 import type { IncomingMessage } from 'node:http';
@@ -83,6 +84,15 @@ export interface KubeList {
   items: KubeObject[];
 }
 
+/** A list without its items: what a view records of it. */
+export type ListEnvelope = Omit<KubeList, 'items'>;
+
+/** One list item: the object and, when the caller has it, its exact JSON text (stored as is). */
+export interface ListItem {
+  object: KubeObject;
+  text?: string;
+}
+
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
 export interface WatchEvent {
@@ -126,6 +136,29 @@ export interface UpstreamPool {
   onLinkChange(cb: (online: boolean) => void): () => void;
 }
 
+/** Where an upgraded connection (exec/attach/port-forward) goes, with the identity's TLS material. */
+export interface UpgradeTarget {
+  url: string;
+  target: {
+    protocol: string;
+    host: string;
+    hostname: string;
+    port: number;
+    path: string;
+    ca?: Buffer;
+    cert?: Buffer;
+    key?: Buffer;
+  };
+  secure: boolean;
+  /** host, and authorization as the identity sends it upstream. */
+  headers: Record<string, string>;
+}
+
+/** Upgrades are relayed by hand (proxy/serve/upgrade.ts), to the server the pool picks. */
+export interface UpgradeTargets {
+  upgradeTarget(identity: Identity): UpgradeTarget;
+}
+
 export class UpstreamUnavailableError extends Error {
   override name = 'UpstreamUnavailableError';
 }
@@ -135,10 +168,14 @@ export class UpstreamUnavailableError extends Error {
  * resourceVersion and whether the store holds all of it. Offline LISTs are answered only from a
  * complete view that covers the request.
  */
-export interface ViewKey {
+export interface ViewKey extends Scope {
   identity: string; // Identity.id
+}
+
+/** What a list or watch covers: a resource in a namespace ('' = all / cluster-scoped), selected. */
+export interface Scope {
   gvr: Gvr;
-  namespace: string; // '' = all namespaces / cluster-scoped
+  namespace: string;
   labelSelector: string;
   fieldSelector: string;
 }
@@ -158,10 +195,6 @@ export interface StoreCursor {
   name: string;
 }
 
-/**
- * The durable object cache (owned by proxy/cache/store.ts). Each object is stored once per
- * (gvr, namespace, name) whatever the views that hold it.
- */
 /** An upstream answer kept verbatim: its Content-Type, decoded body and ETag ('' when none). */
 export interface RawAnswer {
   contentType: string;
@@ -169,9 +202,25 @@ export interface RawAnswer {
   etag: string;
 }
 
+/** One stored object in a listing: where it is, and its JSON text as stored. */
+export interface StoredEntry {
+  namespace: string;
+  name: string;
+  text: string;
+}
+
+/**
+ * The durable object cache (owned by proxy/cache/store.ts). Each object is stored once per
+ * (gvr, namespace, name) whatever the views that hold it.
+ */
 export interface CacheStoreApi {
   getObject(gvr: Gvr, namespace: string, name: string): KubeObject | undefined;
-  upsertObject(gvr: Gvr, obj: KubeObject): void;
+  /** The stored JSON text of an object (what offline GET sends), without a parse. */
+  getBodyText(gvr: Gvr, namespace: string, name: string): string | undefined;
+  /** The resourceVersion held for an object, without reading its body; undefined when not held. */
+  objectResourceVersion(gvr: Gvr, namespace: string, name: string): string | undefined;
+  /** `text`, when given, is the exact JSON of `obj` (upstream's bytes): stored without a re-serialise. */
+  upsertObject(gvr: Gvr, obj: KubeObject, text?: string): void;
   deleteObject(gvr: Gvr, namespace: string, name: string, resourceVersion?: string): void;
   /** ADDED/MODIFIED upsert, DELETED removes, BOOKMARK advances the gvr's resourceVersion. */
   applyWatchEvent(gvr: Gvr, ev: WatchEvent): void;
@@ -180,27 +229,32 @@ export interface CacheStoreApi {
    * the list no longer has, marks the view complete at list.metadata.resourceVersion. One transaction.
    */
   applyList(view: ViewKey, list: KubeList): void;
+  /** applyList for items handed over one at a time (a large list parsed item by item). */
+  applyListItems(view: ViewKey, envelope: ListEnvelope, items: Iterable<ListItem>): void;
+  /** The items of one page of a chunked list; returns their "namespace/name" keys for completeView. */
+  upsertListPage(gvr: Gvr, envelope: ListEnvelope, items: Iterable<ListItem>): Set<string>;
+  /** Completes a view from a list whose items are stored already (the pages of a chunked list). */
+  completeView(view: ViewKey, envelope: ListEnvelope, names: ReadonlySet<string>): void;
+  /**
+   * Bumped each time a damaged file is replaced by an empty one: what a caller stored before
+   * (e.g. the first pages of a chunked list) is gone.
+   */
+  readonly generation: number;
   markViewIncomplete(view: ViewKey): void;
   /** A complete view of this identity whose scope covers the request, if any. */
   findCoveringView(view: ViewKey): ViewState | undefined;
   /** Objects of a gvr in a namespace ('' = all) that match the selectors, in "namespace/name" order. */
   listObjects(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): KubeObject[];
-  /** One page of the same objects as stored JSON texts, after a cursor (see CacheStore). */
+  /** The same objects as stored JSON texts with their (namespace, name), for offline LIST pages. */
+  listEntries(gvr: Gvr, namespace: string, labelSelector: string, fieldSelector: string): StoredEntry[];
+  /** One page of the scope's objects as stored JSON texts, after a cursor (see CacheStore). */
   listTextsPage(
-    gvr: Gvr,
-    namespace: string,
-    labelSelector: string,
-    fieldSelector: string,
+    scope: Scope,
     after: StoreCursor | undefined,
     limit: number,
   ): { texts: string[]; next: StoreCursor | undefined };
-  /** "namespace/name" and resourceVersion of the same objects, without bodies. */
-  scopeVersions(
-    gvr: Gvr,
-    namespace: string,
-    labelSelector: string,
-    fieldSelector: string,
-  ): { name: string; rv: string }[];
+  /** "namespace/name" and resourceVersion of the scope's objects, without bodies. */
+  scopeVersions(scope: Scope): { name: string; rv: string }[];
   /** Newest resourceVersion the store holds for the gvr ('' if none). */
   resourceVersion(gvr: Gvr): string;
   /** Non-resource answers kept verbatim (discovery, OpenAPI, /version): key is path + Accept variant. */
@@ -236,6 +290,12 @@ export interface Tombstone {
   resourceVersion: string;
   /** The last state known, with metadata.resourceVersion set to the deletion's. */
   object: KubeObject;
+}
+
+/** Where the cache filler queues its store writes (proxy/cache/writer.ts), off the request path. */
+export interface CacheQueue {
+  /** Never blocks; when full the scope (a view, or a whole resource) is marked incomplete. */
+  enqueue(fn: () => void, scope?: ViewKey | Gvr): void;
 }
 
 /** Shared upstream watches and local watchers (owned by proxy/watch/). */

@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { loadKubeconfig } from '../proxy/kubeconfig.js';
+import { jsonOf, readBody } from '../proxy/upstream/answer-body.js';
+import { readWatchEvents } from '../proxy/watch/upstream-stream.js';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -87,24 +89,16 @@ export class KubeClient {
       req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timed out`)));
       req.on('error', reject);
       req.on('response', (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
+        readBody(res).then((raw) => {
+          const json = jsonOf(raw);
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) resolve(json);
           else {
-            const msg = (json as { message?: string } | undefined)?.message ?? text.slice(0, 300);
+            const msg =
+              (json as { message?: string } | undefined)?.message ?? raw.toString('utf8').slice(0, 300);
             reject(new ApiError(status, `${method} ${path} → ${status}: ${msg}`));
           }
-        });
+        }, reject);
       });
       req.end(payload);
     });
@@ -136,27 +130,10 @@ export class KubeClient {
           done(new ApiError(res.statusCode ?? 0, `watch ${path} → ${res.statusCode}`));
           return;
         }
-        let buf = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buf += chunk;
-          let nl = buf.indexOf('\n');
-          while (nl !== -1) {
-            const line = buf.slice(0, nl).trim();
-            buf = buf.slice(nl + 1);
-            if (line) {
-              try {
-                onEvent(JSON.parse(line) as { type: string; object: unknown });
-              } catch (err) {
-                req.destroy(err as Error);
-                return;
-              }
-            }
-            nl = buf.indexOf('\n');
-          }
-        });
-        res.on('end', () => done());
-        res.on('error', (err) => done(err));
+        readWatchEvents(res, (ev) => onEvent(ev)).then(
+          () => done(),
+          (err: Error) => done(err),
+        );
       });
       req.end();
     });

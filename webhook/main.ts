@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { UsageError } from '../lib/args.js';
+import { runService } from '../lib/service-main.js';
 import { VERSION } from '../lib/version.js';
 import { createLogger, type Logger } from '../proxy/log.js';
 import { exposureContentType, MetricsRegistry } from '../proxy/metrics.js';
@@ -17,29 +17,11 @@ import { inClusterCredentials, KubeClient, kubeconfigCredentials } from './kube.
 import { Reconciler } from './reconciler.js';
 import { selfSignedCert } from './self-signed.js';
 
-export async function main(argv: string[]): Promise<number> {
-  let config: WebhookConfig | 'help';
-  try {
-    config = parseWebhookArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`islet webhook: ${err.message}\n(see islet webhook --help)\n`);
-      return 2;
-    }
-    throw err;
-  }
-  if (config === 'help') {
-    process.stdout.write(WEBHOOK_HELP);
-    return 0;
-  }
-  const log = createLogger({ level: config.logLevel, fields: { component: 'webhook' } });
-  try {
-    return await run(config, log);
-  } catch (err) {
-    log.error('webhook failed', { error: err });
-    setTimeout(() => process.exit(1), 200).unref();
-    return 1;
-  }
+export function main(argv: string[]): Promise<number> {
+  return runService(
+    { name: 'webhook', help: WEBHOOK_HELP, parse: parseWebhookArgs, createLogger, run },
+    argv,
+  );
 }
 
 /** Keeps every webhook's caBundle in `name` equal to `caPem` (re-checked: a re-apply may reset it). */

@@ -6,6 +6,16 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
+import {
+  ADMIN_LISTEN,
+  CNI_BIN_DIR,
+  CNI_CONF_DIR,
+  IPAM_DB,
+  KUBELET_KUBECONFIG,
+  LINK_STATE_FILE,
+  PROXY_LISTEN,
+  STATIC_POD_DIR,
+} from '../../lib/defaults.js';
 import { HostRoot } from '../installer/host-fs.js';
 import { checkAutonomy } from './autonomy-check.js';
 import {
@@ -29,15 +39,15 @@ Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
 
   --root DIR            host root file system                           (default /)
   --json                print the report as JSON
-  --admin URL           proxy admin endpoint                (default http://127.0.0.1:10267)
-  --proxy-url URL       where kubelet should be pointed     (default http://127.0.0.1:10261)
-  --bin-dir DIR         CNI binary directory                    (default /opt/cni/bin)
-  --cni-conf-dir DIR    CNI configuration directory            (default /etc/cni/net.d)
-  --kubeconfig FILE     kubelet's kubeconfig        (default /etc/kubernetes/kubelet.conf)
-  --manifests-dir DIR   static pod directory           (default /etc/kubernetes/manifests)
+  --admin URL           proxy admin endpoint                (default http://${ADMIN_LISTEN})
+  --proxy-url URL       where kubelet should be pointed     (default http://${PROXY_LISTEN})
+  --bin-dir DIR         CNI binary directory                    (default ${CNI_BIN_DIR})
+  --cni-conf-dir DIR    CNI configuration directory            (default ${CNI_CONF_DIR})
+  --kubeconfig FILE     kubelet's kubeconfig        (default ${KUBELET_KUBECONFIG})
+  --manifests-dir DIR   static pod directory           (default ${STATIC_POD_DIR})
   --host-path-prefix DIR  where kubelet sees the node's root (default /; as for islet install)
-  --snapshot-db FILE    the plugin's database             (default /var/lib/islet/ipam.db)
-  --link-state FILE     link-state file                    (default /run/islet/link.json)
+  --snapshot-db FILE    the plugin's database             (default ${IPAM_DB})
+  --link-state FILE     link-state file                    (default ${LINK_STATE_FILE})
   --node-name NAME      this node's name in the cluster  (default: $NODE_NAME, else the host name)
   --watch SECONDS       check again every SECONDS, printing each report (runs until killed)
   --help                this text
@@ -46,15 +56,15 @@ Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
 const FLAGS: FlagSpec = {
   root: { type: 'string', default: '/' },
   json: { type: 'boolean', default: false },
-  admin: { type: 'string', default: 'http://127.0.0.1:10267' },
-  'proxy-url': { type: 'string', default: 'http://127.0.0.1:10261' },
-  'bin-dir': { type: 'string', default: '/opt/cni/bin' },
-  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
-  kubeconfig: { type: 'string', default: '/etc/kubernetes/kubelet.conf' },
-  'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
+  admin: { type: 'string', default: `http://${ADMIN_LISTEN}` },
+  'proxy-url': { type: 'string', default: `http://${PROXY_LISTEN}` },
+  'bin-dir': { type: 'string', default: CNI_BIN_DIR },
+  'cni-conf-dir': { type: 'string', default: CNI_CONF_DIR },
+  kubeconfig: { type: 'string', default: KUBELET_KUBECONFIG },
+  'manifests-dir': { type: 'string', default: STATIC_POD_DIR },
   'host-path-prefix': { type: 'string', default: '/' },
-  'snapshot-db': { type: 'string', default: '/var/lib/islet/ipam.db' },
-  'link-state': { type: 'string', default: '/run/islet/link.json' },
+  'snapshot-db': { type: 'string', default: IPAM_DB },
+  'link-state': { type: 'string', default: LINK_STATE_FILE },
   'node-name': { type: 'string' },
   watch: { type: 'string' },
   help: { type: 'boolean', default: false },

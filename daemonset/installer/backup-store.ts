@@ -9,9 +9,9 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { BACKUP_DIR } from '../../lib/defaults.js';
 import type { HostRoot } from './host-fs.js';
 
-export const BACKUP_DIR = '/var/lib/islet/backup';
 const MANIFEST_VERSION = 1;
 
 export interface FileRecord {

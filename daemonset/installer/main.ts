@@ -8,6 +8,21 @@ import { isSea } from 'node:sea';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { type FlagSpec, parseFlags, UsageError } from '../../lib/args.js';
+import {
+  ADMIN_LISTEN,
+  BACKUP_DIR,
+  CACHE_DB,
+  CNI_BIN_DIR,
+  CNI_CONF_DIR,
+  CONFIG_DIR,
+  KUBELET_KUBECONFIG,
+  LINK_STATE_FILE,
+  PROXY_LISTEN,
+  RUN_DIR,
+  STATE_DIR,
+  STATIC_POD_DIR,
+  UPSTREAM_KUBECONFIG,
+} from '../../lib/defaults.js';
 import { VERSION } from '../../lib/version.js';
 import { BackupStore } from './backup-store.js';
 import { HostRoot } from './host-fs.js';
@@ -22,23 +37,23 @@ const INSTALL_HELP = `Usage: islet install [flags]
 Installs islet on the node whose root file system is at --root: copies this binary to
 <bin-dir>/islet, wraps the active CNI configuration's IPAM with islet and appends islet as the
 recorder, writes the proxy as a static pod, copies kubelet's kubeconfig for the proxy and points
-kubelet at the proxy. Every change is atomic, backed up once under /var/lib/islet/backup, and
+kubelet at the proxy. Every change is atomic, backed up once under ${BACKUP_DIR}, and
 running it again changes nothing. Undo with islet uninstall.
 
   --root DIR             host root file system                               (default /)
   --dry-run              print a unified diff of every change; change nothing
   --binary FILE          binary to install                     (default: this executable)
-  --bin-dir DIR          CNI binary directory                        (default /opt/cni/bin)
-  --cni-conf-dir DIR     CNI configuration directory                (default /etc/cni/net.d)
-  --kubeconfig FILE      kubelet's kubeconfig            (default /etc/kubernetes/kubelet.conf)
-  --upstream-kubeconfig FILE  the proxy's copy of it    (default /etc/islet/upstream.kubeconfig)
-  --manifests-dir DIR    kubelet's static pod directory      (default /etc/kubernetes/manifests)
+  --bin-dir DIR          CNI binary directory                        (default ${CNI_BIN_DIR})
+  --cni-conf-dir DIR     CNI configuration directory                (default ${CNI_CONF_DIR})
+  --kubeconfig FILE      kubelet's kubeconfig            (default ${KUBELET_KUBECONFIG})
+  --upstream-kubeconfig FILE  the proxy's copy of it    (default ${UPSTREAM_KUBECONFIG})
+  --manifests-dir DIR    kubelet's static pod directory      (default ${STATIC_POD_DIR})
   --image REF            image of the proxy's static pod       (default $ISLET_IMAGE or
                          ${DEFAULT_IMAGE})
-  --listen ADDR          proxy address kubelet is pointed at          (default 127.0.0.1:10261)
-  --admin ADDR           proxy admin address (/healthz, /metrics)     (default 127.0.0.1:10267)
-  --cache FILE           proxy cache database             (default /var/lib/islet/cache.db)
-  --link-state FILE      link-state file                       (default /run/islet/link.json)
+  --listen ADDR          proxy address kubelet is pointed at          (default ${PROXY_LISTEN})
+  --admin ADDR           proxy admin address (/healthz, /metrics)     (default ${ADMIN_LISTEN})
+  --cache FILE           proxy cache database             (default ${CACHE_DB})
+  --link-state FILE      link-state file                       (default ${LINK_STATE_FILE})
   --config FILE          YAML/JSON: {plugin: {...fields for the islet CNI config},
                          proxy: {args: [...extra islet proxy flags]}}
   --host-path-prefix DIR where kubelet sees the node's root file system        (default /):
@@ -57,7 +72,7 @@ Paths are as the node sees them; --root only says where that file system is moun
 const UNINSTALL_HELP = `Usage: islet uninstall [flags]
 
 Restores every file islet install changed, byte for byte (content, mode, owner), and removes
-every file and directory it created, using the record under /var/lib/islet/backup.
+every file and directory it created, using the record under ${BACKUP_DIR}.
 
   --root DIR     host root file system (default /)
   --dry-run      print a unified diff of the restore; change nothing
@@ -68,16 +83,16 @@ const INSTALL_FLAGS: FlagSpec = {
   root: { type: 'string', default: '/' },
   'dry-run': { type: 'boolean', default: false },
   binary: { type: 'string' },
-  'bin-dir': { type: 'string', default: '/opt/cni/bin' },
-  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d' },
-  kubeconfig: { type: 'string', default: '/etc/kubernetes/kubelet.conf' },
-  'upstream-kubeconfig': { type: 'string', default: '/etc/islet/upstream.kubeconfig' },
-  'manifests-dir': { type: 'string', default: '/etc/kubernetes/manifests' },
+  'bin-dir': { type: 'string', default: CNI_BIN_DIR },
+  'cni-conf-dir': { type: 'string', default: CNI_CONF_DIR },
+  kubeconfig: { type: 'string', default: KUBELET_KUBECONFIG },
+  'upstream-kubeconfig': { type: 'string', default: UPSTREAM_KUBECONFIG },
+  'manifests-dir': { type: 'string', default: STATIC_POD_DIR },
   image: { type: 'string' },
-  listen: { type: 'string', default: '127.0.0.1:10261' },
-  admin: { type: 'string', default: '127.0.0.1:10267' },
-  cache: { type: 'string', default: '/var/lib/islet/cache.db' },
-  'link-state': { type: 'string', default: '/run/islet/link.json' },
+  listen: { type: 'string', default: PROXY_LISTEN },
+  admin: { type: 'string', default: ADMIN_LISTEN },
+  cache: { type: 'string', default: CACHE_DB },
+  'link-state': { type: 'string', default: LINK_STATE_FILE },
   config: { type: 'string' },
   'host-path-prefix': { type: 'string', default: '/' },
   'skip-cni': { type: 'boolean', default: false },
@@ -259,7 +274,7 @@ async function keepInstalled(host: HostRoot, options: InstallOptions, seconds: n
  * the node's file tree is as before the DaemonSet came; ones holding state (the proxy's cache, the
  * snapshot database) stay.
  */
-const ISLET_HOST_DIRS = ['/etc/islet', '/run/islet', '/var/lib/islet'];
+const ISLET_HOST_DIRS = [CONFIG_DIR, RUN_DIR, STATE_DIR];
 
 function removeEmptyIsletDirs(host: HostRoot): string[] {
   const removed: string[] = [];

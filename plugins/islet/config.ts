@@ -4,6 +4,7 @@
  * - chained recorder: `type == "islet"` as a conflist's last plugin; settings at the top level.
  * Unknown fields are tolerated (runtimes and installers add their own); wrong types are code 7.
  */
+import { IPAM_DB, LINK_STATE_FILE } from '../../lib/defaults.js';
 import { DurationError, parseDuration } from '../../lib/duration.js';
 import { isObject } from '../../lib/is-object.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
@@ -11,10 +12,10 @@ import type { NetConf } from '../cni/types.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export const DEFAULTS = {
-  database: '/var/lib/islet/ipam.db',
+  database: IPAM_DB,
   snapshotTtlMs: 720 * 3_600_000,
   delegateTimeoutMs: 10_000,
-  linkStateFile: '/run/islet/link.json',
+  linkStateFile: LINK_STATE_FILE,
   requireUidMatch: true,
   logFile: '',
   logLevel: 'info' as LogLevel,

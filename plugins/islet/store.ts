@@ -4,6 +4,7 @@
  * so that a verb can hold the write lock across its delegate call (see design.md, CNI plugin).
  */
 import { traced } from '../../lib/cni-trace.js';
+import { checkSchemaVersion, type SchemaRule } from '../../lib/schema-version.js';
 import type { Database } from '../../lib/sqlite.js';
 import { openDatabase } from '../../lib/sqlite.js';
 import { CniError, ErrorCode } from '../cni/errors.js';
@@ -289,7 +290,7 @@ export class Store {
         // Without close-time checkpoints the WAL grows until a commit checkpoints it, and each
         // opener reads it whole to rebuild the index: kept short, that read stays well under 1 ms.
         if (opts.oneShot) db.pragma(`wal_autocheckpoint = ${ONE_SHOT_AUTOCHECKPOINT_PAGES}`);
-        migrate(db);
+        checkSchemaVersion(db, SCHEMA_RULE);
         return db;
       });
       const store = new Store(opened, path);
@@ -466,25 +467,9 @@ export class Store {
   }
 }
 
-function migrate(db: Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === SCHEMA_VERSION) return;
-  if (version > SCHEMA_VERSION) {
-    throw new CniError(
-      ErrorCode.IoFailure,
-      `islet database schema version ${version} is newer than this islet understands (${SCHEMA_VERSION})`,
-    );
-  }
-  db.exec('BEGIN IMMEDIATE');
-  try {
-    // Re-read under the lock: a parallel first call may have migrated meanwhile.
-    if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-    db.exec('COMMIT');
-  } catch (err) {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    throw err;
-  }
-}
+/** ipam.db's layout (lib/schema-version.ts): a file older than it gets the tables it lacks. */
+const SCHEMA_RULE: SchemaRule = {
+  version: SCHEMA_VERSION,
+  migrate: (db) => db.exec(SCHEMA),
+  error: (message) => new CniError(ErrorCode.IoFailure, message),
+};

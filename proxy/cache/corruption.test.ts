@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Gvr, KubeObject, ViewKey } from '../types.js';
+import type { CorruptionEvent } from './cache-file.js';
 import { isCacheCorruption, KEEP_CORRUPT_COPIES, setAsideCorrupt } from './corruption.js';
-import { CacheStore, type CorruptionEvent } from './store.js';
+import { CacheStore } from './store.js';
 
 const pods: Gvr = { group: '', version: 'v1', resource: 'pods' };
 const allPods: ViewKey = { identity: 'node', gvr: pods, namespace: '', labelSelector: '', fieldSelector: '' };

@@ -9,7 +9,7 @@
  * not hold; the next complete LIST refills it.
  */
 import type { Logger } from '../log.js';
-import type { CacheStoreApi, Gvr, ViewKey } from '../types.js';
+import type { CacheQueue, CacheStoreApi, Gvr, ViewKey } from '../types.js';
 
 export interface CacheWriterOptions {
   store: CacheStoreApi & { batch?(fn: () => void): void };
@@ -30,7 +30,7 @@ interface Item {
   mark?: boolean;
 }
 
-export class CacheWriter {
+export class CacheWriter implements CacheQueue {
   private readonly store: CacheWriterOptions['store'];
   private readonly maxQueue: number;
   private readonly batchSize: number;

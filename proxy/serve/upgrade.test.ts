@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
-import type { UpgradeTarget } from '../upstream/pool.js';
+import type { UpgradeTarget } from '../types.js';
 import { relayUpgrade } from './upgrade.js';
 
 /**

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { statusObject } from '../status.js';
-import type { UpgradeTarget } from '../upstream/pool.js';
+import type { UpgradeTarget } from '../types.js';
 
 /**
  * Relays an upgraded connection (exec/attach/port-forward over SPDY or WebSocket) byte for byte.

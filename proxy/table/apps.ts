@@ -10,59 +10,65 @@ import {
 } from './format.js';
 import type { PrintedRow } from './types.js';
 
-export function printDeployment(d: Json, now: number): PrintedRow {
-  const spec = d.spec ?? {};
-  const st = d.status ?? {};
+/**
+ * The row every workload printer prints: its name, the counts `cells` picks from spec and status,
+ * its age, its pod template's containers and images, and its selector.
+ */
+function workloadRow(
+  w: Json,
+  now: number,
+  cells: (spec: Json, status: Json) => (string | number)[],
+  selector: (sel: Json) => string,
+): PrintedRow {
+  const spec = w.spec ?? {};
   const [names, images] = containerCells(spec.template?.spec?.containers);
   return {
     cells: [
-      d.metadata?.name ?? '',
+      w.metadata?.name ?? '',
+      ...cells(spec, w.status ?? {}),
+      since(w.metadata?.creationTimestamp, now),
+      names,
+      images,
+      selector(spec.selector),
+    ],
+  };
+}
+
+export function printDeployment(d: Json, now: number): PrintedRow {
+  return workloadRow(
+    d,
+    now,
+    (spec, st) => [
       `${int(st.readyReplicas)}/${int(spec.replicas)}`,
       int(st.updatedReplicas),
       int(st.availableReplicas),
-      since(d.metadata?.creationTimestamp, now),
-      names,
-      images,
-      selectorString(spec.selector) ?? '<invalid>',
     ],
-  };
+    (sel) => selectorString(sel) ?? '<invalid>',
+  );
 }
 
 export function printReplicaSet(rs: Json, now: number): PrintedRow {
-  const spec = rs.spec ?? {};
-  const st = rs.status ?? {};
-  const [names, images] = containerCells(spec.template?.spec?.containers);
-  return {
-    cells: [
-      rs.metadata?.name ?? '',
-      int(spec.replicas),
-      int(st.replicas),
-      int(st.readyReplicas),
-      since(rs.metadata?.creationTimestamp, now),
-      names,
-      images,
-      formatLabelSelector(spec.selector),
-    ],
-  };
+  return workloadRow(
+    rs,
+    now,
+    (spec, st) => [int(spec.replicas), int(st.replicas), int(st.readyReplicas)],
+    formatLabelSelector,
+  );
 }
 
 export function printDaemonSet(ds: Json, now: number): PrintedRow {
-  const spec = ds.spec ?? {};
-  const st = ds.status ?? {};
-  const [names, images] = containerCells(spec.template?.spec?.containers);
-  return {
-    cells: [
-      ds.metadata?.name ?? '',
+  return workloadRow(
+    ds,
+    now,
+    (spec, st) => [
       int(st.desiredNumberScheduled),
       int(st.currentNumberScheduled),
       int(st.numberReady),
       int(st.updatedNumberScheduled),
       int(st.numberAvailable),
+      // NODE SELECTOR comes before AGE in the daemon set's columns.
       formatLabels(spec.template?.spec?.nodeSelector),
-      since(ds.metadata?.creationTimestamp, now),
-      names,
-      images,
-      formatLabelSelector(spec.selector),
     ],
-  };
+    formatLabelSelector,
+  );
 }

@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLogger, type Logger } from '../log.js';
 import type { MetricsRegistry } from '../metrics.js';
+import { isLocalResourceVersion, parseResourceVersion, upstreamBaseOf } from '../resource-version.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { decideAccept } from '../serve/accept.js';
 import { sendStatus } from '../status.js';
@@ -22,11 +23,10 @@ import type {
   WatchEvent,
   WatchHubApi,
 } from '../types.js';
-import { isLocalResourceVersion, upstreamBaseOf } from '../writes/local-rv.js';
 import { LogBudget, SharedLines } from './event-log.js';
 import { createWatchMetrics, type WatchMetrics } from './metrics.js';
 import { Reclaimer } from './reclaim.js';
-import { parseResourceVersion } from './resource-version.js';
+
 import { SharedWatch, type SharedWatchConfig } from './shared-watch.js';
 
 export interface WatchHubOptions {

@@ -5,8 +5,8 @@
  * Names and versions only; bodies stay in the store.
  */
 import { LRUCache } from 'lru-cache';
+import { objectResourceVersion, parseResourceVersion } from '../resource-version.js';
 import type { KubeObject } from '../types.js';
-import { objectResourceVersion, parseResourceVersion } from './resource-version.js';
 
 /**
  * Keys of different selectors over the same objects hold the same names and versions: 500 keys

@@ -1,7 +1,8 @@
 /**
  * One shared watch: the unit of sharing (identity, resource, namespace, selectors). It holds the
- * upstream watch (opened, resumed from its last resourceVersion, relisted once after a 410), the
- * bounded event log, the index of what its watchers hold, and the local watchers it fans out to.
+ * bounded event log, the index of what its watchers hold, and the local watchers it fans out to;
+ * its UpstreamLoop (upstream-loop.ts) keeps the upstream watch open and hands it what upstream
+ * sends (events, the relist after a 410, the priming list).
  *
  * Invariant: the store reflects every event this watch has logged (writes are applied as they
  * arrive), so "events after x" can always be answered from the log, or for x older than the log
@@ -10,6 +11,7 @@
 import type { ServerResponse } from 'node:http';
 import { apiVersionOf, resourceFacts } from '../gvr.js';
 import type { Logger } from '../log.js';
+import { comparePositions, maxRv, objectResourceVersion, parseResourceVersion } from '../resource-version.js';
 import {
   type FieldSelector,
   type LabelSelector,
@@ -23,25 +25,19 @@ import type {
   KubeList,
   KubeObject,
   RequestInfo,
+  Scope,
   StoreCursor,
   UpstreamPool,
   ViewKey,
   WatchEvent,
   WatchEventType,
 } from '../types.js';
-import { Backoff } from './backoff.js';
 import { EventLog, type LogBudget, type LogEntry, type SharedLines } from './event-log.js';
 import { LocalWatcher } from './local-watcher.js';
 import type { WatchMetrics } from './metrics.js';
-import { maxRv, objectResourceVersion, parseResourceVersion } from './resource-version.js';
 import { diffList, objectName, ScopeIndex } from './scope-index.js';
-import {
-  listUpstream,
-  openUpstreamWatch,
-  readWatchEvents,
-  type Scope,
-  type UpstreamRefusal,
-} from './upstream-stream.js';
+import { UpstreamLoop } from './upstream-loop.js';
+import type { UpstreamRefusal } from './upstream-stream.js';
 
 export interface SharedWatchConfig {
   bookmarkIntervalMs: number;
@@ -66,9 +62,6 @@ export interface SharedWatchConfig {
   random: () => number;
 }
 
-/** Abort reason of an upstream request stopped by a rewind (not a break: no back-off). */
-const REWIND = Symbol('rewind');
-
 /** Objects per page of a new watcher's initial state read from the store. */
 const INITIAL_PAGE = 100;
 /** A page is read once the client has taken what was written down to this many bytes. */
@@ -84,36 +77,19 @@ export interface SharedWatchDeps {
   onIdle: (sw: SharedWatch) => void;
 }
 
-type Outcome =
-  | { kind: 'ok' }
-  | { kind: 'retry'; retryAfterMs?: number }
-  | { kind: 'fatal'; refusal: UpstreamRefusal };
-
 export class SharedWatch {
   private log: EventLog | undefined;
   private index: ScopeIndex | undefined;
   /** Oldest version a watcher may ask for and still get a replay from the store. */
   private storeBase: bigint | undefined;
-  private needRelist = false;
   private readonly watchers = new Set<LocalWatcher>();
-  /** Until upstream first accepts this identity's watch, new watchers wait for its verdict. */
-  private gate: Promise<UpstreamRefusal | undefined> | undefined;
-  private openGate: ((r: UpstreamRefusal | undefined) => void) | undefined;
-  private priming: Promise<UpstreamRefusal | undefined> | undefined;
-  private running = false;
   private closed = false;
-  private abort: AbortController | undefined;
-  private wake: (() => void) | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
   private users = 0;
-  /** The upstream stream broke since it was last open: the next open is a resume. */
-  private interrupted = false;
   private kindInfo: { kind: string; apiVersion: string } | undefined;
   /** Something was logged since the key started (its start can no longer move back). */
   private logged = false;
-  /** Upstream has accepted this identity's watch or list of the scope at least once. */
-  private accepted = false;
-  private readonly backoff: Backoff;
+  private readonly upstream: UpstreamLoop;
   private readonly resource: string;
   private readonly log_: Logger;
 
@@ -125,16 +101,28 @@ export class SharedWatch {
     private readonly fieldSel: FieldSelector,
     private readonly deps: SharedWatchDeps,
   ) {
-    this.backoff = new Backoff({
-      baseMs: deps.config.backoffBaseMs,
-      maxMs: deps.config.backoffMaxMs,
-      random: deps.config.random,
-    });
     const { group, resource } = scope.gvr;
     this.resource = group ? `${group}/${resource}` : resource;
     this.log_ = deps.logger.child({ watch: this.resource, namespace: scope.namespace || undefined });
     const facts = resourceFacts(scope.gvr);
     if (facts) this.kindInfo = { kind: facts.kind, apiVersion: apiVersionOf(scope.gvr) };
+    this.upstream = new UpstreamLoop({
+      pool: deps.pool,
+      scope,
+      identity,
+      config: deps.config,
+      metrics: deps.metrics,
+      resource: this.resource,
+      log: this.log_,
+      hooks: {
+        resumeFrom: () => this.log?.head,
+        event: (ev, line) => this.onUpstreamEvent(ev, line),
+        relisted: (list, listRv) => this.relisted(list, listRv),
+        primed: (list, listRv) => this.primed(list, listRv),
+        watcherCount: () => this.watchers.size,
+        refused: () => this.deps.onIdle(this),
+      },
+    });
   }
 
   get watcherCount(): number {
@@ -167,7 +155,7 @@ export class SharedWatch {
             );
             return;
           }
-          const refusal = await this.prime();
+          const refusal = await this.upstream.prime();
           if (refusal) return forwardRefusal(res, refusal);
           // An informer's watch (with a resourceVersion) may have made the log while the list was
           // in flight: a log alone is no copy of the state, only a primed index is.
@@ -185,14 +173,9 @@ export class SharedWatch {
         this.log = this.newLog(fromRv);
         this.loadIndex(fromRv);
       }
-      if (!this.gate && !this.running && this.deps.pool.isOnline()) {
-        this.gate = new Promise((resolve) => {
-          this.openGate = resolve;
-        });
-      }
-      this.ensureRunning();
-      if (this.gate) {
-        const refusal = await this.gate;
+      const verdict = this.upstream.start();
+      if (verdict) {
+        const refusal = await verdict;
         if (refusal) return forwardRefusal(res, refusal);
       }
       if (this.closed) {
@@ -252,28 +235,19 @@ export class SharedWatch {
    * and even node-made events must not reach it.
    */
   private mayServe(): boolean {
-    return this.accepted || this.deps.store.findCoveringView(this.viewKey()) !== undefined;
+    return this.upstream.accepted || this.deps.store.findCoveringView(this.viewKey()) !== undefined;
   }
 
   linkChanged(online: boolean): void {
     if (this.closed) return;
-    if (online) {
-      this.backoff.reset();
-      const delay = Math.round(this.deps.config.random() * this.deps.config.reconnectJitterMs);
-      setTimeout(() => this.wake?.(), delay).unref();
-    } else {
-      // A partitioned stream may never report its death; drop it and resume when back online.
-      this.abort?.abort();
-    }
+    this.upstream.linkChanged(online);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.cancelGrace();
-    this.abort?.abort();
-    this.wake?.();
-    this.openGate?.(undefined);
+    this.upstream.close();
     for (const w of [...this.watchers]) w.end();
     // Hand the log's bytes back to the hub's budget; the index goes with the watch.
     this.log?.reset(this.log.head);
@@ -358,17 +332,9 @@ export class SharedWatch {
    * False when the watcher ended on the way.
    */
   private async streamInitialState(w: LocalWatcher, stateRv: bigint): Promise<boolean> {
-    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
     let after: StoreCursor | undefined;
     do {
-      const page = this.deps.store.listTextsPage(
-        gvr,
-        namespace,
-        labelSelector,
-        fieldSelector,
-        after,
-        INITIAL_PAGE,
-      );
+      const page = this.deps.store.listTextsPage(this.scope, after, INITIAL_PAGE);
       for (const text of page.texts) w.deliverText('ADDED', text);
       after = page.next;
       if (after) await w.drained(INITIAL_LOW_WATER);
@@ -396,9 +362,9 @@ export class SharedWatch {
       const o = this.getObject(name);
       if (o && this.matches(o)) objects.push(o);
     }
-    objects.sort((a, b) => compareRv(objectResourceVersion(a), objectResourceVersion(b)));
+    objects.sort((a, b) => comparePositions(objectResourceVersion(a), objectResourceVersion(b)));
     for (const o of objects) w.deliverObject('MODIFIED', o);
-    deleted.sort((a, b) => compareRv(a.rv, b.rv));
+    deleted.sort((a, b) => comparePositions(a.rv, b.rv));
     for (const d of deleted) w.deliverObject('DELETED', this.tombstoneObject(d.name, d.rv));
   }
 
@@ -412,9 +378,7 @@ export class SharedWatch {
     this.index = undefined;
     this.storeBase = undefined;
     this.loadIndex(to);
-    // The reason marks that request's own controller: a flag on the watch would outlive a
-    // request that ended otherwise (a relist) and make a later real break skip its backoff.
-    this.abort?.abort(REWIND);
+    this.upstream.rewind();
   }
 
   private fanOut(entry: LogEntry): void {
@@ -435,155 +399,7 @@ export class SharedWatch {
     this.graceTimer = undefined;
   }
 
-  // ------------------------------------------------------------------ upstream
-
-  private ensureRunning(): void {
-    if (this.running || this.closed) return;
-    this.running = true;
-    this.loop()
-      .catch((err) => this.log_.error('shared watch loop failed', { err }))
-      .finally(() => {
-        this.running = false;
-        this.openGate?.(undefined);
-      });
-  }
-
-  private async loop(): Promise<void> {
-    while (!this.closed) {
-      if (!this.deps.pool.isOnline()) {
-        this.admit(undefined);
-        await this.sleep(undefined);
-        continue;
-      }
-      const outcome = this.needRelist ? await this.relist() : await this.watchOnce();
-      if (this.closed) return;
-      if (outcome.kind === 'ok') continue;
-      if (outcome.kind === 'fatal') {
-        this.log_.warn('upstream refused the watch', { code: outcome.refusal.code });
-        if (this.admit(outcome.refusal)) {
-          // Never accepted for this identity: its watchers got the refusal; nothing to keep.
-          this.deps.onIdle(this);
-          return;
-        }
-      } else this.admit(undefined);
-      const delay = this.backoff.next(outcome.kind === 'retry' ? outcome.retryAfterMs : undefined);
-      this.log_.debug('upstream watch retry', { delayMs: delay });
-      await this.sleep(delay);
-    }
-  }
-
-  /** Resolves the first-open gate; true if the refusal reached waiting watchers. */
-  private admit(refusal: UpstreamRefusal | undefined): boolean {
-    const open = this.openGate;
-    if (!open) return false;
-    this.openGate = undefined;
-    this.gate = undefined;
-    open(refusal);
-    return refusal !== undefined;
-  }
-
-  private sleep(ms: number | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
-      timer?.unref();
-      const self = this;
-      function done(): void {
-        if (timer) clearTimeout(timer);
-        if (self.wake === done) self.wake = undefined;
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  private async watchOnce(): Promise<Outcome> {
-    const log = this.log;
-    if (!log) {
-      this.needRelist = true;
-      return { kind: 'ok' };
-    }
-    const ac = new AbortController();
-    this.abort = ac;
-    const c = this.deps.config;
-    let open: Awaited<ReturnType<typeof openUpstreamWatch>>;
-    try {
-      open = await openUpstreamWatch(this.deps.pool, this.scope, {
-        resourceVersion: String(log.head),
-        timeoutSeconds: Math.round(c.upstreamTimeoutSeconds * (1 + c.random())),
-        identity: this.identity,
-        signal: ac.signal,
-      });
-    } catch (err) {
-      this.abort = undefined;
-      if (ac.signal.reason === REWIND) return { kind: 'ok' };
-      this.log_.debug('upstream watch open failed', { err });
-      return { kind: 'retry' };
-    }
-    if (!open.ok) {
-      this.abort = undefined;
-      return this.classify(open.refusal);
-    }
-    this.accepted = true;
-    this.admit(undefined);
-    if (this.interrupted) {
-      // Every local watcher stayed connected across the break instead of relisting.
-      this.deps.metrics.relistsAvoided.inc({ resource: this.resource }, this.watchers.size);
-      this.interrupted = false;
-    }
-    this.log_.debug('upstream watch open', { resourceVersion: String(log.head) });
-    this.deps.metrics.upstreamOpen.inc({ resource: this.resource });
-    const started = Date.now();
-    let events = 0;
-    let expired = false;
-    let failed = false;
-    try {
-      await readWatchEvents(open.res, (ev, line) => {
-        events++;
-        if (ev.type === 'ERROR') {
-          const code = (ev.object as { code?: number }).code;
-          if (code === 410) expired = true;
-          else failed = true;
-          open.res.destroy();
-          return;
-        }
-        this.onUpstreamEvent(ev, line);
-      });
-      if (expired) {
-        this.needRelist = true;
-        return { kind: 'ok' };
-      }
-      if (failed) {
-        this.interrupted = true;
-        return { kind: 'retry' };
-      }
-      this.backoff.reset();
-      // A stream that ends at once without a word is a server problem, not a timeout.
-      if (events === 0 && Date.now() - started < 1000) return { kind: 'retry' };
-      return { kind: 'ok' };
-    } catch (err) {
-      if (expired) {
-        this.needRelist = true;
-        return { kind: 'ok' };
-      }
-      if (ac.signal.reason === REWIND) return { kind: 'ok' };
-      if (!this.closed) this.interrupted = true;
-      if (!failed) this.log_.debug('upstream watch broke', { err });
-      return { kind: 'retry' };
-    } finally {
-      this.abort = undefined;
-      this.deps.metrics.upstreamOpen.dec({ resource: this.resource });
-    }
-  }
-
-  private classify(refusal: UpstreamRefusal): Outcome {
-    if (refusal.code === 410) {
-      this.needRelist = true;
-      return { kind: 'ok' };
-    }
-    if (refusal.code === 429 || refusal.code >= 500)
-      return { kind: 'retry', retryAfterMs: refusal.retryAfterMs };
-    return { kind: 'fatal', refusal };
-  }
+  // ------------------------------------------------------------------ what upstream sends
 
   private onUpstreamEvent(ev: WatchEvent, line: string): void {
     const log = this.log!;
@@ -619,34 +435,7 @@ export class SharedWatch {
    * list becomes ADDED/MODIFIED/DELETED events, the view is marked complete at the list's
    * version, and the watch resumes from there. Local watchers never see the 410.
    */
-  private async relist(): Promise<Outcome> {
-    const ac = new AbortController();
-    this.abort = ac;
-    let result: Awaited<ReturnType<typeof listUpstream>>;
-    this.deps.metrics.relists.inc({ resource: this.resource });
-    try {
-      result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
-    } catch (err) {
-      // Rewound meanwhile: list again at once (the log now starts earlier), no back-off.
-      if (ac.signal.reason === REWIND) return { kind: 'ok' };
-      this.log_.debug('relist failed', { err });
-      return { kind: 'retry' };
-    } finally {
-      this.abort = undefined;
-    }
-    if (!result.ok) {
-      const o = this.classify(result.refusal);
-      return o.kind === 'ok' ? { kind: 'retry' } : o;
-    }
-    this.accepted = true;
-    const list = withItemKinds(result.list);
-    const listRv = parseResourceVersion(list.metadata.resourceVersion);
-    if (listRv === undefined) {
-      this.log_.error('upstream list without a usable resourceVersion', {
-        rv: list.metadata.resourceVersion,
-      });
-      return { kind: 'retry' };
-    }
+  private relisted(list: KubeList, listRv: bigint): void {
     this.learnListKind(list.kind, list.apiVersion);
     const log = this.log;
     if (!this.index && log) this.loadIndex(log.head);
@@ -666,7 +455,7 @@ export class SharedWatch {
           object: o,
           rv: objectResourceVersion(o) ?? listRv,
         })),
-      ].sort((a, b) => compareRv(a.rv, b.rv));
+      ].sort((a, b) => comparePositions(a.rv, b.rv));
       for (const g of gone) changes.push({ type: 'DELETED', object: g, rv: listRv });
       for (const ch of changes) {
         const name = objectName(ch.object);
@@ -696,45 +485,23 @@ export class SharedWatch {
       for (const w of [...this.watchers])
         w.fail(statusObject(410, 'Expired', 'resource version expired upstream'));
     }
-    this.needRelist = false;
-    this.interrupted = false;
-    this.admit(undefined);
-    return { kind: 'ok' };
   }
 
-  /** The first LIST for a resourceVersion=0 watch when the store holds no complete copy. */
-  private prime(): Promise<UpstreamRefusal | undefined> {
-    this.priming ??= (async () => {
-      try {
-        this.deps.metrics.relists.inc({ resource: this.resource });
-        const ac = new AbortController();
-        const result = await listUpstream(this.deps.pool, this.scope, this.identity, ac.signal);
-        if (!result.ok) return result.refusal;
-        this.accepted = true;
-        const listRv = parseResourceVersion(result.list.metadata.resourceVersion);
-        if (listRv === undefined) return undefined;
-        this.learnListKind(result.list.kind, result.list.apiVersion);
-        this.applyListToStore(result.list);
-        if (this.log) {
-          // A watch with a resourceVersion started this key while the list was in flight, and
-          // its upstream events may be newer than the list: they are in the store and the log
-          // already. The index is the store's merge of both, at the newer of the two; one built
-          // from the list alone would forget what those events deleted or added.
-          this.loadIndex(maxRv(listRv, this.log.head));
-        } else {
-          this.index = ScopeIndex.fromObjects(result.list.items, listRv);
-          this.storeBase = listRv;
-          this.log = this.newLog(listRv);
-        }
-        return undefined;
-      } catch (err) {
-        this.log_.debug('priming list failed', { err });
-        return undefined;
-      } finally {
-        this.priming = undefined;
-      }
-    })();
-    return this.priming;
+  /** The first LIST for a resourceVersion=0 watch when the store held no complete copy. */
+  private primed(list: KubeList, listRv: bigint): void {
+    this.learnListKind(list.kind, list.apiVersion);
+    this.applyListToStore(list);
+    if (this.log) {
+      // A watch with a resourceVersion started this key while the list was in flight, and
+      // its upstream events may be newer than the list: they are in the store and the log
+      // already. The index is the store's merge of both, at the newer of the two; one built
+      // from the list alone would forget what those events deleted or added.
+      this.loadIndex(maxRv(listRv, this.log.head));
+    } else {
+      this.index = ScopeIndex.fromObjects(list.items, listRv);
+      this.storeBase = listRv;
+      this.log = this.newLog(listRv);
+    }
   }
 
   // ------------------------------------------------------------------ store
@@ -776,8 +543,7 @@ export class SharedWatch {
 
   /** Names and versions of what the store holds in scope: the index needs no bodies. */
   private scopeVersions(): { name: string; rv: string }[] {
-    const { gvr, namespace, labelSelector, fieldSelector } = this.scope;
-    return this.deps.store.scopeVersions(gvr, namespace, labelSelector, fieldSelector);
+    return this.deps.store.scopeVersions(this.scope);
   }
 
   private getObject(name: string): KubeObject | undefined {
@@ -849,25 +615,6 @@ export class SharedWatch {
     if (this.kindInfo?.kind || !listKind?.endsWith('List')) return;
     this.kindInfo = { kind: listKind.slice(0, -4), apiVersion };
   }
-}
-
-/**
- * List items come without kind/apiVersion (the list carries them); as watch event objects they
- * need their own, or clients cannot decode them (kubectl prints "status/<unknown>").
- */
-function withItemKinds(list: KubeList): KubeList {
-  const kind = list.kind?.endsWith('List') ? list.kind.slice(0, -4) : '';
-  if (!kind) return list;
-  const items = list.items.map((o) =>
-    o.kind && o.apiVersion ? o : { ...o, kind, apiVersion: list.apiVersion },
-  );
-  return { ...list, items };
-}
-
-function compareRv(a: bigint | undefined, b: bigint | undefined): number {
-  const x = a ?? 0n;
-  const y = b ?? 0n;
-  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function forwardRefusal(res: ServerResponse, refusal: UpstreamRefusal): void {

@@ -5,17 +5,11 @@
 import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
-import type { Gvr, Identity, KubeList, KubeObject, UpstreamPool, WatchEvent } from '../types.js';
+import type { Identity, KubeList, KubeObject, Scope, UpstreamPool, WatchEvent } from '../types.js';
+import { readBody } from '../upstream/answer-body.js';
 import { parseRetryAfter } from './backoff.js';
 
 const gunzipAsync = promisify(gunzip);
-
-export interface Scope {
-  gvr: Gvr;
-  namespace: string;
-  labelSelector: string;
-  fieldSelector: string;
-}
 
 /** /api/v1/pods, /apis/discovery.k8s.io/v1/namespaces/x/endpointslices, ... */
 export function collectionPath(scope: Scope): string {
@@ -196,24 +190,4 @@ async function refusalOf(res: IncomingMessage): Promise<UpstreamRefusal> {
     body,
     contentType: String(res.headers['content-type'] ?? 'application/json'),
   };
-}
-
-function readBody(res: IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        res.destroy(new Error(`upstream body larger than ${max} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    res.on('end', () => resolve(Buffer.concat(chunks)));
-    res.on('error', reject);
-    res.on('close', () => {
-      if (!res.complete) reject(new Error('upstream response closed before its end'));
-    });
-  });
 }

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
 import type { KubeObject } from '../types.js';
 import { applyOp, opFromRequest, type WriteRequestError } from './apply-write.js';
 import { PatchError } from './json-value.js';
 import { LeaseLiveness } from './lease-liveness.js';
-import { isLocalResourceVersion, nextLocalResourceVersion, upstreamBaseOf } from './local-rv.js';
 
 const pod: KubeObject = {
   apiVersion: 'v1',
@@ -102,7 +102,7 @@ describe('lease liveness', () => {
 
 describe('ordering local versions among upstream ones', () => {
   it('puts a local version after its base and before the next upstream version', async () => {
-    const { compareWithLocal } = await import('./local-rv.js');
+    const { compareRv: compareWithLocal } = await import('../resource-version.js');
     expect(compareWithLocal('5', '5-islet-1')).toBe(-1);
     expect(compareWithLocal('5-islet-2', '5-islet-1')).toBe(1);
     expect(compareWithLocal('5-islet-9', '6')).toBe(-1);

@@ -1,3 +1,4 @@
+import { checkSchemaVersion } from '../../lib/schema-version.js';
 import { type Database, openDatabase } from '../../lib/sqlite.js';
 import type { Gvr, Identity, KubeObject } from '../types.js';
 import type { WriteOp } from './apply-write.js';
@@ -73,7 +74,7 @@ type Row = QueueRow;
 /** What the identity column holds for every row (the column stays, so older files still open). */
 const NODE_IDENTITY_JSON = JSON.stringify({ kind: 'node', id: 'node' } satisfies NodeIdentity);
 
-/** PRAGMA user_version once rows of bearer-token identities were dropped and the file rewritten. */
+/** writes.db's layout version (lib/schema-version.ts): 1 once rows of bearer-token identities were dropped and the file rewritten. */
 const SCRUBBED_VERSION = 1;
 
 const SCHEMA = `
@@ -134,22 +135,36 @@ export class WriteQueue {
   }
 
   /**
-   * Pragmas, schema, and the scrub of files written by versions that queued bearer-token writes:
-   * those rows are dropped (their token must not stay at rest, and they cannot be replayed as the
-   * node) and the file is rewritten once, so no free page or -wal frame still holds a token.
+   * Pragmas, the layout (lib/schema-version.ts), and the scrub of rows of other identities than
+   * the node's: versions before 1 queued bearer-token writes, and an older binary may have done so
+   * in a file of version 1 since. Those rows are dropped (their token must not stay at rest, and
+   * they cannot be replayed as the node) and the file is rewritten, so no free page or -wal frame
+   * still holds a token.
    */
   private setUp(): void {
     // deleted rows are overwritten with zeros, not left in free pages
     this.db.pragma('secure_delete = ON');
-    this.db.exec(SCHEMA);
+    const found = checkSchemaVersion(this.db, {
+      version: SCRUBBED_VERSION,
+      // VACUUM runs outside transactions; the proxy alone opens writes.db.
+      transaction: 'none',
+      migrate: (db) => {
+        db.exec(SCHEMA);
+        this.scrub(db, true);
+      },
+    });
     this.stmt = this.prepare();
-    const dropped = this.db
+    if (found === SCRUBBED_VERSION) this.scrub(this.db, false);
+  }
+
+  /** Drops rows of identities other than the node's; rewrites the file when any were, or `always`. */
+  private scrub(db: Database, always: boolean): void {
+    const dropped = db
       .prepare('DELETE FROM islet_writes_v1 WHERE identity <> ?')
       .run(NODE_IDENTITY_JSON).changes;
-    if (dropped > 0 || this.db.pragma('user_version', { simple: true }) !== SCRUBBED_VERSION) {
-      this.db.exec('VACUUM');
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
-      this.db.pragma(`user_version = ${SCRUBBED_VERSION}`);
+    if (dropped > 0 || always) {
+      db.exec('VACUUM');
+      db.pragma('wal_checkpoint(TRUNCATE)');
     }
     if (dropped > 0) this.droppedTokenRows = dropped;
   }

@@ -1,4 +1,5 @@
 import type { Identity, UpstreamPool } from '../types.js';
+import { jsonOf, readBody } from '../upstream/answer-body.js';
 
 export interface JsonAnswer {
   status: number;
@@ -27,16 +28,8 @@ export async function upstreamJson(
     },
     ...(payload ? { body: payload } : {}),
   });
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  const raw = Buffer.concat(chunks);
-  let parsed: unknown;
-  try {
-    parsed = raw.length ? JSON.parse(raw.toString('utf8')) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  return { status: res.statusCode ?? 0, body: parsed, raw };
+  const raw = await readBody(res);
+  return { status: res.statusCode ?? 0, body: jsonOf(raw), raw };
 }
 
 /** The message of a Status body, or the status code when there is none. */

@@ -13,9 +13,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { offlineGet, offlineList } from '../../proxy/cache/offline-read.js';
 import { CacheStore } from '../../proxy/cache/store.js';
 import { parseRequestInfo } from '../../proxy/request-info.js';
+import { offlineGet, offlineList } from '../../proxy/serve/offline-read.js';
 import type { Gvr, Identity, KubeObject, ViewKey } from '../../proxy/types.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 15);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseResourceVersion } from '../../proxy/resource-version.js';
 import { Backoff, parseRetryAfter } from '../../proxy/watch/backoff.js';
 import { EventLog, LogBudget, type LogEntry } from '../../proxy/watch/event-log.js';
-import { parseResourceVersion } from '../../proxy/watch/resource-version.js';
 
 const entry = (rv: number, name = `ns/o${rv}`): LogEntry => ({
   rv: BigInt(rv),

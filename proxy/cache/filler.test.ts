@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CacheStore } from '../cache/store.js';
-import { CacheWriter } from '../cache/writer.js';
 import { createLogger } from '../log.js';
 import { parseRequestInfo } from '../request-info.js';
 import type { Identity, KubeObject } from '../types.js';
-import { CacheFiller, Tee, viewOf } from './cache-fill.js';
+import { CacheFiller, Tee, viewOf } from './filler.js';
+import { CacheStore } from './store.js';
+import { CacheWriter } from './writer.js';
 
 const node: Identity = { kind: 'node', id: 'node' };
 const json = { 'content-type': 'application/json' };

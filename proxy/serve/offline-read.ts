@@ -13,10 +13,10 @@
  *   proxy/table/); metadata-only output (PartialObjectMetadata[List]) is built from the stored objects.
  */
 import { apiVersionOf, resourceFacts } from '../gvr.js';
+import { compareRv } from '../resource-version.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { type StatusDetails, statusObject } from '../status.js';
 import type { CacheStoreApi, Gvr, Identity, KubeObject, RequestInfo } from '../types.js';
-import { compareRv } from './rv.js';
 
 export interface ReadResult {
   status: number;
@@ -29,19 +29,6 @@ export interface OfflineReadOptions {
   accept?: string;
 }
 
-/** Optional fast paths a store may offer (CacheStore does): stored JSON texts without a parse. */
-interface TextStore {
-  getBodyText?(gvr: Gvr, namespace: string, name: string): string | undefined;
-  listEntries?(
-    gvr: Gvr,
-    namespace: string,
-    labelSelector: string,
-    fieldSelector: string,
-  ): { namespace: string; name: string; text: string }[];
-}
-
-type Store = CacheStoreApi & TextStore;
-
 interface ContinueToken {
   v: 1;
   rv: string;
@@ -50,7 +37,7 @@ interface ContinueToken {
 }
 
 export function offlineGet(
-  store: Store,
+  store: CacheStoreApi,
   info: RequestInfo,
   identity: Identity,
   opts: OfflineReadOptions = {},
@@ -68,9 +55,8 @@ export function offlineGet(
   const form = outputForm(opts.accept);
   if (form === 'table') return notAcceptable();
 
-  const text = store.getBodyText ? store.getBodyText(gvr, info.namespace, info.name) : undefined;
-  const obj =
-    text !== undefined ? (JSON.parse(text) as KubeObject) : store.getObject(gvr, info.namespace, info.name);
+  const text = store.getBodyText(gvr, info.namespace, info.name);
+  const obj = text === undefined ? undefined : (JSON.parse(text) as KubeObject);
   if (!obj) {
     return status(404, 'NotFound', `${what} "${info.name}" not found`, {
       name: info.name,
@@ -92,7 +78,7 @@ export function offlineGet(
 }
 
 export function offlineList(
-  store: Store,
+  store: CacheStoreApi,
   info: RequestInfo,
   identity: Identity,
   opts: OfflineReadOptions = {},
@@ -157,13 +143,7 @@ export function offlineList(
     if (c === 1) return tooLarge(info.resourceVersion, held);
   }
 
-  const entries = store.listEntries
-    ? store.listEntries(gvr, info.namespace, info.labelSelector, info.fieldSelector)
-    : store.listObjects(gvr, info.namespace, info.labelSelector, info.fieldSelector).map((o) => ({
-        namespace: o.metadata.namespace ?? '',
-        name: o.metadata.name,
-        text: JSON.stringify(o),
-      }));
+  const entries = store.listEntries(gvr, info.namespace, info.labelSelector, info.fieldSelector);
   let start = 0;
   if (after) {
     const from = entries.findIndex((e) => compareKeys([e.namespace, e.name], after!) > 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRv, newerRv, rvNumber } from './rv.js';
+import { compareRv, newerObjectRv, newerRv, parseResourceVersion, rvNumber } from './resource-version.js';
 
 describe('resourceVersion order', () => {
   it('compares digit strings as integers', () => {
@@ -28,5 +28,23 @@ describe('resourceVersion order', () => {
     expect(rvNumber('9223372036854775807')).toBe(9223372036854775807n);
     expect(rvNumber('9223372036854775808')).toBeNull();
     expect(rvNumber('x')).toBeNull();
+  });
+
+  it("picks the newer of an object's two versions, a local one after its base, an opaque one last", () => {
+    const cases: [string | undefined, string | undefined, string][] = [
+      ['6', '5-islet-2', '6'],
+      ['5-islet-1', '5', '5-islet-1'],
+      ['5', '5-islet-1', '5-islet-1'],
+      [undefined, '5', '5'],
+      ['5', 'opaque', '5'],
+      ['opaque', '5', '5'],
+    ];
+    for (const [a, b, newer] of cases) expect(newerObjectRv(a, b), `${a} vs ${b}`).toBe(newer);
+  });
+
+  it('places a local version at its upstream base', () => {
+    expect(parseResourceVersion('4711-islet-3')).toBe(4711n);
+    expect(parseResourceVersion('4711')).toBe(4711n);
+    expect(parseResourceVersion('opaque')).toBeUndefined();
   });
 });

@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CacheStore } from '../cache/store.js';
 import { parseRequestInfo } from '../request-info.js';
 import type { Gvr, Identity, KubeList, KubeObject, ViewKey } from '../types.js';
 import { offlineGet, offlineList } from './offline-read.js';
-import { CacheStore } from './store.js';
 
 const pods: Gvr = { group: '', version: 'v1', resource: 'pods' };
 const slices: Gvr = { group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices' };

@@ -2,22 +2,21 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { LRUCache } from 'lru-cache';
-import type { CacheStore, ListEnvelope } from '../cache/store.js';
 import { gvrOf, learnDiscovery } from '../gvr.js';
 import type { Logger } from '../log.js';
-import type { Gvr, Identity, KubeList, KubeObject, RequestInfo, ViewKey } from '../types.js';
+import { isDiscoveryPath, recordedPath } from '../serve/recorded.js';
+import type {
+  CacheQueue,
+  CacheStoreApi,
+  Gvr,
+  Identity,
+  KubeList,
+  KubeObject,
+  ListEnvelope,
+  RequestInfo,
+  ViewKey,
+} from '../types.js';
 import { type JsonList, peekResourceVersion, splitJsonList } from './json-scan.js';
-import { isDiscoveryPath, recordedPath } from './recorded.js';
-
-/**
- * Turns upstream answers that passed through to a client into cache updates. The bytes are
- * collected as they stream by; parsing and writing happen later in the CacheWriter's queue, so
- * the client's response is never held back by the store.
- */
-export interface CacheQueue {
-  /** Never blocks; when full the scope (a view, or a whole resource) is marked incomplete. */
-  enqueue(fn: () => void, scope?: ViewKey | Gvr): void;
-}
 
 /** Largest response we tee into the cache; beyond it the view is marked incomplete instead. */
 export const MAX_TEE_BYTES = 256 * 1024 * 1024;
@@ -36,9 +35,6 @@ interface PendingList {
   /** The store's generation at the first page: a cache file replaced since lost those pages. */
   generation: number;
 }
-
-/** Re-exported for proxy/server.ts until it imports gvrOf from proxy/gvr.ts itself. */
-export { gvrOf };
 
 export function viewOf(info: RequestInfo, identity: Identity): ViewKey {
   return {
@@ -124,6 +120,11 @@ function isJson(headers: IncomingHttpHeaders): boolean {
   return /^application\/json\b/i.test(String(headers['content-type'] ?? ''));
 }
 
+/**
+ * Turns upstream answers that passed through to a client into cache updates. The bytes are
+ * collected as they stream by; parsing and writing happen later in the CacheWriter's queue, so
+ * the client's response is never held back by the store.
+ */
 export class CacheFiller {
   private readonly pending = new Map<string, PendingList>();
   private readonly granted = new LRUCache<string, true>({ max: 10_000 });
@@ -131,7 +132,7 @@ export class CacheFiller {
   private readonly lastList = new LRUCache<string, string>({ max: 1_000 });
 
   constructor(
-    private readonly store: CacheStore,
+    private readonly store: CacheStoreApi,
     private readonly queue: CacheQueue,
     private readonly logger: Logger,
   ) {}

@@ -1,5 +1,4 @@
-import type { ListEnvelope, ListItem } from '../cache/store.js';
-import type { KubeList } from '../types.js';
+import type { KubeList, ListEnvelope, ListItem } from '../types.js';
 
 /**
  * Structure-only scans of upstream JSON, for the cache filler.
