@@ -1,5 +1,4 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 // Imported statically: a createRequire()'d require goes through Module._load, which a runtime's
 // NODE_DEBUG=module would make chatter on the CNI plugin's stderr.
@@ -14,11 +13,9 @@ export type Database = BetterSqlite3.Database;
 
 let nativeBinding: string | object | undefined;
 
-// The bundle defines import.meta.url (scripts/build.mjs), so this works in ESM and in the CJS build.
-const requireHere = createRequire(import.meta.url);
-
-// Set by scripts/build.mjs: the sha256 prefix of the addon packed into the single executable.
-// Knowing it at build time spares every CNI call hashing 2 MB and loading node:crypto (~7 ms).
+// Set by scripts/build.mjs: the sha256 prefix of the addon packed into the single executable, which
+// names its extracted copy. Knowing it at build time spares every CNI call hashing 2 MB and loading
+// node:crypto (~7 ms).
 declare const __ISLET_ADDON_ID__: string | undefined;
 
 /**
@@ -33,13 +30,11 @@ function resolveNativeBinding(): string | object | undefined {
 
 function findNativeBinding(): string | object | undefined {
   if (isSea()) {
+    // Only scripts/build.mjs makes the single executable, and it always defines the id.
+    if (typeof __ISLET_ADDON_ID__ !== 'string')
+      throw new Error('this single executable was built without the id of its SQLite addon');
     // Not a copy: the bytes are the executable's own mapping.
-    const asset = getRawAsset('better_sqlite3.node') as ArrayBuffer;
-    const id =
-      typeof __ISLET_ADDON_ID__ === 'string'
-        ? __ISLET_ADDON_ID__
-        : addonId(Buffer.from(new Uint8Array(asset)));
-    return loadEmbeddedAddon(asset, id);
+    return loadEmbeddedAddon(getRawAsset('better_sqlite3.node') as ArrayBuffer, __ISLET_ADDON_ID__);
   }
   const script = process.argv[1] ? safeRealpath(process.argv[1]) : undefined;
   if (script) {
@@ -47,12 +42,6 @@ function findNativeBinding(): string | object | undefined {
     if (existsSync(sibling)) return sibling;
   }
   return undefined;
-}
-
-/** The addon's id when the build did not define it (same rule as scripts/build.mjs). */
-function addonId(bytes: Buffer): string {
-  const { createHash } = requireHere('node:crypto') as typeof import('node:crypto');
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
 function safeRealpath(p: string): string | undefined {
