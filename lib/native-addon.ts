@@ -8,6 +8,7 @@
  */
 import {
   closeSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -59,8 +60,13 @@ function tmpdir(): string {
   return process.getBuiltinModule('node:os').tmpdir();
 }
 
-/** Creates `dir` private (0700, whatever the umask) unless it exists; then checks it. */
+/**
+ * Creates `dir` private (0700, whatever the umask) unless it exists; then checks it. Checked first:
+ * it exists on every call but the first, and a mkdir failing with EEXIST costs a thrown error.
+ */
 function ensurePrivateDir(dir: string, uid: number): string | undefined {
+  const problem = privateDirProblem(dir, uid);
+  if (problem === undefined || existsSync(dir)) return problem;
   try {
     mkdirSync(dir, { mode: 0o700, recursive: uid === 0 });
   } catch (err) {

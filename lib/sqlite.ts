@@ -63,12 +63,11 @@ export interface OpenOptions {
  * power: WAL, synchronous=FULL, a busy timeout so parallel processes queue instead of failing.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
-  if (!opts.readonly) {
+  // The file is there on every call but the first: then nothing else is asked of the file system.
+  if (!opts.readonly && !existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (!existsSync(path)) {
-      closeSync(openSync(path, 'a', 0o600));
-      chmodSync(path, 0o600);
-    }
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
   }
   const binding = resolveNativeBinding();
   const db = new BetterSqlite3(path, {

@@ -96,7 +96,8 @@ function excludeModes(excluded) {
 const BANNER = [
   // lib/cni-trace.ts: when tracing, where the bundle's own time starts.
   'if (process.env.ISLET_CNI_TRACE === "1") globalThis.__isletBundleStart = performance.now();',
-  'const __islet_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
+  // A getter: the CNI plugin's code never reads import.meta.url, so its calls do not pay for the URL.
+  'const __islet_import_meta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };',
   'if (process.env.CNI_COMMAND !== undefined) {',
   '  const emitWarning = process.emitWarning;',
   '  process.emitWarning = function (warning, ...rest) {',
@@ -120,7 +121,7 @@ function esbuildOptions(excluded) {
     format: 'cjs',
     banner: { js: BANNER },
     define: {
-      'import.meta.url': '__islet_import_meta_url',
+      'import.meta.url': '__islet_import_meta.url',
       __ISLET_VERSION__: JSON.stringify(pkg.version),
       __ISLET_ADDON_ID__: JSON.stringify(addonId),
     },

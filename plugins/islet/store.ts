@@ -212,6 +212,14 @@ export class Store {
         db,
         'SELECT * FROM attachments WHERE network = ? ORDER BY created_at',
       ),
+      unfinished: lazy<[string], AttachmentRow>(
+        db,
+        "SELECT * FROM attachments WHERE network = ? AND state IN ('pending', 'deleting', 'replayed') ORDER BY created_at",
+      ),
+      reapable: lazy<[string, number, string, number], AttachmentRow>(
+        db,
+        "SELECT * FROM attachments WHERE network = ? AND ((state = 'held' AND updated_at < ?) OR (state = 'active' AND boot_id != ? AND ?)) ORDER BY created_at",
+      ),
       insertAttachment: lazy(
         db,
         `INSERT INTO attachments (${ATTACHMENT_COLUMNS}) VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @netns, @cni_args, @state, @ips, @result, @delegate_conf, @boot_id, @pid, @proc_start, @created_at, @updated_at)
@@ -316,12 +324,12 @@ export class Store {
   }
 
   begin(): void {
-    traced('begin', () => this.run(() => this.db.exec('BEGIN IMMEDIATE')));
+    this.run(() => this.db.exec('BEGIN IMMEDIATE'), 'begin');
     this.inTx = true;
   }
 
   commit(): void {
-    traced('commit', () => this.run(() => this.db.exec('COMMIT')));
+    this.run(() => this.db.exec('COMMIT'), 'commit');
     this.inTx = false;
   }
 
@@ -362,9 +370,10 @@ export class Store {
     }
   }
 
-  private run<T>(fn: () => T): T {
+  /** Runs SQLite work as one traced phase ('sql' unless named), its errors as CNI errors. */
+  private run<T>(fn: () => T, phase = 'sql'): T {
     try {
-      return fn();
+      return traced(phase, fn);
     } catch (err) {
       throw storeError(err, this.path);
     }
@@ -380,6 +389,24 @@ export class Store {
 
   attachments(network: string): AttachmentRow[] {
     return this.run(() => this.stmts.allAttachments.all(network));
+  }
+
+  /** Attachments earlier calls left work for: pending, deleting and replayed ones, oldest first. */
+  unfinishedAttachments(network: string): AttachmentRow[] {
+    return this.run(() => this.stmts.unfinished.all(network));
+  }
+
+  /**
+   * Reservations past their time, oldest first: held ones last updated before `heldBefore`, and,
+   * when `oldBootsExpired`, active ones of a boot other than `bootId`.
+   */
+  reapableAttachments(
+    network: string,
+    heldBefore: number,
+    bootId: string,
+    oldBootsExpired: boolean,
+  ): AttachmentRow[] {
+    return this.run(() => this.stmts.reapable.all(network, heldBefore, bootId, oldBootsExpired ? 1 : 0));
   }
 
   putAttachment(row: AttachmentRow): void {
