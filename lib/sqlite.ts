@@ -56,6 +56,8 @@ export interface OpenOptions {
   /** Milliseconds a writer waits for the lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
   readonly?: boolean;
+  /** WAL pages after which a commit checkpoints (SQLite's default: 1000). */
+  walAutocheckpointPages?: number;
 }
 
 /**
@@ -73,13 +75,17 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
   const db = new BetterSqlite3(path, {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly ?? false,
+    // sqlite3_busy_timeout, what PRAGMA busy_timeout sets.
+    timeout: opts.busyTimeoutMs ?? 10_000,
     ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
   });
   try {
-    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+    // One round trip for the settings a CNI call pays on every open (exec discards their rows).
     if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      const checkpoint = opts.walAutocheckpointPages;
+      db.exec(
+        `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL${checkpoint === undefined ? '' : `; PRAGMA wal_autocheckpoint = ${checkpoint}`}`,
+      );
     }
   } catch (err) {
     // A file that is not a database fails here (SQLITE_NOTADB): do not leak the handle.

@@ -52,7 +52,7 @@ export function bootStartMs(now: number): number {
  */
 function uptimeSeconds(): number {
   try {
-    const seconds = Number.parseFloat(readFileSync('/proc/uptime', 'latin1'));
+    const seconds = Number.parseFloat(readFileSync('/proc/uptime', 'utf8'));
     if (Number.isFinite(seconds)) return seconds;
   } catch {
     // no /proc: ask libuv

@@ -293,10 +293,12 @@ export class Store {
     let db: Database | undefined;
     try {
       const opened = traced('db-open', () => {
-        db = openDatabase(path, { busyTimeoutMs });
         // Without close-time checkpoints the WAL grows until a commit checkpoints it, and each
         // opener reads it whole to rebuild the index: kept short, that read stays well under 1 ms.
-        if (opts.oneShot) db.pragma(`wal_autocheckpoint = ${ONE_SHOT_AUTOCHECKPOINT_PAGES}`);
+        db = openDatabase(path, {
+          busyTimeoutMs,
+          ...(opts.oneShot ? { walAutocheckpointPages: ONE_SHOT_AUTOCHECKPOINT_PAGES } : {}),
+        });
         migrate(db);
         return db;
       });
@@ -362,11 +364,11 @@ export class Store {
    * that follows is FULL and makes these frames durable with it.
    */
   txSurvivingCrash<T>(fn: () => T): T {
-    this.run(() => this.db.pragma('synchronous = NORMAL'));
+    this.run(() => this.db.exec('PRAGMA synchronous = NORMAL'));
     try {
       return this.tx(fn);
     } finally {
-      this.run(() => this.db.pragma('synchronous = FULL'));
+      this.run(() => this.db.exec('PRAGMA synchronous = FULL'));
     }
   }
 

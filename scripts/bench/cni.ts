@@ -2,7 +2,9 @@
  * Benchmark of the islet CNI plugin. Not a test: run as root with `npm run bench:cni`.
  *
  * One run measures every variant below, interleaved (each round runs each variant once, in a
- * rotating order) so machine noise hits them alike, and prints medians and p90s:
+ * rotating order) so machine noise hits them alike, and prints medians and p90s of wall time and
+ * the mean CPU time (user + system) of the processes each sample ran, which a machine shared with
+ * other work moves far less; the per-call ratios are printed in both:
  *   - bare `node -e ""` start-up (the baseline of the per-call targets),
  *   - one CNI VERSION call of the built dist/islet (request on a pipe, as libcni sends it),
  *   - an IPAM-wrapper ADD then DEL of dist/islet over host-local, and host-local's own ADD+DEL
@@ -41,8 +43,9 @@ import { join } from 'node:path';
 import { CniLab, newPod, podCniArgs, SYSTEM_CNI_DIR } from '../../test/cni/lab.js';
 import { type RunResult, run } from '../../test/cni/process.js';
 import { isletBinary } from '../../test/islet-binary.js';
+import { putTestBedOnPath } from '../../test/k8s/bin.js';
 import { makeFloorPlugin } from './floor-plugin.js';
-import { ensureBuilt, interleave, loadAverage, runBench, timed } from './harness.js';
+import { childrenCpuMs, ensureBuilt, interleave, loadAverage, runBench, timed } from './harness.js';
 import { median, p90 } from './stats.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
@@ -50,6 +53,7 @@ const WARMUP = 3;
 const BASELINE = process.env.ISLET_BENCH_BASELINE;
 
 const TARGET_PER_CALL = 1.15;
+const FLOOR = 'floor plugin IPAM ADD+DEL (over host-local)';
 const TARGET_CYCLE = 3.5;
 
 type Sample = () => Promise<void>;
@@ -60,8 +64,20 @@ function ok(r: RunResult, what: string): void {
 
 const LABEL = 50;
 
-function row(name: string, xs: number[]): string {
-  return `  ${name.padEnd(LABEL)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`;
+/** One sample: its wall time and the CPU time of the processes it ran. */
+interface Sampled {
+  wall: number;
+  cpu: number;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+function row(name: string, xs: Sampled[]): string {
+  const wall = xs.map((x) => x.wall);
+  const cpu = mean(xs.map((x) => x.cpu));
+  return `  ${name.padEnd(LABEL)} median ${median(wall).toFixed(1).padStart(7)} ms   p90 ${p90(wall).toFixed(1).padStart(7)} ms   cpu ${cpu.toFixed(1).padStart(6)} ms`;
 }
 
 function ratio(label: string, value: number, target?: number): string {
@@ -142,6 +158,8 @@ async function main(): Promise<number> {
     return 1;
   }
   ensureBuilt();
+  // cnitool (and the rest of the pinned test bed) from .k8s/bin, as the tests run it.
+  putTestBedOnPath();
   if (BASELINE !== undefined && !existsSync(BASELINE)) {
     console.error(`ISLET_BENCH_BASELINE=${BASELINE} does not exist`);
     return 1;
@@ -202,7 +220,7 @@ async function main(): Promise<number> {
         ok(await run(hostLocal, [], { env: hlEnv('ADD'), input: hostLocalStdin }), 'host-local ADD');
         ok(await run(hostLocal, [], { env: hlEnv('DEL'), input: hostLocalStdin }), 'host-local DEL');
       },
-      'floor plugin IPAM ADD+DEL (over host-local)': async () => {
+      [FLOOR]: async () => {
         ok(await run(floor, [], { env: floorEnv('ADD'), input: floorStdin }), 'floor ADD');
         ok(await run(floor, [], { env: floorEnv('DEL'), input: floorStdin }), 'floor DEL');
       },
@@ -266,22 +284,33 @@ async function main(): Promise<number> {
     if (BASELINE !== undefined) console.log(`baseline binary: ${BASELINE}`);
     console.log(`node ${process.version}, host-local, bridge and tuning from ${SYSTEM_CNI_DIR}`);
     console.log(`${new Date().toISOString()}, load average at start: ${loadAverage()}\n`);
-    const s = await interleave(Object.keys(variants), { rounds: ROUNDS, warmup: WARMUP }, (name) =>
-      timed(variants[name]!),
+    const s = await interleave(
+      Object.keys(variants),
+      { rounds: ROUNDS, warmup: WARMUP },
+      async (name): Promise<Sampled> => {
+        const cpu = childrenCpuMs();
+        const wall = await timed(variants[name]!);
+        return { wall, cpu: childrenCpuMs() - cpu };
+      },
     );
     console.log(`load average at end:   ${loadAverage()}\n`);
 
-    console.log('medians of one run, variants interleaved');
+    console.log(
+      'medians (and p90) of wall time, means of CPU time (user+sys of the processes a sample ran), variants interleaved',
+    );
     for (const [k, xs] of Object.entries(s)) console.log(row(k, xs));
     printTraces(traces, codeCache);
 
-    const m = (name: string) => median(s[name] ?? []);
+    const m = (name: string) => median((s[name] ?? []).map((x) => x.wall));
+    const c = (name: string) => mean((s[name] ?? []).map((x) => x.cpu));
     const node = m('node -e ""');
     const hl = m('host-local ADD+DEL alone');
     const plain = m('cycle: plain chain');
-    const floorPerCall = (m('floor plugin IPAM ADD+DEL (over host-local)') - hl) / 2;
+    const floorPerCall = (m(FLOOR) - hl) / 2;
+    const cpuPerCall = (name: string) => (c(name) - c('host-local ADD+DEL alone')) / 2;
     console.log("\nthe floor: any Node plugin in islet's place");
     console.log(ratio('floor plugin (ADD+DEL − host-local) / 2 / node', floorPerCall / node));
+    console.log(ratio('  the same in CPU time', cpuPerCall(FLOOR) / c('node -e ""')));
     for (const i of islets) {
       const version = m(`${i.tag}islet VERSION`);
       const addDel = m(`${i.tag}islet IPAM ADD+DEL (over host-local)`);
@@ -297,7 +326,13 @@ async function main(): Promise<number> {
         ),
       );
       console.log(
-        `  ${"islet's own work per call ((ADD+DEL − floor's) / 2)".padEnd(LABEL)} ${((addDel - hl) / 2 - floorPerCall).toFixed(1).padStart(6)} ms`,
+        ratio(
+          '  the same in CPU time',
+          cpuPerCall(`${i.tag}islet IPAM ADD+DEL (over host-local)`) / c('node -e ""'),
+        ),
+      );
+      console.log(
+        `  ${"islet's own work per call ((ADD+DEL − floor's) / 2)".padEnd(LABEL)} ${((addDel - hl) / 2 - floorPerCall).toFixed(1).padStart(6)} ms, CPU ${(cpuPerCall(`${i.tag}islet IPAM ADD+DEL (over host-local)`) - cpuPerCall(FLOOR)).toFixed(1)} ms`,
       );
       console.log(ratio('cycle with islet IPAM wrapper / plain cycle', wrapper / plain, TARGET_CYCLE));
       console.log(ratio('cycle with wrapper + recorder / plain cycle', full / plain));
@@ -306,14 +341,16 @@ async function main(): Promise<number> {
       console.log(ratio('(wrapper+recorder cycle − plain) / 4 runs / node', (full - plain) / 4 / node));
     }
     if (BASELINE !== undefined) {
-      console.log('\ndist/islet against the baseline binary (medians)');
+      console.log('\ndist/islet against the baseline binary (wall medians; CPU means)');
       for (const name of [
         'islet VERSION',
         'islet IPAM ADD+DEL (over host-local)',
         'cycle: islet IPAM wrapper',
         'cycle: islet IPAM wrapper + recorder',
       ]) {
-        console.log(ratio(name, m(name) / m(`baseline: ${name}`)));
+        console.log(
+          `${ratio(name, m(name) / m(`baseline: ${name}`))}   CPU ${(c(name) / c(`baseline: ${name}`)).toFixed(2)}×`,
+        );
       }
     }
     return 0;

@@ -1,10 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniLab, newPod, requireRoot } from './lab.js';
 
-/** The phases line of an ISLET_CNI_TRACE=1 call's stderr. */
-function traceOf(stderr: string): Record<string, number> | undefined {
+interface Trace {
+  isletCniTrace: Record<string, number>;
+  codeCache: string;
+}
+
+/** The trace line of an ISLET_CNI_TRACE=1 call's stderr. */
+function traceOf(stderr: string): Trace | undefined {
   const line = stderr.split('\n').find((l) => l.startsWith('{"isletCniTrace"'));
-  return line ? (JSON.parse(line) as { isletCniTrace: Record<string, number> }).isletCniTrace : undefined;
+  return line ? (JSON.parse(line) as Trace) : undefined;
 }
 
 describe.skipIf(!requireRoot('cni/trace'))('ISLET_CNI_TRACE=1 prints where a CNI call spent its time', () => {
@@ -16,16 +21,30 @@ describe.skipIf(!requireRoot('cni/trace'))('ISLET_CNI_TRACE=1 prints where a CNI
     await lab?.cleanup();
   });
 
-  it('an ADD prints one JSON line of phase timings that add up to the total; without it, none', async () => {
+  it('an ADD prints one JSON line of phase timings that add up to the total, and that V8 took the code cache; without it, none', async () => {
     const pod = newPod('traced-0');
     const stdin = lab.ipamStdin('trace');
     const env = lab.ipamEnv('ADD', 'trace-c1', pod, '/var/run/netns/islet-trace-none');
     const add = await lab.islet({ ...env, ISLET_CNI_TRACE: '1' }, stdin);
     expect(add.code, add.stderr + add.stdout).toBe(0);
     expect(add.json?.ips).toBeDefined();
-    const t = traceOf(add.stderr);
-    expect(t).toBeDefined();
-    for (const phase of ['start', 'bundle', 'modules', 'input', 'addon', 'db-open', 'delegate', 'commit']) {
+    const trace = traceOf(add.stderr);
+    expect(trace).toBeDefined();
+    // The single executable compiled the plugin's own bundle with the cache the build trained.
+    expect(trace?.codeCache).toBe('accepted');
+    const t = trace?.isletCniTrace;
+    for (const phase of [
+      'start',
+      'load',
+      'bundle',
+      'modules',
+      'input',
+      'addon',
+      'db-open',
+      'sql',
+      'delegate',
+      'commit',
+    ]) {
       expect(t?.[phase], phase).toBeGreaterThan(0);
     }
     const { total, ...phases } = t!;
