@@ -28,7 +28,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { cniTrainingCalls, trainCodeCache } from './code-cache.mjs';
+import { cniTrainingCalls, trainCodeCaches } from './code-cache.mjs';
 import { makeSea } from './sea.mjs';
 
 const SHEBANG = '#!/usr/bin/env node\n';
@@ -211,18 +211,21 @@ function runExe(exe, args, env = {}, input = '') {
 }
 
 function buildSea() {
+  // Per bundle: <name>.cjs, and its caches <name>.cache and <name>-<CNI verb>.cache, which
+  // cmd/sea-main.ts looks for first.
   const assets = { 'better_sqlite3.node': addon };
   for (const [name, file, calls] of [
     ['islet', bundle, [{ args: ['version'] }]],
     ['cni', cniBundle, cniTrainingCalls(join(work, 'train-cni'))],
   ]) {
-    assets[`${name}.cjs`] = asAsset(file);
-    const cache = join(work, `${name}.cache`);
-    writeFileSync(
-      cache,
-      trainCodeCache({ source: assets[`${name}.cjs`], calls, work: join(work, `train-${name}`), addon }),
-    );
-    assets[`${name}.cache`] = cache;
+    const source = asAsset(file);
+    assets[`${name}.cjs`] = source;
+    const caches = trainCodeCaches({ source, calls, work: join(work, `train-${name}`), addon });
+    for (const [verb, data] of caches) {
+      const asset = verb === '' ? `${name}.cache` : `${name}-${verb}.cache`;
+      assets[asset] = join(work, asset);
+      writeFileSync(assets[asset], data);
+    }
   }
   const exe = makeSea({ main: loader, assets, out: join(work, 'islet.sea'), work });
   // A binary that cannot even print its version must never replace a working one, nor one whose

@@ -61,6 +61,9 @@ async function adopt(ctx: WrapperContext, row: AttachmentRow): Promise<'adopted'
 
 export async function maintain(ctx: WrapperContext, own?: Tuple): Promise<DelegateHealth> {
   const { store, network } = ctx;
+  const cutoff = ctx.now - ctx.cfg.snapshotTtlMs;
+  const bootStart = bootStartMs(ctx.now);
+  if (!store.maintenanceDue(network, own, cutoff, ctx.bootId, bootStart < cutoff)) return 'untested';
   let health: DelegateHealth = 'untested';
   // One query for all three kinds (usually none): no pass below makes rows another pass looks for.
   const unfinished = store.unfinishedAttachments(network);
@@ -91,25 +94,22 @@ export async function maintain(ctx: WrapperContext, own?: Tuple): Promise<Delega
     health = 'working';
   }
 
-  return (await reap(ctx)) ? health : 'down';
+  return (await reap(ctx, cutoff, bootStart)) ? health : 'down';
 }
 
 /**
  * TTL: held and stale snapshots expire snapshotTTL after they stopped being used; reservations
  * kept for them (held attachments, or attachments of an earlier boot that nobody DELed) go too.
  */
-async function reap(ctx: WrapperContext): Promise<boolean> {
-  const { store, network, cfg } = ctx;
-  const cutoff = ctx.now - cfg.snapshotTtlMs;
+async function reap(ctx: WrapperContext, cutoff: number, bootStart: number): Promise<boolean> {
+  const { store, network } = ctx;
   for (const snap of store.expiredSnapshots(network, cutoff)) {
     store.deleteSnapshot(snap);
     ctx.log.info(
       `reaped expired ${snap.state} snapshot of ${snap.pod_namespace}/${snap.pod_name} (${snap.ips})`,
     );
   }
-  const bootStart = bootStartMs(ctx.now);
-  const bootExpired = bootStart < cutoff;
-  for (const row of store.reapableAttachments(network, cutoff, ctx.bootId, bootExpired)) {
+  for (const row of store.reapableAttachments(network, cutoff, ctx.bootId, bootStart < cutoff)) {
     const expiredOldBoot = row.state === 'active';
     if (!(await releaseInDelegate(ctx, row))) return false;
     store.deleteAttachment(row);

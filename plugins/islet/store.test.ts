@@ -182,6 +182,17 @@ describe('store', () => {
     expect(ids(store.reapableAttachments('n', 15, 'b1', false))).toEqual(['held-old']);
     expect(ids(store.reapableAttachments('n', 15, 'b1', true))).toEqual(['active-old-boot', 'held-old']);
     expect(ids(store.reapableAttachments('n', 5, 'b1', false))).toEqual([]);
+    // The one-statement check agrees: due while any of the above is there, not for own rows.
+    const tuple = (container_id: string) => ({ network: 'n', container_id, ifname: 'eth0' });
+    expect(store.maintenanceDue('n', undefined, 0, 'b1', false)).toBe(true);
+    store.tx(() => {
+      for (const id of ['pending', 'deleting']) store.deleteAttachment(tuple(id));
+    });
+    expect(store.maintenanceDue('n', tuple('replayed'), 5, 'b1', false)).toBe(false);
+    expect(store.maintenanceDue('n', tuple('other'), 5, 'b1', false)).toBe(true);
+    expect(store.maintenanceDue('n', tuple('replayed'), 15, 'b1', false)).toBe(true);
+    expect(store.maintenanceDue('n', tuple('replayed'), 5, 'b1', true)).toBe(true);
+    expect(store.maintenanceDue('other', undefined, 1e15, 'b1', true)).toBe(false);
     store.close();
   });
 });
