@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../test/islet-binary.js';
 import { startControlPlane } from '../test/k8s/control-plane.js';
 import { createTableObjects } from '../test/k8s/table-objects.js';
+import { widgetsCrd } from '../test/k8s/widgets.js';
 
 const TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io';
 
@@ -35,22 +36,11 @@ const PRINTED: Record<string, string> = {
 
 /** A CRD without additionalPrinterColumns, for the default columns of custom resources. */
 async function createWidgets(cp: Awaited<ReturnType<typeof startControlPlane>>): Promise<void> {
-  await cp.admin.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-    metadata: { name: 'widgets.islet.test' },
-    spec: {
-      group: 'islet.test',
-      scope: 'Namespaced',
-      names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      ],
-    },
-  });
+  await cp.admin.ok(
+    'POST',
+    '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+    widgetsCrd({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true }),
+  );
   for (let i = 0; i < 100; i++) {
     const r = await cp.admin.request('GET', '/apis/islet.test/v1/widgets');
     if (r.status === 200) return;

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { bare, snapshotOf, staleSnapshotsOf } from './store.js';
+import { useLab } from './suite.js';
 
 // Conflict: the address islet recorded for a pod was given to another live container.
 describe.skipIf(!requireRoot('cni/conflict'))(
@@ -10,12 +11,9 @@ describe.skipIf(!requireRoot('cni/conflict'))(
     let lab: CniLab;
     const net = 'conflict';
 
-    beforeEach(async () => {
-      lab = await CniLab.create({ tag: 'cfl', secondOctet: 233 });
+    useLab('each', { tag: 'cfl', secondOctet: 233 }, (made) => {
+      lab = made;
       lab.conflist({ name: net });
-    });
-    afterEach(async () => {
-      await lab?.cleanup();
     });
 
     it('a container outside islet took the recorded IP: the pod gets a fresh IP, the old snapshot is retired as stale and never replayed', async () => {

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniLab, newPod, type Pod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, newPod, type Pod, requireRoot, resultIps } from './lab.js';
 import { exited, killPid, start, waitFor } from './process.js';
 import { attachmentOf, bare, snapshotOf } from './store.js';
+import { useLab } from './suite.js';
 
 // Crash safety: kill -9 of the plugin while the delegate runs. The delegate wrapper lets the
 // real host-local reserve an address and then blocks, so the kill lands in the worst window:
@@ -12,12 +13,9 @@ describe.skipIf(!requireRoot('cni/crash'))('islet survives kill -9 in the middle
   let lab: CniLab;
   const net = 'crash';
 
-  beforeEach(async () => {
-    lab = await CniLab.create({ tag: 'crs', secondOctet: 237, wrapDelegate: true });
+  useLab('each', { tag: 'crs', secondOctet: 237, wrapDelegate: true }, (made) => {
+    lab = made;
     lab.conflist({ name: net });
-  });
-  afterEach(async () => {
-    await lab?.cleanup();
   });
 
   /** Starts an IPAM ADD, waits until host-local reserved an address, then kills the plugin. */

@@ -1,6 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniLab, cnitoolContainerId, type Netns, newPod, type Pod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import {
+  type CniLab,
+  cnitoolContainerId,
+  type Netns,
+  newPod,
+  type Pod,
+  requireRoot,
+  resultIps,
+} from './lab.js';
 import { attachmentOf, snapshotOf } from './store.js';
+import { useLab } from './suite.js';
 
 // GC (CNI 1.1.0) as a runtime with GC support calls it on the IPAM: cni.dev/valid-attachments
 // (and the legacy cni.dev/attachments) name the sandboxes still alive; islet keeps held snapshots.
@@ -8,12 +17,9 @@ describe.skipIf(!requireRoot('cni/gc'))('islet GC keeps held snapshots', () => {
   let lab: CniLab;
   const net = 'gc';
 
-  beforeEach(async () => {
-    lab = await CniLab.create({ tag: 'gc', secondOctet: 238 });
+  useLab('each', { tag: 'gc', secondOctet: 238 }, (made) => {
+    lab = made;
     lab.conflist({ name: net });
-  });
-  afterEach(async () => {
-    await lab?.cleanup();
   });
 
   async function addPod(pod: Pod): Promise<{ ns: Netns; ip: string }> {
@@ -77,6 +83,7 @@ describe.skipIf(!requireRoot('cni/gc'))('islet GC keeps held snapshots', () => {
     expect(gone.code, gone.stdout + gone.stderr).toBe(0);
     expect(attachmentOf(lab, net, cnitoolContainerId(pb.ns))?.state).toBe('held');
 
+    // The snapshot ages past its 1 s TTL: the time passing is what this test is about.
     await new Promise((r) => setTimeout(r, 1500));
     const reap = await gc([], 'cni.dev/valid-attachments', ttl);
     expect(reap.code, reap.stdout + reap.stderr).toBe(0);

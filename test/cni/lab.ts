@@ -362,6 +362,30 @@ exec ${SYSTEM_CNI_DIR}/host-local
     return withJson(await run(join(this.binDir, 'islet'), [], { env: this.baseEnv(env), input, timeoutMs }));
   }
 
+  /**
+   * islet as the IPAM wrapper for `pod`'s sandbox `containerId`, called as the bridge plugin calls
+   * it: ADD with a netns path (IPAM never enters it), DEL without. `stdin` as ipamStdin() makes it.
+   */
+  ipam(
+    command: 'ADD' | 'DEL',
+    containerId: string,
+    pod: Pod,
+    stdin: string,
+    extra: Record<string, string> = {},
+  ): Promise<CniCall> {
+    const netns = command === 'ADD' ? `/var/run/netns/islet-${this.opts.tag}-none` : '';
+    return this.islet(this.ipamEnv(command, containerId, pod, netns, extra), stdin);
+  }
+
+  /** An ipam('ADD', ...) that must succeed: the address it gave the sandbox. */
+  async ipamAddress(containerId: string, pod: Pod, stdin: string): Promise<string> {
+    const add = await this.ipam('ADD', containerId, pod, stdin);
+    const [ip] = resultIps(add.json);
+    if (add.code !== 0 || !ip)
+      throw new Error(`IPAM ADD ${containerId} failed (${add.code}): ${add.stdout}${add.stderr}`);
+    return ip;
+  }
+
   /** The environment of an IPAM-wrapper call for one pod sandbox. */
   ipamEnv(
     command: string,

@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CniLab, newPod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, newPod, requireRoot, resultIps } from './lab.js';
+import { useLab } from './suite.js';
 
 // Malformed input: bad environment and bad stdin, run against dist/islet directly (the way a
 // runtime execs it). Every case must exit non-zero with exactly one JSON error object on stdout
@@ -184,12 +185,7 @@ describe('islet rejects malformed input with one JSON error on stdout', () => {
   let lab: CniLab;
   const net = 'malformed';
 
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'bad', secondOctet: 235, bridge: false });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
-  });
+  useLab('all', { tag: 'bad', secondOctet: 235, bridge: false }, (made) => (lab = made));
 
   it('has at least 30 cases', () => {
     expect(cases.length).toBeGreaterThanOrEqual(30);
@@ -258,35 +254,22 @@ function readFileSyncSafe(path: string): Buffer | undefined {
 describe.skipIf(!requireRoot('cni/malformed read-only database'))('islet with a read-only database', () => {
   let lab: CniLab;
   const net = 'rodb';
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'rodb', secondOctet: 235, bridge: false });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
-  });
+  useLab('all', { tag: 'rodb', secondOctet: 235, bridge: false }, (made) => (lab = made));
 
   it('answers code 5, reserves nothing in the delegate, and leaves committed snapshots intact', async () => {
     const pod = newPod('ro-0');
     const stdin = lab.ipamStdin(net);
-    const add = await lab.islet(lab.ipamEnv('ADD', 'ro-first', pod, '/var/run/netns/islet-rodb-none'), stdin);
-    expect(add.code, add.stdout + add.stderr).toBe(0);
-    const [ip] = resultIps(add.json);
-    expect((await lab.islet(lab.ipamEnv('DEL', 'ro-first', pod, ''), stdin)).code).toBe(0);
+    const ip = await lab.ipamAddress('ro-first', pod, stdin);
+    expect((await lab.ipam('DEL', 'ro-first', pod, stdin)).code).toBe(0);
 
     await lab.mountReadOnly(dirname(lab.dbPath));
-    const other = await lab.islet(
-      lab.ipamEnv('ADD', 'ro-other', newPod('ro-1'), '/var/run/netns/islet-rodb-none'),
-      stdin,
-    );
+    const other = await lab.ipam('ADD', 'ro-other', newPod('ro-1'), stdin);
     expect(other.code).not.toBe(0);
     expect(other.json?.code, other.stdout + other.stderr).toBe(5);
     expect(lab.reservations(net).size).toBe(0);
     await lab.unmount(dirname(lab.dbPath));
 
-    const back = await lab.islet(
-      lab.ipamEnv('ADD', 'ro-second', pod, '/var/run/netns/islet-rodb-none'),
-      stdin,
-    );
+    const back = await lab.ipam('ADD', 'ro-second', pod, stdin);
     expect(back.code, back.stdout + back.stderr).toBe(0);
     expect(resultIps(back.json)).toEqual([ip]);
     expect(lab.integrityCheck()).toBe('ok');

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CniLab, newPod, requireRoot, resultIps, SYSTEM_CNI_DIR } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, newPod, requireRoot, resultIps, SYSTEM_CNI_DIR } from './lab.js';
 import { run } from './process.js';
+import { useLab } from './suite.js';
 
 // containerd and kubelet hand their own environment to every plugin they run. Whatever Node
 // variables that environment holds, dist/islet must start as it always does (valid CNI output,
@@ -49,12 +50,7 @@ function dumpedEnv(lab: CniLab, command: string): Map<string, string> {
 
 describe('the CNI plugin under a runtime environment with Node variables', () => {
   let lab: CniLab;
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'nenv', secondOctet: 241, bridge: false });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
-  });
+  useLab('all', { tag: 'nenv', secondOctet: 241, bridge: false }, (made) => (lab = made));
 
   it('VERSION answers the spec JSON with a silent stderr', async () => {
     const env = nodeEnv(lab);
@@ -76,12 +72,9 @@ describe('the CNI plugin under a runtime environment with Node variables', () =>
 
 describe.skipIf(!requireRoot('cni/node-env'))('ADD and DEL under cnitool with Node variables set', () => {
   let lab: CniLab;
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'nenv', secondOctet: 241 });
+  useLab('all', { tag: 'nenv', secondOctet: 241 }, (made) => {
+    lab = made;
     lab.writePlugin(ENV_DUMP_IPAM, envDumpScript(lab));
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
   });
 
   it('wrapper and recorder work, and the delegate IPAM still sees every variable as the runtime set it', async () => {

@@ -197,6 +197,7 @@ describe.skipIf(!requireRoot('cni/offline'))('islet replays snapshots while the 
     lab.conflist({ name: net, isletIpam: ttl });
     const pod = newPod('old-0');
     await snapshotPods(lab, net, [pod]);
+    // The snapshot ages past its 1 s TTL: the time passing is what this test is about.
     await new Promise((r) => setTimeout(r, 1500));
     lab.flag('fail11', true);
     const r = await lab.islet(

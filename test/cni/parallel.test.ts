@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type CniCall,
-  CniLab,
+  type CniLab,
   cnitoolContainerId,
   type Netns,
   newPod,
@@ -9,6 +9,7 @@ import {
   resultIps,
 } from './lab.js';
 import { attachments, snapshots } from './store.js';
+import { useLab } from './suite.js';
 
 // Concurrency: 50 ADDs of different pods at once. 40 call the plugin binary directly as the
 // bridge plugin would (IPAM wrapper), 10 go through cnitool's whole chain in their own netns; all
@@ -20,12 +21,9 @@ describe.skipIf(!requireRoot('cni/parallel'))('islet under 50 parallel ADDs', ()
   let lab: CniLab;
   const net = 'parallel';
 
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'par', secondOctet: 234 });
+  useLab('all', { tag: 'par', secondOctet: 234 }, (made) => {
+    lab = made;
     lab.conflist({ name: net });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
   });
 
   it('50 parallel ADDs give 50 distinct IPs; the database passes integrity_check; parallel DELs free them all', async () => {

@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { attachmentOf, bare, snapshotOf } from './store.js';
+import { useLab } from './suite.js';
 
 // Connectivity and sticky IPs across DEL/ADD and reboots: a real chain (bridge + islet IPAM over
 // host-local + tuning + islet recorder) under cnitool in real network namespaces.
@@ -8,12 +9,9 @@ describe.skipIf(!requireRoot('cni/sticky'))('islet under cnitool: connectivity a
   let lab: CniLab;
   const net = 'sticky';
 
-  beforeEach(async () => {
-    lab = await CniLab.create({ tag: 'stk', secondOctet: 231 });
+  useLab('each', { tag: 'stk', secondOctet: 231 }, (made) => {
+    lab = made;
     lab.conflist({ name: net });
-  });
-  afterEach(async () => {
-    await lab?.cleanup();
   });
 
   it('ADD gives an address that reaches the bridge gateway; CHECK passes; DEL cleans up', async () => {

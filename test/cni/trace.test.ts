@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniLab, newPod, requireRoot } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, newPod, requireRoot } from './lab.js';
+import { useLab } from './suite.js';
 
 interface Trace {
   isletCniTrace: Record<string, number>;
@@ -14,18 +15,12 @@ function traceOf(stderr: string): Trace | undefined {
 
 describe.skipIf(!requireRoot('cni/trace'))('ISLET_CNI_TRACE=1 prints where a CNI call spent its time', () => {
   let lab: CniLab;
-  beforeEach(async () => {
-    lab = await CniLab.create({ tag: 'trc', secondOctet: 235, bridge: false });
-  });
-  afterEach(async () => {
-    await lab?.cleanup();
-  });
+  useLab('each', { tag: 'trc', secondOctet: 235, bridge: false }, (made) => (lab = made));
 
   it('an ADD prints one JSON line of phase timings that add up to the total, and that V8 took the code cache; without it, none', async () => {
     const pod = newPod('traced-0');
     const stdin = lab.ipamStdin('trace');
-    const env = lab.ipamEnv('ADD', 'trace-c1', pod, '/var/run/netns/islet-trace-none');
-    const add = await lab.islet({ ...env, ISLET_CNI_TRACE: '1' }, stdin);
+    const add = await lab.ipam('ADD', 'trace-c1', pod, stdin, { ISLET_CNI_TRACE: '1' });
     expect(add.code, add.stderr + add.stdout).toBe(0);
     expect(add.json?.ips).toBeDefined();
     const trace = traceOf(add.stderr);
@@ -51,7 +46,7 @@ describe.skipIf(!requireRoot('cni/trace'))('ISLET_CNI_TRACE=1 prints where a CNI
     const sum = Object.values(phases).reduce((a, b) => a + b, 0);
     expect(Math.abs(sum - total!)).toBeLessThan(0.01);
 
-    const plain = await lab.islet(lab.ipamEnv('DEL', 'trace-c1', pod, ''), stdin);
+    const plain = await lab.ipam('DEL', 'trace-c1', pod, stdin);
     expect(plain.code, plain.stderr + plain.stdout).toBe(0);
     expect(traceOf(plain.stderr)).toBeUndefined();
   });

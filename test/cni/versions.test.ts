@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
+import { describe, expect, it } from 'vitest';
+import { type CniLab, cnitoolContainerId, newPod, requireRoot, resultIps } from './lab.js';
 import { chainResults } from './store.js';
+import { useLab } from './suite.js';
 
 // Version matrix: every cniVersion through the chained recorder. Debian's bridge/tuning speak
 // up to 1.0.0, so 0.3.0 … 1.0.0 run as real chains under cnitool; 1.1.0 and the conversions
@@ -55,12 +56,7 @@ function resultIn(version: string, extra: { v110?: boolean } = {}): Record<strin
 
 describe.skipIf(!requireRoot('cni/versions'))('chained recorder under cnitool, 0.3.0 … 1.0.0', () => {
   let lab: CniLab;
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'ver', secondOctet: 236 });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
-  });
+  useLab('all', { tag: 'ver', secondOctet: 236 }, (made) => (lab = made));
 
   it.each(CHAIN_VERSIONS)(
     'cniVersion %s: ADD result in that version matches the pod; CHECK (≥0.4.0); DEL',
@@ -104,12 +100,7 @@ describe.skipIf(!requireRoot('cni/versions'))('chained recorder under cnitool, 0
 describe('chained recorder run directly: round trips and conversions, 0.3.0 … 1.1.0', () => {
   let lab: CniLab;
   const net = 'recorder';
-  beforeAll(async () => {
-    lab = await CniLab.create({ tag: 'rec', secondOctet: 236, bridge: false });
-  });
-  afterAll(async () => {
-    await lab?.cleanup();
-  });
+  useLab('all', { tag: 'rec', secondOctet: 236, bridge: false }, (made) => (lab = made));
 
   function env(command: string, containerId: string): Record<string, string> {
     return lab.ipamEnv(command, containerId, newPod('rec-0'), '/var/run/netns/islet-versions');

@@ -2,14 +2,12 @@
  * The real control plane the proxy suites run against: pinned versions, the node authorizer's
  * refusals a real node sees, the relay that cuts the link, and etcd compaction producing real 410s.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { rawRequest } from '../sim/client.js';
-import { type ControlPlane, controlPlaneMissing, startControlPlane } from './control-plane.js';
+import { type ControlPlane, startControlPlane } from './control-plane.js';
+import { describeOnControlPlane } from './suite.js';
 
-const missing = controlPlaneMissing();
-if (missing) console.warn(`skipping real control-plane tests: ${missing}`);
-
-describe.skipIf(missing)('real control plane (etcd + kube-apiserver from the pinned build)', () => {
+describeOnControlPlane('real control plane (etcd + kube-apiserver from the pinned build)', () => {
   let cp: ControlPlane;
   const node = () => ({ ca: cp.pki.caPem, cert: cp.nodeCert });
 

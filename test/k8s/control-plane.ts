@@ -19,10 +19,11 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../free-port.js';
+import { upstreamArgs } from '../proxy/harness.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import { type CertFiles, createPki, mintClientCert, type Pki } from '../sim/pki.js';
 import { k8sBin, k8sBinDir } from './bin.js';
@@ -52,14 +53,6 @@ export interface ControlPlaneOptions {
   /** Extra kube-controller-manager flags, e.g. ['--node-monitor-grace-period=20s']. */
   controllerManagerArgs?: string[];
   nodeName?: string;
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 /** A child in its own process group, its output in a log file (kept in the temp dir for failures). */
@@ -406,16 +399,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 /** `islet proxy` flags for the node's upstream: the relay (the WAN link), the CA and the node's certificate. */
 export function nodeUpstreamArgs(cp: Pick<ControlPlane, 'url' | 'caPath' | 'nodeCert'>): string[] {
-  return [
-    '--server',
-    cp.url,
-    '--ca',
-    cp.caPath,
-    '--cert',
-    cp.nodeCert.certPath,
-    '--key',
-    cp.nodeCert.keyPath,
-  ];
+  return upstreamArgs(cp, cp.nodeCert);
 }
 
 /** The difference `after - before` of two requestCounts() snapshots, zero entries dropped. */

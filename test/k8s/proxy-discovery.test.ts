@@ -3,68 +3,41 @@
  * kube-apiserver: what a node's clients fetched online is answered offline as recorded (same bytes,
  * same Content-Type, ETag), from disk, after the proxy restarted with the link down.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpJson, Kubectl, localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import { beforeAll, expect, it } from 'vitest';
+import { httpJson, Kubectl, tempDir } from '../proxy/harness.js';
 import { rawWatch } from '../sim/client.js';
-import {
-  type ControlPlane,
-  controlPlaneMissing,
-  nodeUpstreamArgs,
-  startControlPlane,
-} from './control-plane.js';
-
-const missing = controlPlaneMissing();
-if (missing) console.warn(`skipping proxy discovery tests against the real API server: ${missing}`);
+import { describeOnControlPlane, proxyOnControlPlane } from './suite.js';
+import { widgetsCrd } from './widgets.js';
 
 const AGGREGATED = (v: string) => `application/json;g=apidiscovery.k8s.io;v=${v};as=APIGroupDiscoveryList`;
 /** What kubectl 1.35 sends for /api and /apis. */
 const KUBECTL_DISCOVERY_ACCEPT = `${AGGREGATED('v2')},${AGGREGATED('v2beta1')},application/json`;
 
-describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy (real API server)', () => {
-  let cp: ControlPlane;
-  let proxy: RunningProxy | undefined;
-  const tmp = tempDir('islet-discovery-');
+describeOnControlPlane('discovery, OpenAPI and CRDs offline through the proxy (real API server)', () => {
+  const rig = proxyOnControlPlane({ prefix: 'islet-discovery-' });
   const ns = `disc-${process.pid}`;
-  const proxyArgs = () => [...nodeUpstreamArgs(cp), ...localArgs(tmp.dir)];
   /** A kubectl with its own empty --cache-dir and HOME: it knows nothing but what it fetches. */
   const freshKubectl = (server: string) => new Kubectl(tempDir('islet-kubectl-').dir, server);
-  /** Stops the proxy, cuts the link, starts the proxy again: only the disk cache is left. */
-  const restartOffline = async () => {
-    await proxy?.stop();
-    await cp.partition('refuse');
-    proxy = await startProxy(proxyArgs());
-  };
-  const restartOnline = async () => {
-    await proxy?.stop();
-    await cp.heal();
-    proxy = await startProxy(proxyArgs());
-  };
   const get = (path: string, accept: string, extra: Record<string, string> = {}) =>
-    fetch(`${proxy!.url}${path}`, { headers: { accept, ...extra } });
+    fetch(`${rig.proxy.url}${path}`, { headers: { accept, ...extra } });
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    await cp.ensureNamespace(ns);
-    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
+    await rig.cp.ensureNamespace(ns);
+    await rig.cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: 'p1', namespace: ns },
-      spec: { nodeName: cp.nodeName, containers: [{ name: 'c', image: 'registry.invalid/none:1' }] },
+      spec: { nodeName: rig.cp.nodeName, containers: [{ name: 'c', image: 'registry.invalid/none:1' }] },
     });
-  });
-  afterAll(async () => {
-    await proxy?.kill();
-    await cp?.close();
-    tmp.cleanup();
   });
 
   it('answers discovery and OpenAPI offline after a restart as the API server answered them online', async () => {
-    await restartOnline();
-    const online = freshKubectl(proxy!.url);
+    await rig.restartProxy('online');
+    const online = freshKubectl(rig.proxy.url);
     // What a node's kubectl does online: discovery, explain (OpenAPI v3), its pods as JSON.
     expect((await online.run(['api-resources'])).code).toBe(0);
     expect((await online.run(['explain', 'pods.spec'])).code).toBe(0);
-    await online.json(['get', 'pods', '--field-selector', `spec.nodeName=${cp.nodeName}`, '-A']);
+    await online.json(['get', 'pods', '--field-selector', `spec.nodeName=${rig.cp.nodeName}`, '-A']);
     // Direct reads too, recorded as the server gave them (also legacy and v2beta1 discovery).
     const paths: [string, string][] = [
       ['/api', AGGREGATED('v2')],
@@ -94,9 +67,9 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
     for (const path of ['/api', '/apis']) {
       const beta = await get(path, AGGREGATED('v2beta1'));
       expect(beta.status).toBe(406);
-      expect((await cp.admin.request('GET', path, undefined, { Accept: AGGREGATED('v2beta1') })).status).toBe(
-        406,
-      );
+      expect(
+        (await rig.cp.admin.request('GET', path, undefined, { Accept: AGGREGATED('v2beta1') })).status,
+      ).toBe(406);
     }
     const v3 = JSON.parse(recorded.get('/openapi/v3 application/json')!.body.toString()) as {
       paths: Record<string, { serverRelativeURL: string }>;
@@ -111,7 +84,7 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
       body: Buffer.from(await doc.arrayBuffer()),
     });
 
-    await restartOffline();
+    await rig.restartProxy('offline');
     for (const [k, want] of recorded) {
       const sp = k.indexOf(' ');
       const [path, accept] = [k.slice(0, sp), k.slice(sp + 1)];
@@ -132,8 +105,14 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
       Buffer.from(await timed.arrayBuffer()).equals(recorded.get(`/apis ${AGGREGATED('v2')}`)!.body),
     ).toBe(true);
 
-    const offline = freshKubectl(proxy!.url);
-    const pods = await offline.run(['get', 'pods', '--field-selector', `spec.nodeName=${cp.nodeName}`, '-A']);
+    const offline = freshKubectl(rig.proxy.url);
+    const pods = await offline.run([
+      'get',
+      'pods',
+      '--field-selector',
+      `spec.nodeName=${rig.cp.nodeName}`,
+      '-A',
+    ]);
     expect(pods.stderr).toBe('');
     expect(pods.stdout).toContain('p1');
     const resources = await offline.run(['api-resources']);
@@ -146,48 +125,35 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
   });
 
   it('serves a CRD created on the API server from the cache after an offline restart', async () => {
-    await restartOnline();
-    await cp.admin.ok('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'widgets.islet.test' },
-      spec: {
-        group: 'islet.test',
-        scope: 'Namespaced',
-        names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
-              },
-            },
-          },
-        ],
-      },
-    });
+    await rig.restartProxy('online');
+    await rig.cp.admin.ok(
+      'POST',
+      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
+      widgetsCrd({
+        type: 'object',
+        properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+      }),
+    );
     // The Node authorizer knows nothing of custom resources: RBAC grants the node its widgets.
-    await cp.admin.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+    await rig.cp.admin.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
       metadata: { name: 'islet-test-widgets' },
       rules: [{ apiGroups: ['islet.test'], resources: ['widgets'], verbs: ['get', 'list', 'watch'] }],
     });
-    await cp.admin.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+    await rig.cp.admin.ok('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
       metadata: { name: 'islet-test-widgets' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'islet-test-widgets' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `system:node:${cp.nodeName}` }],
+      subjects: [
+        { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `system:node:${rig.cp.nodeName}` },
+      ],
     });
     const base = `/apis/islet.test/v1/namespaces/${ns}/widgets`;
     // The CRD's endpoint answers once its controller established it.
     for (let i = 0; ; i++) {
-      const r = await cp.admin.request('POST', base, {
+      const r = await rig.cp.admin.request('POST', base, {
         apiVersion: 'islet.test/v1',
         kind: 'Widget',
         metadata: { name: 'w1' },
@@ -197,7 +163,7 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
       if (i > 100) throw new Error(`create widget: ${r.status} ${r.body}`);
       await new Promise((res) => setTimeout(res, 100));
     }
-    const online = freshKubectl(proxy!.url);
+    const online = freshKubectl(rig.proxy.url);
     // kubectl finds widgets through (aggregated) discovery, then reads them as JSON.
     const listed = await online.json<{ kind: string; items: { metadata: { name: string } }[] }>([
       'get',
@@ -206,17 +172,17 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
       ns,
     ]);
     expect(listed.items.map((w) => w.metadata.name)).toEqual(['w1']);
-    const one = await httpJson(`${proxy!.url}${base}/w1`);
+    const one = await httpJson(`${rig.proxy.url}${base}/w1`);
     expect(one.status).toBe(200);
-    const list = await httpJson(`${proxy!.url}${base}`);
+    const list = await httpJson(`${rig.proxy.url}${base}`);
     expect(list.status).toBe(200);
     expect((list.body as { kind: string }).kind).toBe('WidgetList');
 
-    await restartOffline();
-    const got = await httpJson(`${proxy!.url}${base}/w1`);
+    await rig.restartProxy('offline');
+    const got = await httpJson(`${rig.proxy.url}${base}/w1`);
     expect(got.status, got.text).toBe(200);
     expect(got.body).toMatchObject({ kind: 'Widget', apiVersion: 'islet.test/v1', spec: { size: 3 } });
-    const offList = await httpJson(`${proxy!.url}${base}`);
+    const offList = await httpJson(`${rig.proxy.url}${base}`);
     expect(offList.status, offList.text).toBe(200);
     expect(offList.body).toMatchObject({ kind: 'WidgetList', apiVersion: 'islet.test/v1' });
     expect(
@@ -225,7 +191,7 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
     // A WatchList of widgets offline: the cached widget, then the bookmark shaped as the API
     // server shapes a custom resource's (unstructured: apiVersion, kind, metadata).
     const w = rawWatch(
-      proxy!.url,
+      rig.proxy.url,
       {},
       `${base}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true`,
     );
@@ -241,7 +207,7 @@ describe.skipIf(missing)('discovery, OpenAPI and CRDs offline through the proxy 
       kind: 'Widget',
       metadata: { annotations: { 'k8s.io/initial-events-end': 'true' } },
     });
-    const kubectl = freshKubectl(proxy!.url);
+    const kubectl = freshKubectl(rig.proxy.url);
     const table = await kubectl.run(['get', 'widgets', '-n', ns]);
     expect(table.code, table.stderr).toBe(0);
     expect(table.stdout).toContain('w1');

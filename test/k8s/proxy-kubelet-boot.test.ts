@@ -5,65 +5,43 @@
  * registering the Node again offline gets the API server's 409 AlreadyExists. The real server
  * answers such a client in protobuf, which the cache cannot hold: the proxy must ask it for JSON.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import { expect, it } from 'vitest';
+import { eventually } from '../proxy/harness.js';
 import { type RawResponse, rawRequest, rawWatch } from '../sim/client.js';
 import { encodeMetadataOnly } from '../writes/k8s-protobuf.js';
-import {
-  type ControlPlane,
-  controlPlaneMissing,
-  nodeUpstreamArgs,
-  startControlPlane,
-} from './control-plane.js';
-
-const missing = controlPlaneMissing();
-if (missing) console.warn(`skipping the kubelet boot writes test against the real API server: ${missing}`);
+import { describeOnControlPlane, proxyOnControlPlane } from './suite.js';
 
 /** What client-go sends with kubelet's default --kube-api-content-type. */
 const KUBELET_ACCEPT = 'application/vnd.kubernetes.protobuf,application/json';
 const PROTOBUF = 'application/vnd.kubernetes.protobuf';
 
-describe.skipIf(missing)("kubelet's start-up writes through the proxy against the real API server", () => {
-  let cp: ControlPlane;
-  let proxy: RunningProxy | undefined;
-  const tmp = tempDir('islet-kubelet-boot-');
-  const proxyArgs = () => [...nodeUpstreamArgs(cp), '--log-level', 'debug', ...localArgs(tmp.dir)];
-  const csinodePath = () => `/apis/storage.k8s.io/v1/csinodes/${cp.nodeName}`;
-  const leasePath = () => `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${cp.nodeName}`;
+describeOnControlPlane("kubelet's start-up writes through the proxy against the real API server", () => {
+  const rig = proxyOnControlPlane({ prefix: 'islet-kubelet-boot-', args: ['--log-level', 'debug'] });
+  const csinodePath = () => `/apis/storage.k8s.io/v1/csinodes/${rig.cp.nodeName}`;
+  const leasePath = () => `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${rig.cp.nodeName}`;
   /** A request as kubelet sends it, to the proxy's loopback listener (the node identity). */
   const send = (method: string, path: string, body?: unknown, contentType = 'application/json') =>
-    rawRequest(proxy!.url, {}, method, path, body, {
+    rawRequest(rig.proxy.url, {}, method, path, body, {
       Accept: KUBELET_ACCEPT,
       'User-Agent': 'kubelet/v1.35.4 (linux/amd64) kubernetes/test',
       ...(body !== undefined ? { 'Content-Type': contentType } : {}),
     });
+  /** kubelet registering Node `name` (protobuf, as it sends it). */
+  const registerNode = (name: string) =>
+    send('POST', '/api/v1/nodes', encodeMetadataOnly('v1', 'Node', { name }), PROTOBUF);
   const reason = (r: RawResponse) => (r.json as { reason?: string } | undefined)?.reason;
 
-  beforeAll(async () => {
-    cp = await startControlPlane();
-  });
-  afterAll(async () => {
-    await proxy?.kill();
-    await cp?.close();
-    tmp.cleanup();
-  });
-
   it('answers offline what kubelet created online, and 409 AlreadyExists when it registers its Node again', async () => {
-    proxy = await startProxy(proxyArgs());
+    await rig.restartProxy('online');
     // Online, as kubelet's first boot: each object read first (404), then created.
-    for (const p of [csinodePath(), leasePath(), `/api/v1/nodes/${cp.nodeName}`])
+    for (const p of [csinodePath(), leasePath(), `/api/v1/nodes/${rig.cp.nodeName}`])
       expect((await send('GET', p)).status).toBe(404);
-    const node = await send(
-      'POST',
-      '/api/v1/nodes',
-      encodeMetadataOnly('v1', 'Node', { name: cp.nodeName }),
-      PROTOBUF,
-    );
+    const node = await registerNode(rig.cp.nodeName);
     expect(node.status).toBe(201);
     const csinode = await send('POST', '/apis/storage.k8s.io/v1/csinodes', {
       apiVersion: 'storage.k8s.io/v1',
       kind: 'CSINode',
-      metadata: { name: cp.nodeName },
+      metadata: { name: rig.cp.nodeName },
       spec: { drivers: [] },
     });
     expect(csinode.status).toBe(201);
@@ -72,9 +50,9 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
     const lease = await send('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: { name: cp.nodeName, namespace: 'kube-node-lease' },
+      metadata: { name: rig.cp.nodeName, namespace: 'kube-node-lease' },
       spec: {
-        holderIdentity: cp.nodeName,
+        holderIdentity: rig.cp.nodeName,
         leaseDurationSeconds: 40,
         renewTime: new Date().toISOString().replace('Z', '000Z'),
       },
@@ -82,48 +60,36 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
     expect(lease.status).toBe(201);
 
     // The node reboots offline.
-    await proxy.stop();
-    await cp.partition('refuse');
-    proxy = await startProxy(proxyArgs());
+    await rig.restartProxy('offline');
     const csinodeOffline = await send('GET', csinodePath());
     expect(csinodeOffline.status).toBe(200);
     expect((csinodeOffline.json as { metadata: { uid: string } }).metadata.uid).toBe(
       (csinode.json as { metadata: { uid: string } }).metadata.uid,
     );
     expect((await send('GET', leasePath())).status).toBe(200);
-    expect((await send('GET', `/api/v1/nodes/${cp.nodeName}`)).status).toBe(200);
+    expect((await send('GET', `/api/v1/nodes/${rig.cp.nodeName}`)).status).toBe(200);
 
     // Registering again (protobuf, as kubelet does): the Node is held and was read by the node.
-    const again = await send(
-      'POST',
-      '/api/v1/nodes',
-      encodeMetadataOnly('v1', 'Node', { name: cp.nodeName }),
-      PROTOBUF,
-    );
+    const again = await registerNode(rig.cp.nodeName);
     expect(again.status).toBe(409);
     expect(reason(again)).toBe('AlreadyExists');
-    expect((again.json as { message: string }).message).toBe(`nodes "${cp.nodeName}" already exists`);
-    expect((again.json as { details: { name: string } }).details.name).toBe(cp.nodeName);
+    expect((again.json as { message: string }).message).toBe(`nodes "${rig.cp.nodeName}" already exists`);
+    expect((again.json as { details: { name: string } }).details.name).toBe(rig.cp.nodeName);
     const csinodeAgain = await send('POST', '/apis/storage.k8s.io/v1/csinodes', {
-      metadata: { name: cp.nodeName },
+      metadata: { name: rig.cp.nodeName },
       spec: { drivers: [] },
     });
     expect(csinodeAgain.status).toBe(409);
     expect((csinodeAgain.json as { message: string }).message).toBe(
-      `csinodes.storage.k8s.io "${cp.nodeName}" already exists`,
+      `csinodes.storage.k8s.io "${rig.cp.nodeName}" already exists`,
     );
     // A create of something the cache does not hold is still the API server's decision.
-    const other = await send(
-      'POST',
-      '/api/v1/nodes',
-      encodeMetadataOnly('v1', 'Node', { name: 'edge-unknown' }),
-      PROTOBUF,
-    );
+    const other = await registerNode('edge-unknown');
     expect(other.status).toBe(503);
     // kubelet's DRA clean-up at start: refused offline (kubelet retries it with backoff until online).
     const wipe = await send(
       'DELETE',
-      `/apis/resource.k8s.io/v1/resourceslices?fieldSelector=spec.nodeName%3D${cp.nodeName}`,
+      `/apis/resource.k8s.io/v1/resourceslices?fieldSelector=spec.nodeName%3D${rig.cp.nodeName}`,
       { kind: 'DeleteOptions', apiVersion: 'v1' },
     );
     expect(wipe.status).toBe(503);
@@ -131,18 +97,16 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
 
   it('counts an open watch in islet_proxy_requests_total and logs requests in the debug access log', async () => {
     // Back online: kubelet's node watch, passed to the API server and open for as long as kubelet runs.
-    await proxy!.stop();
-    await cp.heal();
-    proxy = await startProxy(proxyArgs());
+    const proxy = await rig.restartProxy('online');
     const watch = rawWatch(
       proxy.url,
       {},
-      `/api/v1/nodes?fieldSelector=metadata.name%3D${cp.nodeName}&watch=1&allowWatchBookmarks=true`,
+      `/api/v1/nodes?fieldSelector=metadata.name%3D${rig.cp.nodeName}&watch=1&allowWatchBookmarks=true`,
     );
     try {
       await eventually(
         'the open watch counted',
-        async () => (await (await fetch(`${proxy!.adminUrl}/metrics`)).text()).split('\n'),
+        async () => (await (await fetch(`${proxy.adminUrl}/metrics`)).text()).split('\n'),
         (lines) =>
           lines.some((l) =>
             /^islet_proxy_requests_total\{.*verb="watch".*resource="nodes".*code="200".*served_from="upstream".*\} 1$/.test(
@@ -151,7 +115,7 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
           ),
         20_000,
       );
-      const logged = proxy!.logs
+      const logged = proxy.logs
         .map((l) => {
           try {
             return JSON.parse(l) as Record<string, unknown>;
@@ -163,23 +127,18 @@ describe.skipIf(missing)("kubelet's start-up writes through the proxy against th
       expect(logged.find((r) => r.verb === 'watch' && r.resource === 'nodes')).toMatchObject({
         code: 200,
         servedFrom: 'upstream',
-        fieldSelector: `metadata.name=${cp.nodeName}`,
+        fieldSelector: `metadata.name=${rig.cp.nodeName}`,
         identity: 'node',
       });
-      const create = await send(
-        'POST',
-        '/api/v1/nodes',
-        encodeMetadataOnly('v1', 'Node', { name: cp.nodeName }),
-        PROTOBUF,
-      );
+      const create = await registerNode(rig.cp.nodeName);
       expect(create.status).toBe(409);
       await eventually(
         'the create in the access log',
-        () => proxy!.logs.some((l) => l.includes('"msg":"request"') && l.includes('"verb":"create"')),
+        () => proxy.logs.some((l) => l.includes('"msg":"request"') && l.includes('"verb":"create"')),
         Boolean,
         5_000,
       );
-      const line = proxy!.logs.find((l) => l.includes('"msg":"request"') && l.includes('"verb":"create"'))!;
+      const line = proxy.logs.find((l) => l.includes('"msg":"request"') && l.includes('"verb":"create"'))!;
       expect(JSON.parse(line)).toMatchObject({
         code: 409,
         servedFrom: 'upstream',

@@ -4,18 +4,9 @@
  * ADDED events and the closing BOOKMARK (annotated k8s.io/initial-events-end) have the shape the
  * real server gives them, online and offline after a restart.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { localArgs, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import { beforeAll, expect, it } from 'vitest';
 import { type ClientAuth, type RawWatch, rawWatch, type WatchEventLine } from '../sim/client.js';
-import {
-  type ControlPlane,
-  controlPlaneMissing,
-  nodeUpstreamArgs,
-  startControlPlane,
-} from './control-plane.js';
-
-const missing = controlPlaneMissing();
-if (missing) console.warn(`skipping proxy WatchList tests against the real API server: ${missing}`);
+import { describeOnControlPlane, proxyOnControlPlane } from './suite.js';
 
 /** Events up to and including the bookmark that ends the initial events. */
 async function initialEvents(w: RawWatch): Promise<WatchEventLine[]> {
@@ -30,31 +21,22 @@ async function initialEvents(w: RawWatch): Promise<WatchEventLine[]> {
   }
 }
 
-describe.skipIf(missing)('WatchList through the proxy against the real API server', () => {
-  let cp: ControlPlane;
-  let proxy: RunningProxy | undefined;
-  const tmp = tempDir('islet-watchlist-');
+describeOnControlPlane('WatchList through the proxy against the real API server', () => {
+  const rig = proxyOnControlPlane({ prefix: 'islet-watchlist-' });
   const ns = `wl-${process.pid}`;
-  const node = (): ClientAuth => ({ ca: cp.pki.caPem, cert: cp.nodeCert });
-  const proxyArgs = () => [...nodeUpstreamArgs(cp), ...localArgs(tmp.dir)];
+  const node = (): ClientAuth => ({ ca: rig.cp.pki.caPem, cert: rig.cp.nodeCert });
   const path = (rv = '') =>
-    `/api/v1/pods?fieldSelector=spec.nodeName%3D${cp.nodeName}&watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv}`;
+    `/api/v1/pods?fieldSelector=spec.nodeName%3D${rig.cp.nodeName}&watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=${rv}`;
   const pod = (name: string) => ({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: ns },
-    spec: { nodeName: cp.nodeName, containers: [{ name: 'c', image: 'registry.invalid/none:1' }] },
+    spec: { nodeName: rig.cp.nodeName, containers: [{ name: 'c', image: 'registry.invalid/none:1' }] },
   });
 
   beforeAll(async () => {
-    cp = await startControlPlane();
-    await cp.ensureNamespace(ns);
-    for (const n of ['a', 'b']) await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod(n));
-  });
-  afterAll(async () => {
-    await proxy?.kill();
-    await cp?.close();
-    tmp.cleanup();
+    await rig.cp.ensureNamespace(ns);
+    for (const n of ['a', 'b']) await rig.cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod(n));
   });
 
   /** An event with the bookmark's resourceVersion masked: versions differ by when each was read. */
@@ -69,9 +51,9 @@ describe.skipIf(missing)('WatchList through the proxy against the real API serve
     evs.filter((e) => e.type === 'ADDED').map((e) => e.object.metadata.name as string);
 
   it('sends the initial events and the initial-events-end bookmark as the API server does, online and offline', async () => {
-    const direct = rawWatch(cp.url, node(), path());
+    const direct = rawWatch(rig.cp.url, node(), path());
     const want = await initialEvents(direct);
-    proxy = await startProxy(proxyArgs());
+    const proxy = await rig.restartProxy('online');
     const online = rawWatch(proxy.url, {}, path());
     const got = await initialEvents(online);
     expect(names(want)).toEqual(['a', 'b']);
@@ -85,7 +67,7 @@ describe.skipIf(missing)('WatchList through the proxy against the real API serve
     expect(BigInt(bookmark.object.metadata.resourceVersion)).toBeGreaterThanOrEqual(lastAdded);
 
     // Then live: a new pod reaches both streams as the same ADDED event.
-    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod('c'));
+    await rig.cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod('c'));
     const liveDirect = await direct.nextChange(20_000);
     const liveProxy = await online.nextChange(20_000);
     expect(liveDirect?.type).toBe('ADDED');
@@ -94,10 +76,8 @@ describe.skipIf(missing)('WatchList through the proxy against the real API serve
     online.close();
 
     // Offline after a restart: the cached pods, then the same bookmark, from the cache.
-    await proxy.stop();
-    await cp.partition('refuse');
-    proxy = await startProxy(proxyArgs());
-    const offline = rawWatch(proxy.url, {}, path());
+    const restarted = await rig.restartProxy('offline');
+    const offline = rawWatch(restarted.url, {}, path());
     const cached = await initialEvents(offline);
     expect(names(cached)).toEqual(['a', 'b', 'c']);
     expect(shape(cached.at(-1)!)).toBe(shape(want.at(-1)!));
@@ -105,8 +85,8 @@ describe.skipIf(missing)('WatchList through the proxy against the real API serve
       BigInt(liveDirect!.object.metadata.resourceVersion),
     );
     // Back online the same stream goes on live.
-    await cp.heal();
-    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod('d'));
+    await rig.cp.heal();
+    await rig.cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, pod('d'));
     const resumed = await offline.nextChange(30_000);
     expect(resumed?.type).toBe('ADDED');
     expect(resumed?.object.metadata.name).toBe('d');

@@ -77,14 +77,7 @@ export class Relay {
   async partition(mode: 'refuse' | 'blackhole'): Promise<void> {
     this.mode = mode;
     if (mode === 'refuse') {
-      // close() waits for open connections, so reset them in the same tick.
-      const closed = this.closeListener();
-      for (const p of this.pairs) {
-        p.down.resetAndDestroy();
-        p.up?.destroy();
-      }
-      this.pairs.clear();
-      await closed;
+      await this.closeAll('reset');
       return;
     }
     // Silence: nothing more flows on the open connections either.
@@ -110,19 +103,22 @@ export class Relay {
     if (!this.server) await this.start();
   }
 
-  private async closeListener(): Promise<void> {
+  /** Stops listening and ends every relayed connection; 'reset' ends them as a dead link does (RST). */
+  private async closeAll(how: 'reset' | 'close'): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  async close(): Promise<void> {
-    const closed = this.closeListener();
+    // server.close() waits for open connections, so end them in the same tick.
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
     for (const p of this.pairs) {
-      p.down.destroy();
+      if (how === 'reset') p.down.resetAndDestroy();
+      else p.down.destroy();
       p.up?.destroy();
     }
     this.pairs.clear();
     await closed;
+  }
+
+  async close(): Promise<void> {
+    await this.closeAll('close');
   }
 }

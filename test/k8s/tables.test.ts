@@ -3,30 +3,13 @@
  * server's, the same request offline is printed by the proxy with the server's columns and cells,
  * and the proxy's printers compute every listed kind's cells as the server does.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { columnDefinitions, printRow } from '../../proxy/table/index.js';
 import type { Gvr } from '../../proxy/types.js';
-import {
-  eventually,
-  fastLinkArgs,
-  httpJson,
-  Kubectl,
-  localArgs,
-  type RunningProxy,
-  startProxy,
-  tempDir,
-} from '../proxy/harness.js';
+import { fastLinkArgs, Kubectl, waitReadyz } from '../proxy/harness.js';
 import { type RawResponse, rawRequest } from '../sim/client.js';
-import {
-  type ControlPlane,
-  controlPlaneMissing,
-  nodeUpstreamArgs,
-  startControlPlane,
-} from './control-plane.js';
+import { describeOnControlPlane, proxyOnControlPlane } from './suite.js';
 import { createTableObjects } from './table-objects.js';
-
-const missing = controlPlaneMissing();
-if (missing) console.warn(`skipping real Table tests: ${missing}`);
 
 const KUBECTL_TABLE =
   'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
@@ -55,27 +38,25 @@ const steadyText = (s: string) =>
     .replace(/[ \t]+/g, ' ')
     .trim();
 
-describe.skipIf(missing)(
+describeOnControlPlane(
   'Tables from the real kube-apiserver: the proxy online, offline, and its printers',
   () => {
-    let cp: ControlPlane;
-    let proxy: RunningProxy;
-    const tmp = tempDir('islet-tables-');
+    const rig = proxyOnControlPlane({ prefix: 'islet-tables-', args: fastLinkArgs });
     const admin = (path: string, accept = KUBECTL_TABLE) =>
-      cp.admin.request('GET', path, undefined, { Accept: accept });
+      rig.cp.admin.request('GET', path, undefined, { Accept: accept });
     const viaProxy = (path: string, accept = KUBECTL_TABLE): Promise<RawResponse> =>
-      rawRequest(proxy.url, {}, 'GET', path, undefined, { Accept: accept });
+      rawRequest(rig.proxy.url, {}, 'GET', path, undefined, { Accept: accept });
 
     /** The Table requests the node identity may make (its pods, its node, lease, referenced objects). */
     const nodeReads = () => [
-      `/api/v1/pods?fieldSelector=spec.nodeName%3D${cp.nodeName}`,
-      `/api/v1/namespaces/${NS}/pods?fieldSelector=spec.nodeName%3D${cp.nodeName}&limit=3`,
-      `/api/v1/nodes/${cp.nodeName}`,
-      `/api/v1/nodes?fieldSelector=metadata.name%3D${cp.nodeName}`,
+      `/api/v1/pods?fieldSelector=spec.nodeName%3D${rig.cp.nodeName}`,
+      `/api/v1/namespaces/${NS}/pods?fieldSelector=spec.nodeName%3D${rig.cp.nodeName}&limit=3`,
+      `/api/v1/nodes/${rig.cp.nodeName}`,
+      `/api/v1/nodes?fieldSelector=metadata.name%3D${rig.cp.nodeName}`,
       `/api/v1/namespaces/${NS}/services`,
       `/api/v1/namespaces/${NS}/configmaps/cm1`,
       `/api/v1/namespaces/${NS}/secrets/s1`,
-      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${cp.nodeName}`,
+      `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${rig.cp.nodeName}`,
       `/api/v1/namespaces/${NS}/configmaps/cm1?includeObject=None`,
       `/api/v1/namespaces/${NS}/pods/p-running?includeObject=Object`,
     ];
@@ -86,17 +67,32 @@ describe.skipIf(missing)(
       ['get', 'configmaps', 'cm1', '-n', NS],
       ['get', 'nodes', 'edge-1', '-o', 'wide'],
     ];
-    const kubectlOnline = new Map<string, string>();
+    /** What kubectl prints for each of kubectlRuns through the proxy (each must succeed). */
+    const kubectlPrints = async () => {
+      const kubectl = new Kubectl(rig.dir, rig.proxy.url);
+      const printed = new Map<string, string>();
+      for (const args of kubectlRuns) {
+        const r = await kubectl.run(args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        printed.set(args.join(' '), r.stdout);
+      }
+      return printed;
+    };
+    let kubectlOnline = new Map<string, string>();
+    /** A client that takes nothing but a Table v1beta1 gets one, row objects v1beta1 too. */
+    const expectV1beta1Table = async () => {
+      const beta = await viaProxy(
+        `/api/v1/namespaces/${NS}/configmaps/cm1`,
+        'application/json;as=Table;v=v1beta1;g=meta.k8s.io',
+      );
+      expect(beta.status).toBe(200);
+      expect(beta.json.apiVersion).toBe('meta.k8s.io/v1beta1');
+      expect(beta.json.rows[0].object.apiVersion).toBe('meta.k8s.io/v1beta1');
+    };
 
     beforeAll(async () => {
-      cp = await startControlPlane();
-      await createTableObjects(cp, NS);
-      proxy = await startProxy([...nodeUpstreamArgs(cp), ...localArgs(tmp.dir), ...fastLinkArgs]);
-    }, 120_000);
-    afterAll(async () => {
-      await proxy?.stop();
-      await cp?.close();
-      tmp.cleanup();
+      await createTableObjects(rig.cp, NS);
+      await rig.restartProxy('online');
     });
 
     it('answers online the Table the server answers (row objects as asked), for every node read', async () => {
@@ -115,30 +111,16 @@ describe.skipIf(missing)(
         expect(mine.json.metadata.continue, path).toBe(theirs.json.metadata.continue);
         online.set(path, mine.json);
       }
-      const v1beta1 = await viaProxy(
-        `/api/v1/namespaces/${NS}/configmaps/cm1`,
-        'application/json;as=Table;v=v1beta1;g=meta.k8s.io',
-      );
-      expect(v1beta1.json.apiVersion).toBe('meta.k8s.io/v1beta1');
-      expect(v1beta1.json.rows[0].object.apiVersion).toBe('meta.k8s.io/v1beta1');
-      const kubectl = new Kubectl(tmp.dir, proxy.url);
-      for (const args of kubectlRuns) {
-        const r = await kubectl.run(args);
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-        kubectlOnline.set(args.join(' '), r.stdout);
-      }
+      await expectV1beta1Table();
+      kubectlOnline = await kubectlPrints();
       expect(kubectlOnline.get(kubectlRuns[1]!.join(' '))).toMatch(
         /NAME +READY +STATUS +RESTARTS +AGE +IP +NODE/,
       );
     });
 
     it('answers offline the same Tables, printed by the proxy, and kubectl prints the same text', async () => {
-      await cp.partition('refuse');
-      await eventually(
-        'link offline',
-        async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-        (s) => s === 503,
-      );
+      await rig.cp.partition('refuse');
+      await waitReadyz(rig.proxy, 'offline');
       for (const path of nodeReads()) {
         const before = online.get(path);
         const mine = await viaProxy(path);
@@ -159,21 +141,11 @@ describe.skipIf(missing)(
           expect(mine.json.metadata.resourceVersion, path).toBe(before.metadata.resourceVersion);
         }
       }
-      // A client that takes nothing but a Table v1beta1 gets one too.
-      const beta = await viaProxy(
-        `/api/v1/namespaces/${NS}/configmaps/cm1`,
-        'application/json;as=Table;v=v1beta1;g=meta.k8s.io',
-      );
-      expect(beta.status).toBe(200);
-      expect(beta.json.apiVersion).toBe('meta.k8s.io/v1beta1');
-      expect(beta.json.rows[0].object.apiVersion).toBe('meta.k8s.io/v1beta1');
-      const kubectl = new Kubectl(tmp.dir, proxy.url);
-      for (const args of kubectlRuns) {
-        const r = await kubectl.run(args);
-        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
-        expect(steadyText(r.stdout), args.join(' ')).toBe(steadyText(kubectlOnline.get(args.join(' '))!));
+      await expectV1beta1Table();
+      for (const [run, printed] of await kubectlPrints()) {
+        expect(steadyText(printed), run).toBe(steadyText(kubectlOnline.get(run)!));
       }
-      await cp.heal();
+      await rig.cp.heal();
     });
 
     const lists: [Gvr, string][] = [
@@ -208,7 +180,7 @@ describe.skipIf(missing)(
     ];
 
     it.each(lists)('prints %o as the server does', async (gvr, path) => {
-      const r = await cp.admin.ok('GET', `${path}?includeObject=Object`, undefined, {
+      const r = await rig.cp.admin.ok('GET', `${path}?includeObject=Object`, undefined, {
         Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io',
       });
       expect(r.rows.length).toBeGreaterThan(0);

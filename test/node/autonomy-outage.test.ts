@@ -17,13 +17,10 @@ import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8
 import { eventually } from '../proxy/harness.js';
 import {
   evictingControlPlane,
-  freePort,
   Heartbeats,
-  loopbackWebhookArgs,
-  loopbackWebhookConfig,
   type RunningWebhook,
+  registerLoopbackWebhook,
   startWebhook,
-  webhookKubeconfig,
 } from '../webhook/harness.js';
 import { EdgeNode, edgeNodeMissing, sleeperPod } from './edge-node.js';
 
@@ -102,14 +99,7 @@ describe.skipIf(missing)(
         { 'Content-Type': 'application/merge-patch+json' },
       );
 
-      const kubeconfig = await webhookKubeconfig(cp);
-      const port = await freePort();
-      await cp.admin.ok(
-        'POST',
-        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
-        loopbackWebhookConfig(port),
-      );
-      webhook = await startWebhook(loopbackWebhookArgs(port, kubeconfig, DEFAULT_SECONDS));
+      webhook = await startWebhook(await registerLoopbackWebhook(cp, DEFAULT_SECONDS));
     }, 300_000);
 
     afterAll(async () => {

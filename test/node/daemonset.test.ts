@@ -80,14 +80,11 @@ function writeOverlay(dir: string, node: EdgeNode, nodeName: string): void {
   const { listen, admin } = node.proxyAddresses;
   const root = node.root;
   const flags = ['--listen', listen, '--admin', admin, '--host-path-prefix', root];
-  const install = [
-    '/usr/local/bin/islet',
-    'install',
-    '--root',
-    '/host',
-    '--config',
-    '/etc/islet-config/config.yaml',
-  ];
+  // The shipped install command (test/shipping/manifests.test.ts checks it), extended with the flags above.
+  const shipped = parseYaml(readFileSync(join(repoRoot, 'daemonset/manifests/daemonset.yaml'), 'utf8'));
+  const install: string[] = shipped.spec.template.spec.initContainers.find(
+    (c: Loose) => c.name === 'install',
+  ).command;
   const hostPaths: Record<string, string> = {
     'cni-bin': '/opt/cni/bin',
     'cni-conf': '/etc/cni/net.d',
@@ -247,6 +244,18 @@ describe.skipIf(missing)('the shipped DaemonSet on a real edge node', () => {
 
   const condition = (p: Loose, type: string) =>
     p?.status?.conditions?.find((c: Loose) => c.type === type)?.status;
+  /** The Node once it is Ready with a heartbeat from `since` (ms) on: kubelet reaches the API server. */
+  const readySince = (what: string, since: number) =>
+    eventually(
+      what,
+      () => cp.admin.ok('GET', `/api/v1/nodes/${cp.nodeName}`),
+      (n) =>
+        n.status.conditions.some(
+          (c: Loose) =>
+            c.type === 'Ready' && c.status === 'True' && Date.parse(c.lastHeartbeatTime) >= since - 1000,
+        ),
+      120_000,
+    );
 
   it('kubectl apply -k runs the DaemonSet pod; it installs islet; the proxy static pod serves kubelet; the agent turns Ready', async () => {
     const applied = await kubectl(['apply', '-k', dir]);
@@ -324,18 +333,7 @@ describe.skipIf(missing)('the shipped DaemonSet on a real edge node', () => {
       120_000,
     ).catch(withKubelet);
     console.log(`[ds] kubelet through the proxy:\n${upstreamWrites(writes).join('\n')}`);
-    const nodeObj = await eventually(
-      'the Node Ready with a heartbeat after the restart',
-      () => cp.admin.ok('GET', `/api/v1/nodes/${cp.nodeName}`),
-      (n) =>
-        n.status.conditions.some(
-          (c: Loose) =>
-            c.type === 'Ready' &&
-            c.status === 'True' &&
-            Date.parse(c.lastHeartbeatTime) >= restartedAt - 1000,
-        ),
-      120_000,
-    );
+    const nodeObj = await readySince('the Node Ready with a heartbeat after the restart', restartedAt);
     expect(condition(nodeObj, 'Ready')).toBe('True');
 
     // islet doctor, the agent's readiness probe, says the node is ready to go offline.
@@ -380,17 +378,6 @@ describe.skipIf(missing)('the shipped DaemonSet on a real edge node', () => {
     expect(diff).toEqual([]);
     // kubelet, back on its own kubeconfig, still reaches the API server.
     const restartedAt = Date.now();
-    await eventually(
-      'the Node Ready with a heartbeat after uninstall',
-      () => cp.admin.ok('GET', `/api/v1/nodes/${cp.nodeName}`),
-      (n) =>
-        n.status.conditions.some(
-          (c: Loose) =>
-            c.type === 'Ready' &&
-            c.status === 'True' &&
-            Date.parse(c.lastHeartbeatTime) >= restartedAt - 1000,
-        ),
-      120_000,
-    );
+    await readySince('the Node Ready with a heartbeat after uninstall', restartedAt);
   }, 600_000);
 });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../lib/sqlite.js';
 import { type ControlPlane, controlPlaneMissing, startControlPlane } from '../k8s/control-plane.js';
 import { eventually } from '../proxy/harness.js';
-import { APP_IMAGE, EdgeNode, edgeNodeMissing } from './edge-node.js';
+import { EdgeNode, edgeNodeMissing, sleeperPod } from './edge-node.js';
 
 const missing = controlPlaneMissing() || edgeNodeMissing();
 if (missing) console.warn(`skipping the real edge node test: ${missing}`);
@@ -67,31 +67,7 @@ describe.skipIf(missing)('a real edge node (kubelet + containerd + islet CNI + i
       metadata: { name: 'web-config' },
       data: { greeting: 'hello from the cloud' },
     });
-    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'web' },
-      spec: {
-        nodeName: cp.nodeName,
-        // No token: a projected service-account token needs TokenRequest, a write the API server must answer.
-        automountServiceAccountToken: false,
-        terminationGracePeriodSeconds: 2,
-        containers: [
-          {
-            name: 'app',
-            image: APP_IMAGE,
-            imagePullPolicy: 'Never',
-            command: [
-              '/bin/sh',
-              '-c',
-              "cat /config/greeting; trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
-            ],
-            volumeMounts: [{ name: 'config', mountPath: '/config' }],
-          },
-        ],
-        volumes: [{ name: 'config', configMap: { name: 'web-config' } }],
-      },
-    });
+    await cp.admin.ok('POST', `/api/v1/namespaces/${ns}/pods`, sleeperPod('web', cp.nodeName, 'web-config'));
     const pod = await eventually(
       'the pod Running with a pod IP (as the API server sees it)',
       () => cp.admin.ok('GET', podPath),

@@ -18,12 +18,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mustRun, run } from '../cni/process.js';
+import { freePort } from '../free-port.js';
 import { isletBinary } from '../islet-binary.js';
-import { type ControlPlane, freePort, k8sBin } from '../k8s/control-plane.js';
+import { type ControlPlane, k8sBin } from '../k8s/control-plane.js';
 import { type RunningProxy, startProxy } from '../proxy/harness.js';
 import { bridgeConflist } from './bridge-conflist.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
-import { killHard, processTree, removeCgroups, unmountAll } from './host-cleanup.js';
+import { killHard, processTree, removeCgroups, setUpOrCleanUp, unmountAll } from './host-cleanup.js';
 import { KubeProxy } from './kube-proxy.js';
 import { Kubelet } from './kubelet.js';
 import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
@@ -31,9 +32,14 @@ import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
 export const PAUSE_IMAGE = 'islet.test/pause:1';
 export const APP_IMAGE = 'islet.test/busybox:1';
 
-/** A pod bound to `nodeName` whose one container sleeps until stopped, on the node's own image. */
+/**
+ * A pod bound to `nodeName` whose one container sleeps until stopped, on the node's own image.
+ * With `configMap`, that ConfigMap is mounted at /config and the container first prints its
+ * `greeting`.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: a Kubernetes Pod as JSON
-export function sleeperPod(name: string, nodeName: string): any {
+export function sleeperPod(name: string, nodeName: string, configMap?: string): any {
+  const sleep = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done";
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -48,9 +54,11 @@ export function sleeperPod(name: string, nodeName: string): any {
           name: 'app',
           image: APP_IMAGE,
           imagePullPolicy: 'Never',
-          command: ['/bin/sh', '-c', "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"],
+          command: ['/bin/sh', '-c', configMap ? `cat /config/greeting; ${sleep}` : sleep],
+          ...(configMap ? { volumeMounts: [{ name: 'config', mountPath: '/config' }] } : {}),
         },
       ],
+      ...(configMap ? { volumes: [{ name: 'config', configMap: { name: configMap } }] } : {}),
     },
   };
 }
@@ -139,14 +147,7 @@ export class EdgeNode {
 
   /** Lays out the node's root, its bridge, the CNI network, and runs `islet install --root`. */
   static async create(cp: ControlPlane, secondOctet = 228, options: EdgeNodeOptions = {}): Promise<EdgeNode> {
-    const node = new EdgeNode(cp, secondOctet, options);
-    try {
-      await node.layOut();
-    } catch (err) {
-      await node.cleanup();
-      throw err;
-    }
-    return node;
+    return setUpOrCleanUp(new EdgeNode(cp, secondOctet, options), (node) => node.layOut());
   }
 
   private async layOut(): Promise<void> {

@@ -9,6 +9,20 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** `thing` once `setUp(thing)` finished; when it fails, what it made so far is cleaned up first. */
+export async function setUpOrCleanUp<T extends { cleanup(): Promise<void> }>(
+  thing: T,
+  setUp: (t: T) => Promise<void>,
+): Promise<T> {
+  try {
+    await setUp(thing);
+  } catch (err) {
+    await thing.cleanup();
+    throw err;
+  }
+  return thing;
+}
+
 function parentOf(pid: number): number | undefined {
   try {
     // comm may hold spaces and parentheses: the fields after the last ')' are fixed.

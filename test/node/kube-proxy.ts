@@ -12,7 +12,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../cni/process.js';
-import { Component, freePort, k8sBin } from '../k8s/control-plane.js';
+import { freePort } from '../free-port.js';
+import { Component, k8sBin } from '../k8s/control-plane.js';
 
 export interface KubeProxyOptions {
   nodeName: string;

@@ -7,7 +7,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Component, freePort, k8sBin } from '../k8s/control-plane.js';
+import { freePort } from '../free-port.js';
+import { Component, k8sBin } from '../k8s/control-plane.js';
 import { eventually } from '../proxy/harness.js';
 
 export interface KubeletOptions {

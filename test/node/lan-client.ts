@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { mustRun, run } from '../cni/process.js';
+import { setUpOrCleanUp } from './host-cleanup.js';
 
 export const SERVICE_CIDR = '10.96.0.0/16';
 
@@ -33,48 +34,21 @@ export class LanClient {
 
   /** `address` is in the bridge's /24 and outside the pods' range; `gateway` is the bridge's address. */
   static async create(bridge: string, gateway: string, address: string): Promise<LanClient> {
-    const c = new LanClient(bridge, gateway, address);
-    try {
-      await c.setUp();
-    } catch (err) {
-      await c.cleanup();
-      throw err;
-    }
-    return c;
+    return setUpOrCleanUp(new LanClient(bridge, gateway, address), (c) => c.setUp());
   }
 
   private async setUp(): Promise<void> {
     // The guard first: from the moment the bridge forwards, nothing it forwards may leave it.
     await mustRun('iptables', ['-w', '-t', 'mangle', '-N', this.guard]);
     this.made.guard = true;
-    await mustRun('iptables', [
-      '-w',
-      '-t',
-      'mangle',
-      '-A',
-      this.guard,
-      '-i',
-      this.bridge,
-      '!',
-      '-o',
-      this.bridge,
-      '-j',
-      'DROP',
-    ]);
-    await mustRun('iptables', [
-      '-w',
-      '-t',
-      'mangle',
-      '-A',
-      this.guard,
-      '-o',
-      this.bridge,
-      '!',
-      '-i',
-      this.bridge,
-      '-j',
-      'DROP',
-    ]);
+    // In from the bridge and out elsewhere, or out to the bridge and in from elsewhere: dropped.
+    for (const [side, other] of [
+      ['-i', '-o'],
+      ['-o', '-i'],
+    ] as const) {
+      const rule = [side, this.bridge, '!', other, this.bridge, '-j', 'DROP'];
+      await mustRun('iptables', ['-w', '-t', 'mangle', '-A', this.guard, ...rule]);
+    }
     await mustRun('iptables', ['-w', '-t', 'mangle', '-I', 'FORWARD', '1', '-j', this.guard]);
     this.made.jump = true;
     writeFileSync(`/proc/sys/net/ipv4/conf/${this.bridge}/forwarding`, '1');

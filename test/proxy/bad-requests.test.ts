@@ -2,52 +2,21 @@
  * Bad requests: malformed paths, bad selectors, oversized bodies and unknown resources get a 4xx
  * Kubernetes Status, online and offline, and the proxy stays up.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.js';
-import {
-  eventually,
-  fastLinkArgs,
-  httpJson,
-  localArgs,
-  type RunningProxy,
-  startProxy,
-  tempDir,
-  upstreamArgs,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
+import { fastLinkArgs, httpJson, waitReadyz } from './harness.js';
+import { expectFailureStatus, proxyOnSimulator } from './suite.js';
 
 describe('islet proxy bad requests', () => {
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
-
-  beforeAll(async () => {
-    tmp = tempDir('islet-proxy-bad-');
-    sim = await startSimulator({ tls: false });
-    sim.create('pods', {
-      metadata: { name: 'p', namespace: 'default' },
-      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-    });
-    proxy = await startProxy([
-      ...upstreamArgs(sim),
-      ...localArgs(tmp.dir),
-      '--max-body-bytes',
-      '65536',
-      ...fastLinkArgs,
-    ]);
+  const rig = proxyOnSimulator({
+    prefix: 'islet-proxy-bad-',
+    simulator: { tls: false },
+    seed: (sim) => void sim.create('pods', podOn('p', 'node-a', 'web', 'default')),
+    args: ['--max-body-bytes', '65536', ...fastLinkArgs],
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
-
-  async function expectStatus(path: string, code: number, init: RequestInit = {}): Promise<string> {
-    const r = await httpJson(`${proxy.url}${path}`, init);
-    expect(r.status, `${path}: ${r.text}`).toBe(code);
-    expect(r.body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code });
-    return (r.body as { message: string }).message;
-  }
+  const expectStatus = (path: string, code: number, init?: RequestInit) =>
+    expectFailureStatus(`${rig.proxy.url}${path}`, code, init);
 
   const cases = (when: string) => {
     it(`${when}: malformed paths and queries get 400`, async () => {
@@ -75,7 +44,7 @@ describe('islet proxy bad requests', () => {
         headers: { 'content-type': 'application/json' },
         body: big,
       });
-      expect(sim.get('configmaps', 'big')).toBeUndefined();
+      expect(rig.sim.get('configmaps', 'big')).toBeUndefined();
     });
   };
 
@@ -86,12 +55,8 @@ describe('islet proxy bad requests', () => {
   });
 
   it('offline: unknown resources and uncached objects get 404, the proxy stays up', async () => {
-    await sim.partition('refuse');
-    await eventually(
-      'link offline',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 503,
-    );
+    await rig.sim.partition('refuse');
+    await waitReadyz(rig.proxy, 'offline');
     await expectStatus('/apis/example.com/v1/widgets', 404);
     await expectStatus('/apis/example.com/v1/namespaces/default/widgets/w', 404);
     await expectStatus('/api/v1/namespaces/default/pods/never-seen', 404);
@@ -100,15 +65,11 @@ describe('islet proxy bad requests', () => {
   cases('offline');
 
   it('is still up and serving after all of it', async () => {
-    expect(proxy.proc.exitCode).toBeNull();
-    expect((await httpJson(`${proxy.adminUrl}/healthz`)).status).toBe(200);
-    await sim.heal();
-    await eventually(
-      'link online',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 200,
-    );
-    const ok = await httpJson(`${proxy.url}/api/v1/namespaces/default/pods/p`);
+    expect(rig.proxy.proc.exitCode).toBeNull();
+    expect((await httpJson(`${rig.proxy.adminUrl}/healthz`)).status).toBe(200);
+    await rig.sim.heal();
+    await waitReadyz(rig.proxy, 'online');
+    const ok = await httpJson(`${rig.proxy.url}/api/v1/namespaces/default/pods/p`);
     expect(ok.status).toBe(200);
   });
 });

@@ -4,37 +4,29 @@
  * field selectors and kube-proxy-style label selectors), watches held open offline, writes refused
  * with a Status, changes seen by watches reflected offline, and an offline restart served from disk.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.js';
+import { podOn } from '../objects.js';
 import {
   clientNodeConfig,
   eventually,
+  fastBookmarkArgs,
   httpJson,
   Kubectl,
-  localArgs,
   podInformer,
-  type RunningProxy,
-  startProxy,
-  tempDir,
-  upstreamArgs,
+  twoProbeLinkArgs,
+  waitLink,
+  waitReadyz,
 } from './harness.js';
+import { proxyOnSimulator } from './suite.js';
 
 type Named = {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string };
 };
 const names = (items: Named[]) => items.map((i) => i.metadata.name).sort();
 
-function pod(name: string, node: string, app: string, ns = 'default') {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: ns, labels: { app } },
-    spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }] },
-  };
-}
+const pod = (name: string, node: string, app: string, ns = 'default') => podOn(name, node, app, ns);
 
 /** A ConfigMap manifest file for `kubectl create -f`. */
 function manifest(dir: string, name: string, data: Record<string, string>): string {
@@ -47,75 +39,55 @@ function manifest(dir: string, name: string, data: Record<string, string>): stri
 }
 
 describe('islet proxy with kubectl and informers (online, offline, offline restart)', () => {
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
   let kubectl: Kubectl;
-  let proxyArgs: string[];
   let informer: ReturnType<typeof podInformer>;
-  const linkFile = () => join(tmp.dir, 'link.json');
+  const rig = proxyOnSimulator({
+    prefix: 'islet-proxy-it-',
+    simulator: { bookmarkIntervalMs: 300 },
+    node: 'node-a',
+    seed: (sim) => {
+      for (const [n, node, app] of [
+        ['web-1', 'node-a', 'web'],
+        ['web-2', 'node-a', 'web'],
+        ['db-1', 'node-a', 'db'],
+        ['web-3', 'node-b', 'web'],
+      ] as const) {
+        sim.create('pods', pod(n, node, app));
+      }
+      sim.create('pods', pod('sys-1', 'node-a', 'dns', 'kube-system'));
+      sim.create('services', {
+        metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } },
+        spec: { ports: [{ port: 80 }], selector: { app: 'web' } },
+      });
+      for (const [n, svc] of [
+        ['web-abc', 'web'],
+        ['db-abc', 'db'],
+      ]) {
+        sim.create(
+          { group: 'discovery.k8s.io', resource: 'endpointslices' },
+          {
+            metadata: { name: n!, namespace: 'default', labels: { 'kubernetes.io/service-name': svc! } },
+            addressType: 'IPv4',
+            endpoints: [{ addresses: ['10.244.0.5'] }],
+          },
+        );
+      }
+      sim.create('configmaps', { metadata: { name: 'cm-1', namespace: 'default' }, data: { a: '1' } });
+    },
+    args: [...twoProbeLinkArgs, ...fastBookmarkArgs],
+  });
 
-  beforeAll(async () => {
-    tmp = tempDir('islet-proxy-it-');
-    sim = await startSimulator({ bookmarkIntervalMs: 300 });
-    const cert = await sim.mintClientCert('node-a');
-    for (const [n, node, app] of [
-      ['web-1', 'node-a', 'web'],
-      ['web-2', 'node-a', 'web'],
-      ['db-1', 'node-a', 'db'],
-      ['web-3', 'node-b', 'web'],
-    ] as const) {
-      sim.create('pods', pod(n, node, app));
-    }
-    sim.create('pods', pod('sys-1', 'node-a', 'dns', 'kube-system'));
-    sim.create('services', {
-      metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } },
-      spec: { ports: [{ port: 80 }], selector: { app: 'web' } },
-    });
-    for (const [n, svc] of [
-      ['web-abc', 'web'],
-      ['db-abc', 'db'],
-    ]) {
-      sim.create(
-        { group: 'discovery.k8s.io', resource: 'endpointslices' },
-        {
-          metadata: { name: n!, namespace: 'default', labels: { 'kubernetes.io/service-name': svc! } },
-          addressType: 'IPv4',
-          endpoints: [{ addresses: ['10.244.0.5'] }],
-        },
-      );
-    }
-    sim.create('configmaps', { metadata: { name: 'cm-1', namespace: 'default' }, data: { a: '1' } });
-    proxyArgs = [
-      ...upstreamArgs(sim, cert),
-      ...localArgs(tmp.dir),
-      '--probe-interval',
-      '200ms',
-      '--probe-timeout',
-      '500ms',
-      '--request-timeout',
-      '3s',
-      '--offline-after',
-      '2',
-      '--online-after',
-      '2',
-      '--bookmark-interval',
-      '300ms',
-    ];
-    proxy = await startProxy(proxyArgs);
-    kubectl = new Kubectl(tmp.dir, proxy.url);
+  beforeAll(() => {
+    kubectl = new Kubectl(rig.dir, rig.proxy.url);
   });
 
   afterAll(async () => {
     await informer?.stop();
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
   });
 
   it('online: kubectl and an informer see exactly what the simulator holds; writes pass through', async () => {
     const all = await kubectl.json<{ items: Named[] }>(['get', 'pods', '-A']);
-    expect(names(all.items)).toEqual(names(sim.list('pods').items as Named[]));
+    expect(names(all.items)).toEqual(names(rig.sim.list('pods').items as Named[]));
     const onNodeA = await kubectl.json<{ items: Named[] }>([
       'get',
       'pods',
@@ -129,58 +101,32 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     const slices = await kubectl.json<{ items: Named[] }>(['get', 'endpointslices', '-A']);
     expect(names(slices.items)).toEqual(['db-abc', 'web-abc']);
     const one = await kubectl.json<Named>(['get', 'pod', 'web-1']);
-    expect(one.metadata.resourceVersion).toBe(sim.get('pods', 'web-1')!.metadata.resourceVersion);
+    expect(one.metadata.resourceVersion).toBe(rig.sim.get('pods', 'web-1')!.metadata.resourceVersion);
     await kubectl.json(['get', 'services,configmaps', '-A']);
 
     // kubectl's typed `create configmap` sends protobuf, which the simulator does not decode;
     // `create -f` sends JSON through the same pass-through path.
-    const created = await kubectl.run(['create', '-f', manifest(tmp.dir, 'made-online', { k: 'v' })]);
+    const created = await kubectl.run(['create', '-f', manifest(rig.dir, 'made-online', { k: 'v' })]);
     expect(created.code, created.stderr).toBe(0);
-    expect(sim.get('configmaps', 'made-online')?.data).toEqual({ k: 'v' });
+    expect(rig.sim.get('configmaps', 'made-online')?.data).toEqual({ k: 'v' });
 
-    informer = podInformer(clientNodeConfig(proxy.url));
+    informer = podInformer(clientNodeConfig(rig.proxy.url));
     await informer.informer.start();
     await eventually(
       'informer synced',
       () => informer.names(),
       (n) => n.length === 5,
     );
-    expect(informer.names()).toEqual(names(sim.list('pods').items as Named[]));
+    expect(informer.names()).toEqual(names(rig.sim.list('pods').items as Named[]));
 
     // kubectl get -w sees a pod created upstream.
-    const watch = spawn(
-      'kubectl',
-      [
-        '--kubeconfig',
-        kubectl.kubeconfigPath,
-        'get',
-        'pods',
-        '-w',
-        '-o',
-        'name',
-        '--field-selector',
-        'spec.nodeName=node-a',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: tmp.dir } },
-    );
-    let out = '';
-    watch.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
+    const watch = kubectl.watch(['pods', '--field-selector', 'spec.nodeName=node-a']);
     try {
-      await eventually(
-        'kubectl -w listed',
-        () => out,
-        (o) => o.includes('pod/web-1'),
-      );
-      sim.create('pods', pod('late-1', 'node-a', 'web'));
-      await eventually(
-        'kubectl -w saw the new pod',
-        () => out,
-        (o) => o.includes('pod/late-1'),
-      );
+      await watch.seen('pod/web-1');
+      rig.sim.create('pods', pod('late-1', 'node-a', 'web'));
+      await watch.seen('pod/late-1');
     } finally {
-      watch.kill('SIGTERM');
+      watch.stop();
     }
     await eventually(
       'informer saw the new pod',
@@ -191,34 +137,34 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
 
   it('changes made upstream while watched are what is served offline', async () => {
     // No LIST after this point: only the watch streams can teach the cache these changes.
-    sim.patch('pods', 'web-2', { metadata: { labels: { app: 'web', tier: 'gold' } } });
-    sim.delete('pods', 'web-3');
-    sim.create('pods', pod('late-2', 'node-a', 'db'));
+    rig.sim.patch('pods', 'web-2', { metadata: { labels: { app: 'web', tier: 'gold' } } });
+    rig.sim.delete('pods', 'web-3');
+    rig.sim.create('pods', pod('late-2', 'node-a', 'db'));
     await eventually(
       'informer saw the changes',
       () => informer.names(),
       (n) => n.includes('late-2') && !n.includes('web-3'),
     );
-    // The watch's events reach the store through the write queue; give it its turn.
-    await new Promise((r) => setTimeout(r, 500));
-
-    await sim.partition('refuse');
-    await eventually(
-      'link offline',
-      () => JSON.parse(readFileSync(linkFile(), 'utf8')).state,
-      (s) => s === 'offline',
-    );
-    const ready = await httpJson(`${proxy.adminUrl}/readyz`);
+    await rig.sim.partition('refuse');
+    await waitLink(rig.dir, 'offline');
+    const ready = await httpJson(`${rig.proxy.adminUrl}/readyz`);
     expect(ready.status).toBe(503);
 
+    // The watch's events reach the store through the cache's write queue, which may still be
+    // draining: wait until the offline list has them all.
+    await eventually(
+      'the changes in the offline pod list',
+      async () => names(((await httpJson(`${rig.proxy.url}/api/v1/pods`)).body as { items: Named[] }).items),
+      (n) => JSON.stringify(n) === JSON.stringify(names(rig.sim.list('pods').items as Named[])),
+    );
     const all = await kubectl.json<{ items: Named[] }>(['get', 'pods', '-A']);
-    expect(names(all.items)).toEqual(names(sim.list('pods').items as Named[]));
+    expect(names(all.items)).toEqual(names(rig.sim.list('pods').items as Named[]));
     const gold = await kubectl.json<{ items: Named[] }>(['get', 'pods', '-l', 'tier=gold']);
     expect(names(gold.items)).toEqual(['web-2']);
   });
 
   it('offline: GET/LIST with selectors from the cache, watches stay open and end cleanly, writes get 503', async () => {
-    const kubelet = await httpJson(`${proxy.url}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a`);
+    const kubelet = await httpJson(`${rig.proxy.url}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a`);
     expect(kubelet.status).toBe(200);
     const podList = kubelet.body as {
       kind: string;
@@ -247,11 +193,11 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     expect(missing.stderr).toContain('NotFound');
 
     // The informer keeps its objects; a fresh informer lists from the cache.
-    expect(informer.names()).toEqual(names(sim.list('pods').items as Named[]));
-    const fresh = podInformer(clientNodeConfig(proxy.url));
+    expect(informer.names()).toEqual(names(rig.sim.list('pods').items as Named[]));
+    const fresh = podInformer(clientNodeConfig(rig.proxy.url));
     try {
       await fresh.informer.start();
-      const expected = names(sim.list('pods').items as Named[]);
+      const expected = names(rig.sim.list('pods').items as Named[]);
       await eventually(
         'fresh informer listed offline',
         () => fresh.names(),
@@ -264,7 +210,7 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     // A watch opened offline gets BOOKMARKs and ends cleanly at its timeout.
     const started = Date.now();
     const res = await fetch(
-      `${proxy.url}/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=2`,
+      `${rig.proxy.url}/api/v1/namespaces/default/pods?watch=1&allowWatchBookmarks=true&timeoutSeconds=2`,
     );
     expect(res.status).toBe(200);
     const text = await res.text();
@@ -278,29 +224,29 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     expect(events.every((e) => e.type !== 'ERROR')).toBe(true);
 
     // Writes are refused with a Status, never faked.
-    const write = await httpJson(`${proxy.url}/api/v1/namespaces/default/configmaps`, {
+    const write = await httpJson(`${rig.proxy.url}/api/v1/namespaces/default/configmaps`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'offline-cm' } }),
     });
     expect(write.status).toBe(503);
     expect(write.body).toMatchObject({ kind: 'Status', code: 503, status: 'Failure' });
-    const kubectlWrite = await kubectl.run(['create', '-f', manifest(tmp.dir, 'offline-cm-2', { a: 'b' })]);
+    const kubectlWrite = await kubectl.run(['create', '-f', manifest(rig.dir, 'offline-cm-2', { a: 'b' })]);
     expect(kubectlWrite.code).not.toBe(0);
-    expect(sim.get('configmaps', 'offline-cm')).toBeUndefined();
+    expect(rig.sim.get('configmaps', 'offline-cm')).toBeUndefined();
   });
 
   it('restarted while the upstream is down, the proxy serves everything cached before from disk', async () => {
     await informer.stop();
-    expect(await proxy.stop()).toBe(0);
-    proxy = await startProxy(proxyArgs);
+    expect(await rig.proxy.stop()).toBe(0);
+    const proxy = await rig.restartProxy();
     const ready = await httpJson(`${proxy.adminUrl}/readyz`);
     expect(ready.status).toBe(503);
     // A kubectl with an empty discovery cache: discovery comes from the proxy's cache too.
-    mkdirSync(join(tmp.dir, 'fresh'));
-    const fresh = new Kubectl(join(tmp.dir, 'fresh'), proxy.url);
+    mkdirSync(join(rig.dir, 'fresh'));
+    const fresh = new Kubectl(join(rig.dir, 'fresh'), proxy.url);
     const all = await fresh.json<{ items: Named[] }>(['get', 'pods', '-A']);
-    expect(names(all.items)).toEqual(names(sim.list('pods').items as Named[]));
+    expect(names(all.items)).toEqual(names(rig.sim.list('pods').items as Named[]));
     const onNodeA = await httpJson(`${proxy.url}/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a`);
     expect(names((onNodeA.body as { items: Named[] }).items)).toEqual([
       'db-1',
@@ -316,14 +262,10 @@ describe('islet proxy with kubectl and informers (online, offline, offline resta
     expect(cm.data).toEqual({ k: 'v' });
 
     // Back online: the proxy notices and passes writes through again.
-    await sim.heal();
-    await eventually(
-      'link online',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 200,
-    );
-    const created = await fresh.run(['create', '-f', manifest(tmp.dir, 'after-heal', { x: 'y' })]);
+    await rig.sim.heal();
+    await waitReadyz(proxy, 'online');
+    const created = await fresh.run(['create', '-f', manifest(rig.dir, 'after-heal', { x: 'y' })]);
     expect(created.code, created.stderr).toBe(0);
-    expect(sim.get('configmaps', 'after-heal')).toBeDefined();
+    expect(rig.sim.get('configmaps', 'after-heal')).toBeDefined();
   });
 });

@@ -1,10 +1,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { isletBinary } from '../islet-binary.js';
+import { untilListening } from '../listening.js';
 
 const execFileP = promisify(execFile);
 
@@ -33,38 +36,11 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const proc = spawn(binary, ['proxy', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
-  let pending = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-  const listening = new Promise<{ listen: string; admin: string; https: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start:\n${logs.join('\n')}`)), timeoutMs);
-    proc.stderr!.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        logs.push(line);
-        if (process.env.ISLET_TEST_VERBOSE) process.stderr.write(`[proxy] ${line}\n`);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; listen?: string; admin?: string; https?: string };
-          if (rec.msg === 'listening') {
-            clearTimeout(timer);
-            resolve({ listen: rec.listen!, admin: rec.admin ?? '', https: rec.https ?? '' });
-          }
-        } catch {
-          // not a JSON line (e.g. a usage message)
-        }
-      }
-    });
-    proc.stdout!.resume();
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`proxy exited with ${code} before listening:\n${logs.join('\n')}${pending}`));
-    });
-  });
-  const { listen, admin, https } = await listening;
+  const { listen, admin, https } = await untilListening(proc, 'proxy', logs, timeoutMs);
   return {
     url: `http://${listen}`,
-    adminUrl: `http://${admin}`,
+    adminUrl: `http://${admin ?? ''}`,
     httpsUrl: https ? `https://${https}` : '',
     proc,
     logs,
@@ -145,6 +121,32 @@ export class Kubectl {
     if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
     return JSON.parse(r.stdout) as T;
   }
+
+  /**
+   * `kubectl get <args> -w -o name` in the background: `seen(name)` waits until it printed that
+   * line (e.g. `pod/web-1`); stop() ends it.
+   */
+  watch(args: string[]): { seen(name: string): Promise<void>; stop(): void } {
+    const proc = spawn(
+      'kubectl',
+      ['--kubeconfig', this.kubeconfig, '--cache-dir', this.cacheDir, 'get', ...args, '-w', '-o', 'name'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: this.cacheDir } },
+    );
+    let out = '';
+    proc.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    return {
+      seen: async (name) => {
+        await eventually(
+          `kubectl get -w to print ${name}`,
+          () => out,
+          (o) => o.split('\n').includes(name),
+        );
+      },
+      stop: () => proc.kill('SIGTERM'),
+    };
+  }
 }
 
 /** Polls until `cond` holds (or throws with `what`). */
@@ -171,20 +173,52 @@ export async function eventually<T>(
   );
 }
 
-/** Plain HTTP request to the proxy; returns status, headers and parsed JSON (or text). */
-export async function httpJson(
-  url: string,
-  init: RequestInit = {},
-): Promise<{ status: number; body: unknown; text: string; headers: Headers }> {
-  const res = await fetch(url, init);
-  const text = await res.text();
+/** An answer's status, its body as text and parsed as JSON (the text when it is not JSON). */
+export interface Answer {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+function parsed(status: number, text: string): Answer {
   let body: unknown = text;
   try {
     body = JSON.parse(text);
   } catch {
     // not JSON
   }
-  return { status: res.status, body, text, headers: res.headers };
+  return { status, body, text };
+}
+
+/** Reads a node:http(s) response to its end (for requests fetch cannot make: TRACE, client CAs). */
+export function answerOf(res: IncomingMessage): Promise<Answer & { headers: IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      text += c;
+    });
+    res.on('error', reject);
+    res.on('end', () => resolve({ ...parsed(res.statusCode ?? 0, text), headers: res.headers }));
+  });
+}
+
+/** A GET over HTTPS that trusts only the CA in the file `caCert` (e.g. the proxy's HTTPS listener). */
+export function httpsGet(url: string, caCert: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { ca: readFileSync(caCert), headers }, (res) => void answerOf(res).then(resolve, reject))
+      .on('error', reject);
+  });
+}
+
+/** Plain HTTP request to the proxy; returns status, headers and parsed JSON (or text). */
+export async function httpJson(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: unknown; text: string; headers: Headers }> {
+  const res = await fetch(url, init);
+  return { ...parsed(res.status, await res.text()), headers: res.headers };
 }
 
 /** The upstream flags for a simulator: its URL, and its CA plus a node client certificate when it serves TLS. */
@@ -213,6 +247,57 @@ export function localArgs(dir: string): string[] {
     '--link-state',
     join(dir, 'link.json'),
   ];
+}
+
+/** The link-state file localArgs(dir) has the proxy write. */
+export function linkFile(dir: string): string {
+  return join(dir, 'link.json');
+}
+
+/** The link state in the proxy's link-state file: online, offline, or unknown before the first write. */
+export function linkState(dir: string): string {
+  try {
+    return (JSON.parse(readFileSync(linkFile(dir), 'utf8')) as { state: string }).state;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Waits until the proxy's link-state file (localArgs(dir)) says `state`. */
+export async function waitLink(dir: string, state: 'online' | 'offline', timeoutMs = 30_000): Promise<void> {
+  await eventually(
+    `link ${state}`,
+    () => linkState(dir),
+    (s) => s === state,
+    timeoutMs,
+  );
+}
+
+/** One upstream's health as the proxy's /readyz reports it. */
+export interface UpstreamHealth {
+  url: string;
+  healthy: boolean;
+  /** Probes sent so far (counted when sent) and those that failed. */
+  probes: number;
+  probeFailures: number;
+}
+
+/** The proxy's /readyz: 200 while the link is online, 503 offline, and each upstream's health. */
+export async function readyz(proxy: Pick<RunningProxy, 'adminUrl'>): Promise<{
+  status: number;
+  upstreams: UpstreamHealth[];
+}> {
+  const r = await httpJson(`${proxy.adminUrl}/readyz`);
+  return { status: r.status, upstreams: (r.body as { upstreams: UpstreamHealth[] }).upstreams };
+}
+
+/** Waits until the proxy's /readyz says the link is `state` (200 online, 503 offline). */
+export async function waitReadyz(proxy: Pick<RunningProxy, 'adminUrl'>, state: 'online' | 'offline') {
+  await eventually(
+    `/readyz to say the link is ${state}`,
+    async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
+    (s) => s === (state === 'online' ? 200 : 503),
+  );
 }
 
 /** The value of a metric (first series) from the proxy's admin /metrics; NaN when absent. */
@@ -262,3 +347,16 @@ export function podInformer(kc: k8s.KubeConfig, restartMs = 300) {
 
 /** Probe flags that make the proxy follow a cut or healed link within a fraction of a second. */
 export const fastLinkArgs = ['--probe-interval', '200ms', '--offline-after', '1', '--online-after', '1'];
+
+/**
+ * Probe flags as the node-realistic suites run the proxy: a cut or healed link shows within a
+ * second or two, and it takes two failed probes in a row (not one) to go offline, two passed ones
+ * to come back; requests give up after 3 s.
+ */
+export const twoProbeLinkArgs = [
+  ...['--probe-interval', '200ms', '--probe-timeout', '500ms', '--request-timeout', '3s'],
+  ...['--offline-after', '2', '--online-after', '2'],
+];
+
+/** BOOKMARKs on idle watches every 300 ms (the simulator's own period in the suites), not 30 s. */
+export const fastBookmarkArgs = ['--bookmark-interval', '300ms'];

@@ -9,76 +9,33 @@ import https from 'node:https';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isletBinary } from '../islet-binary.js';
-import { type Simulator, startSimulator } from '../sim/index.js';
-import { localArgs, type RunningProxy, startProxy, tempDir, upstreamArgs } from './harness.js';
-import { createPki, type Pki } from './pki.js';
+import { httpsGet, tempDir } from './harness.js';
+import { createPki, httpsListenerArgs, type Pki } from './pki.js';
+import { proxyOnSimulator } from './suite.js';
 
 const execFileP = promisify(execFile);
 
 describe('the HTTPS listener is for token clients', () => {
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
   let serving: Pki;
-
-  beforeAll(async () => {
-    tmp = tempDir('islet-proxy-https-');
-    sim = await startSimulator({ tokens: { 'tok-bob': 'bob' } });
-    sim.create('secrets', {
-      metadata: { name: 'node-secret', namespace: 'default' },
-      data: { k: Buffer.from('node-only').toString('base64') },
-    });
-    const cert = await sim.mintClientCert('node-a');
-    serving = createPki(tmp.dir);
-    proxy = await startProxy([
-      ...upstreamArgs(sim, cert),
-      ...localArgs(tmp.dir),
-      '--https-listen',
-      '127.0.0.1:0',
-      '--tls-cert',
-      serving.serverCert,
-      '--tls-key',
-      serving.serverKey,
-    ]);
+  const rig = proxyOnSimulator({
+    prefix: 'islet-proxy-https-',
+    simulator: { tokens: { 'tok-bob': 'bob' } },
+    node: 'node-a',
+    seed: (sim, dir) => {
+      sim.create('secrets', {
+        metadata: { name: 'node-secret', namespace: 'default' },
+        data: { k: Buffer.from('node-only').toString('base64') },
+      });
+      serving = createPki(dir);
+    },
+    args: () => httpsListenerArgs(serving),
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
-
-  function request(
-    path: string,
-    headers: Record<string, string>,
-  ): Promise<{ status: number; body: unknown; text: string }> {
-    return new Promise((resolve, reject) => {
-      const req = https.get(
-        `${proxy.httpsUrl}${path}`,
-        { ca: readFileSync(serving.caCert), headers },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            text += c;
-          });
-          res.on('end', () => {
-            let body: unknown = text;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              // not JSON
-            }
-            resolve({ status: res.statusCode ?? 0, body, text });
-          });
-        },
-      );
-      req.on('error', reject);
-    });
-  }
+  const request = (path: string, headers: Record<string, string>) =>
+    httpsGet(`${rig.proxy.httpsUrl}${path}`, serving.caCert, headers);
 
   it('answers a request without credentials with 401 Status and sends nothing upstream', async () => {
-    const before = sim.requestCount({ resource: 'secrets' });
+    const before = rig.sim.requestCount({ resource: 'secrets' });
     for (const path of [
       '/api/v1/namespaces/default/secrets/node-secret',
       '/api/v1/namespaces/default/secrets',
@@ -89,12 +46,12 @@ describe('the HTTPS listener is for token clients', () => {
       expect(r.body).toMatchObject({ kind: 'Status', status: 'Failure', code: 401, reason: 'Unauthorized' });
       expect(r.text).not.toContain('node-only');
     }
-    expect(sim.requestCount({ resource: 'secrets' })).toBe(before);
+    expect(rig.sim.requestCount({ resource: 'secrets' })).toBe(before);
   });
 
   it('an upgrade request without credentials is refused with 401 too', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = https.request(`${proxy.httpsUrl}/api/v1/namespaces/default/pods/p/exec?command=sh`, {
+      const req = https.request(`${rig.proxy.httpsUrl}/api/v1/namespaces/default/pods/p/exec?command=sh`, {
         method: 'POST',
         ca: readFileSync(serving.caCert),
         headers: { connection: 'Upgrade', upgrade: 'SPDY/3.1' },
@@ -115,7 +72,7 @@ describe('the HTTPS listener is for token clients', () => {
       authorization: 'Bearer tok-bob',
     });
     expect(r.status).toBe(200);
-    expect(sim.requests.at(-1)?.identity).toMatchObject({ user: 'bob', via: 'token' });
+    expect(rig.sim.requests.at(-1)?.identity).toMatchObject({ user: 'bob', via: 'token' });
   });
 });
 

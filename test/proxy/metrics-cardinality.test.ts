@@ -2,26 +2,12 @@
  * Requests for made-up resources must not grow /metrics without bound: thousands of distinct
  * resources once made the next scrape fail (a stack overflow rendering the histogram).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.js';
-import { httpJson, localArgs, type RunningProxy, startProxy, tempDir, upstreamArgs } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { httpJson } from './harness.js';
+import { proxyOnSimulator } from './suite.js';
 
 describe('islet proxy metrics cardinality', () => {
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
-
-  beforeAll(async () => {
-    tmp = tempDir('islet-proxy-cardinality-');
-    sim = await startSimulator({ tls: false });
-    proxy = await startProxy([...upstreamArgs(sim), ...localArgs(tmp.dir)]);
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
+  const rig = proxyOnSimulator({ prefix: 'islet-proxy-cardinality-', simulator: { tls: false } });
 
   it('answers /metrics with a bounded series count after 8,000 requests for unknown resources', async () => {
     const total = 8_200;
@@ -32,7 +18,7 @@ describe('islet proxy metrics cardinality', () => {
       Array.from({ length: 16 }, async () => {
         while (next < total) {
           const n = next++;
-          const r = await fetch(`${proxy.url}/apis/g${n}.example/v1/r${n}`);
+          const r = await fetch(`${rig.proxy.url}/apis/g${n}.example/v1/r${n}`);
           await r.arrayBuffer();
           codes.set(r.status, (codes.get(r.status) ?? 0) + 1);
         }
@@ -40,7 +26,7 @@ describe('islet proxy metrics cardinality', () => {
     );
     expect([...codes.keys()]).toEqual([404]);
 
-    const scrape = await httpJson(`${proxy.adminUrl}/metrics`);
+    const scrape = await httpJson(`${rig.proxy.adminUrl}/metrics`);
     expect(scrape.status).toBe(200);
     const lines = scrape.text.split('\n');
     const requestSeries = lines.filter((l) => l.startsWith('islet_proxy_requests_total{'));
@@ -53,6 +39,6 @@ describe('islet proxy metrics cardinality', () => {
       lines.filter((l) => l.startsWith('islet_proxy_request_duration_seconds_count{')).length,
     ).toBeLessThan(50);
     expect(scrape.text).not.toContain('g1.example');
-    expect(proxy.proc.exitCode).toBeNull();
+    expect(rig.proxy.proc.exitCode).toBeNull();
   });
 });

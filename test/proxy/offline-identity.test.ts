@@ -6,19 +6,9 @@
  * --exclude-secrets (Secrets in memory only) alike.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.js';
-import {
-  eventually,
-  httpJson,
-  localArgs,
-  type RunningProxy,
-  startProxy,
-  tempDir,
-  upstreamArgs,
-} from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, httpJson, twoProbeLinkArgs, waitLink } from './harness.js';
+import { proxyOnSimulator } from './suite.js';
 
 type Named = { metadata: { name: string; resourceVersion?: string }; data?: Record<string, string> };
 type ListBody = { kind: string; items: Named[]; metadata: { resourceVersion: string } };
@@ -31,61 +21,40 @@ describe.each([
   // The secret's value, unique per run so its absence from an answer means something.
   const SECRET = Buffer.from(`alice-password-${randomBytes(8).toString('hex')}`).toString('base64');
   const ns = '/api/v1/namespaces/default';
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
   let tokenListRv = '';
 
+  const rig = proxyOnSimulator({
+    prefix: 'islet-proxy-identity-',
+    simulator: { tokens: { [TOKEN]: 'alice' } },
+    node: 'node-a',
+    seed: (sim) => {
+      // RBAC as the node authorizer would have it: the node may not read this Secret.
+      sim.deny({ resource: 'secrets', user: 'system:node:node-a' });
+      sim.create('secrets', {
+        metadata: { name: 'alice-secret', namespace: 'default' },
+        type: 'Opaque',
+        data: { password: SECRET },
+      });
+      sim.create('configmaps', { metadata: { name: 'node-cm', namespace: 'default' }, data: { n: '1' } });
+      sim.create('configmaps', { metadata: { name: 'shared-cm', namespace: 'default' }, data: { s: '1' } });
+      sim.create('pods', {
+        metadata: { name: 'kubelet-pod', namespace: 'default' },
+        spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
+      });
+      sim.create('pods', {
+        metadata: { name: 'alice-pod', namespace: 'default' },
+        spec: {
+          nodeName: 'node-b',
+          containers: [{ name: 'c', image: 'busybox', env: [{ name: 'PW', value: SECRET }] }],
+        },
+      });
+    },
+    args: [...twoProbeLinkArgs, ...extra],
+  });
+
   const asToken = { headers: { authorization: `Bearer ${TOKEN}` } };
-  const anon = (path: string) => httpJson(`${proxy.url}${path}`);
-  const token = (path: string) => httpJson(`${proxy.url}${path}`, asToken);
-
-  beforeAll(async () => {
-    tmp = tempDir('islet-proxy-identity-');
-    sim = await startSimulator({ tokens: { [TOKEN]: 'alice' } });
-    const cert = await sim.mintClientCert('node-a');
-    // RBAC as the node authorizer would have it: the node may not read this Secret.
-    sim.deny({ resource: 'secrets', user: 'system:node:node-a' });
-    sim.create('secrets', {
-      metadata: { name: 'alice-secret', namespace: 'default' },
-      type: 'Opaque',
-      data: { password: SECRET },
-    });
-    sim.create('configmaps', { metadata: { name: 'node-cm', namespace: 'default' }, data: { n: '1' } });
-    sim.create('configmaps', { metadata: { name: 'shared-cm', namespace: 'default' }, data: { s: '1' } });
-    sim.create('pods', {
-      metadata: { name: 'kubelet-pod', namespace: 'default' },
-      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-    });
-    sim.create('pods', {
-      metadata: { name: 'alice-pod', namespace: 'default' },
-      spec: {
-        nodeName: 'node-b',
-        containers: [{ name: 'c', image: 'busybox', env: [{ name: 'PW', value: SECRET }] }],
-      },
-    });
-    proxy = await startProxy([
-      ...upstreamArgs(sim, cert),
-      ...localArgs(tmp.dir),
-      '--probe-interval',
-      '200ms',
-      '--probe-timeout',
-      '500ms',
-      '--request-timeout',
-      '3s',
-      '--offline-after',
-      '2',
-      '--online-after',
-      '2',
-      ...extra,
-    ]);
-  });
-
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
+  const anon = (path: string) => httpJson(`${rig.proxy.url}${path}`);
+  const token = (path: string) => httpJson(`${rig.proxy.url}${path}`, asToken);
 
   it('online: the token reads the Secret, the node is refused it upstream; each reads its own objects', async () => {
     const got = await token(`${ns}/secrets/alice-secret`);
@@ -106,12 +75,8 @@ describe.each([
     expect((await anon('/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a')).status).toBe(200);
     expect((await token(`${ns}/pods/alice-pod`)).status).toBe(200);
 
-    await sim.partition('refuse');
-    await eventually(
-      'link offline',
-      () => JSON.parse(readFileSync(join(tmp.dir, 'link.json'), 'utf8')).state,
-      (s) => s === 'offline',
-    );
+    await rig.sim.partition('refuse');
+    await waitLink(rig.dir, 'offline');
   });
 
   it('offline: the token still reads the Secret by GET, LIST and WATCH', async () => {
@@ -153,7 +118,7 @@ describe.each([
 
   it('offline: an anonymous GET of the Secret the token read gets a Status, not the data', async () => {
     for (const accept of ['application/json', 'application/vnd.kubernetes.protobuf,application/json']) {
-      const r = await httpJson(`${proxy.url}${ns}/secrets/alice-secret`, { headers: { accept } });
+      const r = await httpJson(`${rig.proxy.url}${ns}/secrets/alice-secret`, { headers: { accept } });
       expect(r.status).toBe(503);
       expect(r.body).toMatchObject({ kind: 'Status', status: 'Failure', code: 503 });
       expect(r.text).not.toContain(SECRET);
@@ -194,7 +159,7 @@ describe.each([
       () => token(`${ns}/pods/alice-pod`),
       (r) => r.status === 200,
     );
-    const r = await httpJson(`${proxy.url}${ns}/pods/alice-pod/status`, {
+    const r = await httpJson(`${rig.proxy.url}${ns}/pods/alice-pod/status`, {
       method: 'PATCH',
       headers: { 'content-type': 'application/merge-patch+json' },
       body: JSON.stringify({ status: { phase: 'Running' } }),

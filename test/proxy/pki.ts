@@ -15,6 +15,11 @@ export interface Pki {
   serverKey: string;
 }
 
+/** `islet proxy` flags for an HTTPS listener on an ephemeral loopback port, serving this PKI's certificate. */
+export function httpsListenerArgs(pki: Pki): string[] {
+  return ['--https-listen', '127.0.0.1:0', '--tls-cert', pki.serverCert, '--tls-key', pki.serverKey];
+}
+
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }

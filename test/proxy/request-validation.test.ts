@@ -6,40 +6,16 @@
 
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Simulator, startSimulator } from '../sim/index.js';
-import {
-  eventually,
-  fastLinkArgs,
-  httpJson,
-  localArgs,
-  type RunningProxy,
-  startProxy,
-  tempDir,
-  upstreamArgs,
-} from './harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { podOn } from '../objects.js';
+import { type Answer, answerOf, fastLinkArgs, httpJson, waitReadyz } from './harness.js';
+import { expectFailureStatus, proxyOnSimulator } from './suite.js';
 
 /** One request with any method (fetch refuses TRACE and CONNECT). */
-function send(
-  url: string,
-  method: string,
-): Promise<{ status: number; body: unknown; allow: string | undefined }> {
+function send(url: string, method: string): Promise<Answer & { allow: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-      });
-      res.on('end', () => {
-        let body: unknown = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, body, allow: res.headers.allow });
-      });
+      void answerOf(res).then((a) => resolve({ ...a, allow: a.headers.allow }), reject);
     });
     req.on('error', reject);
     req.end();
@@ -62,34 +38,20 @@ function raw(url: string, line: string): Promise<string> {
 }
 
 describe('islet proxy request validation', () => {
-  let sim: Simulator;
-  let proxy: RunningProxy;
-  let tmp: { dir: string; cleanup: () => void };
+  const rig = proxyOnSimulator({
+    prefix: 'islet-proxy-validation-',
+    simulator: { tls: false },
+    seed: (sim) => void sim.create('pods', podOn('v', 'node-a', 'web', 'default')),
+    args: fastLinkArgs,
+  });
 
   beforeAll(async () => {
-    tmp = tempDir('islet-proxy-validation-');
-    sim = await startSimulator({ tls: false });
-    sim.create('pods', {
-      metadata: { name: 'v', namespace: 'default' },
-      spec: { nodeName: 'node-a', containers: [{ name: 'c', image: 'busybox' }] },
-    });
-    proxy = await startProxy([...upstreamArgs(sim), ...localArgs(tmp.dir), ...fastLinkArgs]);
     // Cached, so an offline LIST of pods would otherwise answer 200.
-    expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
+    expect((await httpJson(`${rig.proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
   });
 
-  afterAll(async () => {
-    await proxy?.stop();
-    await sim?.close();
-    tmp?.cleanup();
-  });
-
-  async function expectStatus(path: string, code: number, init: RequestInit = {}): Promise<string> {
-    const r = await httpJson(`${proxy.url}${path}`, init);
-    expect(r.status, `${path}: ${r.text.slice(0, 300)}`).toBe(code);
-    expect(r.body).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code });
-    return (r.body as { message: string }).message;
-  }
+  const expectStatus = (path: string, code: number, init?: RequestInit) =>
+    expectFailureStatus(`${rig.proxy.url}${path}`, code, init);
 
   const deep = (levels: number) => {
     const inner = `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
@@ -118,12 +80,12 @@ describe('islet proxy request validation', () => {
         body: deep(100_000),
       });
       expect(message).toContain('nests deeper');
-      expect(sim.get('configmaps', 'deep')).toBeUndefined();
+      expect(rig.sim.get('configmaps', 'deep')).toBeUndefined();
     });
 
     it(`${when}: OPTIONS and TRACE on a resource get 405 MethodNotAllowed`, async () => {
       for (const method of ['OPTIONS', 'TRACE']) {
-        const r = await send(`${proxy.url}/api/v1/namespaces/default/pods`, method);
+        const r = await send(`${rig.proxy.url}/api/v1/namespaces/default/pods`, method);
         expect(r.status, method).toBe(405);
         expect(r.body).toMatchObject({ kind: 'Status', code: 405, reason: 'MethodNotAllowed' });
         expect(r.allow).toContain('GET');
@@ -131,7 +93,7 @@ describe('islet proxy request validation', () => {
     });
 
     it(`${when}: a method HTTP parsing does not know gets a 405 Status, not a bare 400`, async () => {
-      const answer = await raw(proxy.url, 'FROB /api/v1/namespaces/default/pods HTTP/1.1');
+      const answer = await raw(rig.proxy.url, 'FROB /api/v1/namespaces/default/pods HTTP/1.1');
       expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 405 Method Not Allowed');
       const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
       expect(body).toMatchObject({ kind: 'Status', code: 405, reason: 'MethodNotAllowed' });
@@ -141,7 +103,7 @@ describe('islet proxy request validation', () => {
   cases('online');
 
   it('online: a body nested less than the limit still reaches upstream', async () => {
-    const r = await httpJson(`${proxy.url}/api/v1/namespaces/default/configmaps`, {
+    const r = await httpJson(`${rig.proxy.url}/api/v1/namespaces/default/configmaps`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -155,20 +117,16 @@ describe('islet proxy request validation', () => {
   });
 
   it('goes offline', async () => {
-    await sim.partition('refuse');
-    await eventually(
-      'link offline',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 503,
-    );
+    await rig.sim.partition('refuse');
+    await waitReadyz(rig.proxy, 'offline');
     // The cached list is there: the 400s below are validation, not a missing cache.
-    expect((await httpJson(`${proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
+    expect((await httpJson(`${rig.proxy.url}/api/v1/namespaces/default/pods`)).status).toBe(200);
   });
 
   cases('offline');
 
   it('is still up', async () => {
-    expect(proxy.proc.exitCode).toBeNull();
-    expect((await httpJson(`${proxy.adminUrl}/healthz`)).status).toBe(200);
+    expect(rig.proxy.proc.exitCode).toBeNull();
+    expect((await httpJson(`${rig.proxy.adminUrl}/healthz`)).status).toBe(200);
   });
 });

@@ -3,7 +3,6 @@
  * judged with hysteresis, and client-certificate rotation picked up by new upstream connections.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../sim/index.js';
@@ -11,15 +10,19 @@ import {
   clientNodeConfig,
   eventually,
   httpJson,
+  httpsGet,
   Kubectl,
+  linkFile,
   localArgs,
   metric,
   podInformer,
+  readyz,
   startProxy,
   tempDir,
   upstreamArgs,
+  waitReadyz,
 } from './harness.js';
-import { createPki } from './pki.js';
+import { createPki, httpsListenerArgs } from './pki.js';
 
 type Named = { metadata: { name: string } };
 const names = (items: Named[]) => items.map((i) => i.metadata.name).sort();
@@ -103,6 +106,13 @@ describe('islet proxy upstream handling', () => {
   });
 
   it('a flapping link changes state with hysteresis, the proxy survives, clients recover', async () => {
+    // The hysteresis (proxy/upstream/breaker.ts): the link goes offline after OFFLINE_AFTER
+    // consecutive failures of probes (one per interval) and requests; any success starts the
+    // count again. Each short outage below lasts until a probe failed on it (so the proxy did see
+    // it) and is healed as soon as the test sees that, then a probe passes: it costs a failed probe
+    // or two, perhaps a failed watch reconnect, far from ten in a row (two seconds of probes).
+    const OFFLINE_AFTER = 10;
+    const FLAPS = 10;
     const tmp = tempDir('islet-proxy-flap-');
     cleanups.push(tmp.cleanup);
     const sim = await startSimulator({ tls: false });
@@ -111,11 +121,11 @@ describe('islet proxy upstream handling', () => {
     const proxy = await startProxy([
       ...upstreamArgs(sim),
       '--probe-interval',
-      '100ms',
+      '200ms',
       '--probe-timeout',
-      '300ms',
+      '1s',
       '--offline-after',
-      '4',
+      String(OFFLINE_AFTER),
       '--online-after',
       '4',
       ...common(tmp.dir),
@@ -131,39 +141,35 @@ describe('islet proxy upstream handling', () => {
       (n) => n === 4,
     );
 
-    // 24 short outages, each shorter than offline-after × probe-interval: the link must not flap with them.
-    const flips = 24;
-    for (let i = 0; i < flips; i++) {
+    const upstream = async () => (await readyz(proxy)).upstreams[0]!;
+    const transitions = () => metric(proxy.adminUrl, 'islet_link_transitions');
+    const linkSince = () => JSON.parse(readFileSync(linkFile(tmp.dir), 'utf8')).since as string;
+    const onlineSince = linkSince();
+    const failedBefore = (await upstream()).probeFailures;
+    for (let i = 0; i < FLAPS; i++) {
+      const failed = (await upstream()).probeFailures;
       await sim.partition('refuse');
-      await new Promise((r) => setTimeout(r, 120));
+      await eventually('a probe failed on the cut link', upstream, (u) => u.probeFailures > failed);
       await sim.heal();
-      await new Promise((r) => setTimeout(r, 120));
+      // Probes go one after the other: once two more were sent, the first of them, sent after the
+      // heal, has been answered.
+      const sent = (await upstream()).probes;
+      await eventually('a probe answered on the healed link', upstream, (u) => u.probes >= sent + 2);
     }
-    const duringFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
-    expect(duringFlaps).toBeLessThan(flips);
+    // The proxy saw every outage, and not one took the link offline.
+    expect((await upstream()).probeFailures - failedBefore).toBeGreaterThanOrEqual(FLAPS);
+    expect(await transitions()).toBe(0);
+    expect(linkSince()).toBe(onlineSince);
+    expect((await readyz(proxy)).status).toBe(200);
     expect(proxy.proc.exitCode).toBeNull();
-    await eventually(
-      'link settled online',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 200,
-    );
-    const afterFlaps = await metric(proxy.adminUrl, 'islet_link_transitions');
 
     // One long outage: exactly one transition down, and one back up after healing.
     await sim.partition('refuse');
-    await eventually(
-      'link offline',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 503,
-    );
+    await waitReadyz(proxy, 'offline');
+    expect(await transitions()).toBe(1);
     await sim.heal();
-    await eventually(
-      'link online',
-      async () => (await httpJson(`${proxy.adminUrl}/readyz`)).status,
-      (s) => s === 200,
-    );
-    const afterOutage = await metric(proxy.adminUrl, 'islet_link_transitions');
-    expect(afterOutage - afterFlaps).toBe(2);
+    await waitReadyz(proxy, 'online');
+    expect(await transitions()).toBe(2);
 
     // Clients recover: a change made upstream now reaches the informer; kubectl works.
     sim.create('pods', {
@@ -231,27 +237,13 @@ describe('islet proxy upstream handling', () => {
     const serving = createPki(tmp.dir);
     const proxy = await startProxy([
       ...upstreamArgs(sim, cert),
-      '--https-listen',
-      '127.0.0.1:0',
-      '--tls-cert',
-      serving.serverCert,
-      '--tls-key',
-      serving.serverKey,
+      ...httpsListenerArgs(serving),
       ...common(tmp.dir),
     ]);
     cleanups.push(async () => void (await proxy.stop()));
-    const get = (headers: Record<string, string>) =>
-      new Promise<number>((resolve, reject) => {
-        const req = https.get(
-          `${proxy.httpsUrl}/api/v1/namespaces/default/pods/pod-0`,
-          { ca: readFileSync(serving.caCert), headers },
-          (res) => {
-            res.resume();
-            res.on('end', () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on('error', reject);
-      });
+    const get = async (headers: Record<string, string>) =>
+      (await httpsGet(`${proxy.httpsUrl}/api/v1/namespaces/default/pods/pod-0`, serving.caCert, headers))
+        .status;
     expect(await get({ authorization: 'Bearer tok-alice' })).toBe(200);
     expect(sim.requests.at(-1)?.identity).toMatchObject({ user: 'alice', via: 'token' });
     expect(sim.requests.at(-1)?.identity?.certSerial).toBeUndefined();

@@ -4,9 +4,9 @@
  * through it) and on broken ones: the right findings, --json, exit codes.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../free-port.js';
 import { eventually, Kubectl, type RunningProxy, startProxy } from '../proxy/harness.js';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { type FakeHost, fixture, makeHost, runIslet } from './host-root.js';
@@ -56,14 +56,6 @@ async function pluginAdd(h: FakeHost, pod: string): Promise<void> {
     stdin,
   );
   if (r.code !== 0) throw new Error(`plugin ADD failed (${r.code}): ${r.stdout} ${r.stderr}`);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
 }
 
 describe('doctor on a healthy node', () => {

@@ -5,10 +5,8 @@
  * Each informer records its LISTs, its events and its errors, so suites can tell a relist from a
  * resumed watch.
  */
-import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
-import { eventually } from '../proxy/harness.js';
-import { linkFile } from './upstream.js';
+import { encodeLease } from '../writes/k8s-protobuf.js';
 
 /** kube-proxy's service selector (pkg/proxy: no headless services, no other proxy's services). */
 export const KUBE_PROXY_SERVICES =
@@ -67,52 +65,22 @@ export function nodeInformer(kc: k8s.KubeConfig, kind: Kind, nodeName: string): 
   return t;
 }
 
-export function linkState(dir: string): string {
-  try {
-    return (JSON.parse(readFileSync(linkFile(dir), 'utf8')) as { state: string }).state;
-  } catch {
-    return 'unknown';
-  }
-}
-
-export async function waitLink(dir: string, state: 'online' | 'offline'): Promise<void> {
-  await eventually(
-    `link ${state}`,
-    () => linkState(dir),
-    (s) => s === state,
-    30_000,
-  );
-}
-
 export const sortedNames = (items: readonly Named[]) => items.map((i) => i.metadata?.name ?? '').sort();
 
-export function podOn(
-  name: string,
-  node: string,
-  app: string,
-  ns: string,
-  extra: Record<string, unknown> = {},
-) {
+/**
+ * kubelet's node-status heartbeat as tryUpdateNodeStatus sends it (a strategic merge patch, see
+ * STRATEGIC_MERGE_PATCH): its Ready condition saying `message`, with $setElementOrder.
+ */
+export function readyHeartbeat(message: string, at = new Date().toISOString()) {
   return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: ns, labels: { app } },
-    spec: {
-      nodeName: node,
-      containers: [{ name: 'c', image: 'busybox' }],
-      ...extra,
+    status: {
+      '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'Ready' }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message, lastHeartbeatTime: at }],
     },
   };
 }
 
-export function service(name: string, ns: string, labels: Record<string, string>, headless = false) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: ns, labels },
-    spec: { ports: [{ port: 80 }], selector: { app: name }, ...(headless ? { clusterIP: 'None' } : {}) },
-  };
-}
+export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 
 /** Where kubelet keeps its node lease. */
 export const LEASE_NS = 'kube-node-lease';
@@ -150,6 +118,32 @@ export class LeaseRenewer {
       return r;
     }
   }
-}
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  /**
+   * The next renewal, sent to `proxyUrl` as kubelet sends it by default (--kube-api-content-type
+   * protobuf: a protobuf body, protobuf or JSON taken back); the answer as it came.
+   */
+  renewInProtobuf(proxyUrl: string, renewTime: string): Promise<Response> {
+    const { metadata, spec } = this.latest!;
+    return fetch(`${proxyUrl}/apis/coordination.k8s.io/v1/namespaces/${LEASE_NS}/leases/${this.node}`, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/vnd.kubernetes.protobuf',
+        accept: 'application/vnd.kubernetes.protobuf, application/json',
+      },
+      body: encodeLease({
+        metadata: {
+          name: this.node,
+          namespace: LEASE_NS,
+          resourceVersion: metadata!.resourceVersion!,
+          uid: metadata!.uid!,
+        },
+        spec: {
+          holderIdentity: spec!.holderIdentity!,
+          leaseDurationSeconds: spec!.leaseDurationSeconds!,
+          renewTime,
+        },
+      }),
+    });
+  }
+}

@@ -10,7 +10,6 @@
  * Admin calls (seeding, checking the truth) go over HTTP with an admin certificate on both, so
  * they get the same registry defaults and errors, and on both they count as upstream requests.
  */
-import { join } from 'node:path';
 import { APF_OVERLOAD_FLAGS, type Overload, overloadUser } from '../k8s/apf-overload.js';
 import {
   type ControlPlane,
@@ -19,7 +18,7 @@ import {
   startControlPlane,
 } from '../k8s/control-plane.js';
 import type { RunningProxy } from '../proxy/harness.js';
-import { localArgs, startProxy } from '../proxy/harness.js';
+import { fastBookmarkArgs, localArgs, startProxy, twoProbeLinkArgs, upstreamArgs } from '../proxy/harness.js';
 import { type ClientAuth, type RawResponse, rawRequest } from '../sim/client.js';
 import type { CertFiles } from '../sim/pki.js';
 import { type Simulator, startSimulator } from '../sim/simulator.js';
@@ -137,12 +136,6 @@ export interface TestUpstream {
   close(): Promise<void>;
 }
 
-/** Proxy flags shared by the suites: fast link detection so a cut shows within a second or two. */
-export const FAST_LINK = [
-  ...['--probe-interval', '200ms', '--probe-timeout', '500ms', '--request-timeout', '3s'],
-  ...['--offline-after', '2', '--online-after', '2', '--bookmark-interval', '300ms'],
-];
-
 function expectOk(method: string, path: string, r: RawResponse): Json {
   if (r.status >= 300) throw new Error(`${method} ${path} → ${r.status}: ${r.body.toString().slice(0, 500)}`);
   return r.json;
@@ -162,10 +155,10 @@ function common(
   const req = async (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     expectOk(method, path, await admin(method, path, body, headers));
   const proxyArgs = (dir: string, extra: string[] = []) => [
-    ...['--server', node.url, '--ca', node.caPath],
-    ...['--cert', node.nodeCert.certPath, '--key', node.nodeCert.keyPath],
+    ...upstreamArgs(node, node.nodeCert),
     ...localArgs(dir),
-    ...FAST_LINK,
+    ...twoProbeLinkArgs,
+    ...fastBookmarkArgs,
     ...extra,
   ];
   return {
@@ -319,9 +312,4 @@ export function upstreams(): UpstreamCase[] {
     { kind: 'sim', skip: '', start: startSimUpstream },
     { kind: 'real', skip: missing, start: startRealUpstream },
   ];
-}
-
-/** The link state the proxy publishes in its link-state file (localArgs puts it in dir). */
-export function linkFile(dir: string): string {
-  return join(dir, 'link.json');
 }

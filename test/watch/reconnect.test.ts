@@ -142,6 +142,8 @@ describe('offline watch and storm-free reconnect through the built proxy', () =>
     env.sim.delete(slices, 'svc2-a');
     env.sim.create(slices, slice('svcc-a', '10.0.8.8'));
     env.sim.compact();
+    // An outage that goes on past the compaction (as the 30 s one above goes on past its
+    // changes): the time passing offline is part of the scenario, not a wait for something.
     await sleep(3000);
     await env.sim.heal();
     await waitLink(env, 'online');

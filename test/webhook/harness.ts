@@ -5,25 +5,18 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../free-port.js';
 import { isletBinary, repoRoot } from '../islet-binary.js';
 import type { ControlPlane, ControlPlaneOptions } from '../k8s/control-plane.js';
 import { k8sBin } from '../k8s/control-plane.js';
+import { untilListening } from '../listening.js';
 
 const run = promisify(execFile);
 
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 /** Applies the shipped namespace + RBAC and returns a kubeconfig holding the webhook SA's token. */
-export async function webhookKubeconfig(cp: ControlPlane): Promise<string> {
+async function webhookKubeconfig(cp: ControlPlane): Promise<string> {
   const admin = cp.writeKubeconfig();
   for (const f of ['namespace.yaml', 'rbac.yaml']) {
     await run(
@@ -60,7 +53,7 @@ export async function webhookKubeconfig(cp: ControlPlane): Promise<string> {
 }
 
 /** The shipped webhook configuration, pointed at a loopback URL instead of the Service. */
-export function loopbackWebhookConfig(port: number): unknown {
+function loopbackWebhookConfig(port: number): unknown {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -111,8 +104,24 @@ export function evictingControlPlane(defaultSeconds: number, grace: string): Con
   };
 }
 
+/**
+ * Readies the control plane for `islet webhook` on a loopback port: the shipped RBAC with a token
+ * kubeconfig, and the shipped MutatingWebhookConfiguration pointed at a free port; returns the
+ * webhook's flags to serve there (default tolerations raised to `defaultSeconds` elsewhere).
+ */
+export async function registerLoopbackWebhook(cp: ControlPlane, defaultSeconds: number): Promise<string[]> {
+  const kubeconfig = await webhookKubeconfig(cp);
+  const port = await freePort();
+  await cp.admin.ok(
+    'POST',
+    '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+    loopbackWebhookConfig(port),
+  );
+  return loopbackWebhookArgs(port, kubeconfig, defaultSeconds);
+}
+
 /** `islet webhook`'s flags for serving on loopback `port` (the URL of loopbackWebhookConfig). */
-export function loopbackWebhookArgs(port: number, kubeconfig: string, defaultSeconds: number): string[] {
+function loopbackWebhookArgs(port: number, kubeconfig: string, defaultSeconds: number): string[] {
   return [
     '--listen',
     `127.0.0.1:${port}`,
@@ -136,36 +145,7 @@ export async function startWebhook(args: string[], timeoutMs = 30_000): Promise<
   const proc = spawn(isletBinary, ['webhook', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  let pending = '';
-  const listen = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`webhook did not start:\n${logs.join('\n')}`)),
-      timeoutMs,
-    );
-    proc.stderr!.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        logs.push(line);
-        if (process.env.ISLET_TEST_VERBOSE) process.stderr.write(`[webhook] ${line}\n`);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; listen?: string };
-          if (rec.msg === 'listening') {
-            clearTimeout(timer);
-            resolve(rec.listen!);
-          }
-        } catch {
-          // not JSON
-        }
-      }
-    });
-    proc.stdout!.resume();
-    void exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`webhook exited before listening:\n${logs.join('\n')}${pending}`));
-    });
-  });
+  const { listen } = await untilListening(proc, 'webhook', logs, timeoutMs);
   return {
     url: `https://${listen}`,
     proc,

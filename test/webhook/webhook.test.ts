@@ -10,13 +10,10 @@ import { eventually } from '../proxy/harness.js';
 import { rawRequest } from '../sim/client.js';
 import {
   evictingControlPlane,
-  freePort,
   Heartbeats,
-  loopbackWebhookArgs,
-  loopbackWebhookConfig,
   type RunningWebhook,
+  registerLoopbackWebhook,
   startWebhook,
-  webhookKubeconfig,
 } from './harness.js';
 
 const missing = controlPlaneMissing();
@@ -45,8 +42,7 @@ const secondsFor = (pod: Json, key: string): (number | 'forever')[] =>
 describe.skipIf(missing)('islet webhook keeps autonomous nodes\u2019 pods through an outage', () => {
   let cp: ControlPlane;
   let hb: Heartbeats;
-  let kubeconfig: string;
-  let port: number;
+  let webhookArgs: string[];
   let webhook: RunningWebhook | undefined;
   let caPem = '';
   const ns = `hook-${process.pid}`;
@@ -63,7 +59,7 @@ describe.skipIf(missing)('islet webhook keeps autonomous nodes\u2019 pods throug
     const r = await cp.admin.request('GET', `/api/v1/namespaces/${ns}/pods/${name}`);
     return r.status === 404 ? undefined : r.json;
   };
-  const args = () => [...loopbackWebhookArgs(port, kubeconfig, DEFAULT_SECONDS), '--log-level', 'debug'];
+  const args = () => [...webhookArgs, '--log-level', 'debug'];
 
   /** Starts the webhook and waits until the API server calls it (caBundle published and picked up). */
   async function up(): Promise<void> {
@@ -100,13 +96,7 @@ describe.skipIf(missing)('islet webhook keeps autonomous nodes\u2019 pods throug
     await hb.addNode('edge-2', { 'islet.dev/autonomy-duration': '40s' });
     await hb.addNode('plain-1');
     await hb.addNode('cloud-1'); // stays up: a cluster with every node down is not evicted at all
-    kubeconfig = await webhookKubeconfig(cp);
-    port = await freePort();
-    await cp.admin.ok(
-      'POST',
-      '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
-      loopbackWebhookConfig(port),
-    );
+    webhookArgs = await registerLoopbackWebhook(cp, DEFAULT_SECONDS);
     await up();
   });
 

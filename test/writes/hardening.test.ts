@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, httpJson } from '../proxy/harness.js';
+import { httpJson } from '../proxy/harness.js';
 import { send, startRig, type WritesRig } from './setup.js';
 
 const TOKEN = `hardening-token-${process.pid}-${Date.now()}`;
@@ -15,6 +15,11 @@ const NODE_STATUS = '/api/v1/nodes/node-a/status';
 
 describe('offline write path hardening', () => {
   let rig: WritesRig;
+  /** The node's own merge patch of web-1's status message: answered 200 (queued when offline). */
+  const patchPodMessage = async (message: string) => {
+    const r = await send(rig, 'PATCH', POD_STATUS, { status: { message } }, 'application/merge-patch+json');
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+  };
 
   beforeAll(async () => {
     rig = await startRig();
@@ -67,12 +72,7 @@ describe('offline write path hardening', () => {
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
     expect(ok.body).toMatchObject({ status: { phase: 'Running' } });
     expect(ok.body).not.toHaveProperty('polluted');
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
     expect(rig.sim.get('pods', 'web-1', 'default')?.status).toMatchObject({ phase: 'Running' });
   });
 
@@ -97,21 +97,9 @@ describe('offline write path hardening', () => {
     expect(offline.body).toMatchObject({ kind: 'Status', reason: 'ServiceUnavailable', code: 503 });
     expect((offline.body as { message: string }).message).toMatch(/bearer token are not queued/);
     // the node's own write is still queued
-    const node = await send(
-      rig,
-      'PATCH',
-      POD_STATUS,
-      { status: { message: 'offline as the node' } },
-      'application/merge-patch+json',
-    );
-    expect(node.status, JSON.stringify(node.body)).toBe(200);
+    await patchPodMessage('offline as the node');
     expect(await rig.metric('islet_writes_queued')).toBe(1);
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
     expect(rig.sim.get('pods', 'web-1', 'default')?.status).toMatchObject({ message: 'offline as the node' });
 
     const files = readdirSync(rig.dir).filter((f) => f.startsWith('writes.db'));
@@ -142,12 +130,7 @@ describe('offline write path hardening', () => {
     const node = (await send(rig, 'GET', '/api/v1/nodes/node-a')).body;
     const good = await send(rig, 'PUT', NODE_STATUS, { ...node, status: { phase: 'Running' } });
     expect(good.status, JSON.stringify(good.body)).toBe(200);
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
   });
 
   it('moves a writes.db with a malformed header aside, salvages its queued writes and replays them', async () => {
@@ -180,21 +163,9 @@ describe('offline write path hardening', () => {
     expect(await rig.metric('islet_writes_queued')).toBe(1);
 
     // offline status writes work again (they answered 500 on such a file)
-    const after = await send(
-      rig,
-      'PATCH',
-      POD_STATUS,
-      { status: { message: 'after the damage' } },
-      'application/merge-patch+json',
-    );
-    expect(after.status, JSON.stringify(after.body)).toBe(200);
+    await patchPodMessage('after the damage');
 
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
     expect(JSON.stringify(rig.sim.get('nodes', 'node-a')?.status)).toContain('queued before the damage');
     expect(rig.sim.get('pods', 'web-1', 'default')?.status).toMatchObject({ message: 'after the damage' });
   });

@@ -4,7 +4,6 @@
  * while still offline, and reach the API server once the link is back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../proxy/harness.js';
 import { send, startRig, type WritesRig } from './setup.js';
 
 describe('kill -9 with a non-empty write queue', () => {
@@ -55,12 +54,7 @@ describe('kill -9 with a non-empty write queue', () => {
     expect(await rig.metric('islet_writes_queued')).toBe(2);
     expect(rig.sim.get('events', eventName, 'default')).toBeUndefined();
 
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
     const upstream = rig.sim.get('nodes', 'node-a')!;
     expect(JSON.stringify(upstream.status)).toContain('queued before kill');
     const ev = rig.sim.get('events', eventName, 'default') as unknown as { reason: string; count: number };

@@ -1,7 +1,17 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
-import { eventually, httpJson, type RunningProxy, startProxy, tempDir } from '../proxy/harness.js';
+import type * as k8s from '@kubernetes/client-node';
+import {
+  clientNodeConfig,
+  eventually,
+  fastBookmarkArgs,
+  httpJson,
+  localArgs,
+  type RunningProxy,
+  startProxy,
+  tempDir,
+  twoProbeLinkArgs,
+  upstreamArgs,
+  waitLink,
+} from '../proxy/harness.js';
 import { type Simulator, startSimulator } from '../sim/index.js';
 
 /**
@@ -16,6 +26,8 @@ export interface WritesRig {
   restart(): Promise<RunningProxy>;
   offline(): Promise<void>;
   online(): Promise<void>;
+  /** online(), then waits until the proxy replayed every queued write upstream. */
+  onlineAndReplayed(): Promise<void>;
   metric(name: string, labels?: string): Promise<number>;
   kubeConfig(): k8s.KubeConfig;
   cleanup(): Promise<void>;
@@ -25,21 +37,7 @@ export async function startRig(): Promise<WritesRig> {
   const tmp = tempDir('islet-writes-it-');
   const sim = await startSimulator({ bookmarkIntervalMs: 300 });
   const cert = await sim.mintClientCert('node-a');
-  const linkFile = join(tmp.dir, 'link.json');
-  const args = [
-    ...['--server', sim.url, '--ca', sim.caPath, '--cert', cert.certPath, '--key', cert.keyPath],
-    ...['--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0'],
-    ...['--cache', join(tmp.dir, 'cache.db'), '--link-state', linkFile],
-    ...['--probe-interval', '200ms', '--probe-timeout', '500ms', '--request-timeout', '3s'],
-    ...['--offline-after', '2', '--online-after', '2', '--bookmark-interval', '300ms'],
-  ];
-  const linkState = () => {
-    try {
-      return (JSON.parse(readFileSync(linkFile, 'utf8')) as { state: string }).state;
-    } catch {
-      return 'unknown';
-    }
-  };
+  const args = [...upstreamArgs(sim, cert), ...localArgs(tmp.dir), ...twoProbeLinkArgs, ...fastBookmarkArgs];
   const rig: WritesRig = {
     sim,
     proxy: await startProxy(args),
@@ -50,11 +48,19 @@ export async function startRig(): Promise<WritesRig> {
     },
     async offline() {
       await sim.partition('refuse');
-      await eventually('link offline', linkState, (s) => s === 'offline');
+      await waitLink(tmp.dir, 'offline');
     },
     async online() {
       await sim.heal();
-      await eventually('link online', linkState, (s) => s === 'online');
+      await waitLink(tmp.dir, 'online');
+    },
+    async onlineAndReplayed() {
+      await rig.online();
+      await eventually(
+        'queue replayed',
+        () => rig.metric('islet_writes_queued'),
+        (n) => n === 0,
+      );
     },
     async metric(name, labels = '') {
       const r = await httpJson(`${rig.proxy.adminUrl}/metrics`);
@@ -63,17 +69,7 @@ export async function startRig(): Promise<WritesRig> {
         .find((l) => l.startsWith(`${name}${labels} `) || l.startsWith(`${name}${labels}{`));
       return line ? Number(line.split(' ').pop()) : 0;
     },
-    kubeConfig() {
-      const kc = new k8s.KubeConfig();
-      kc.loadFromOptions({
-        // client-node refuses plain http unless skipTLSVerify is set; there is no TLS to verify here
-        clusters: [{ name: 'islet', server: rig.proxy.url, skipTLSVerify: true }],
-        users: [{ name: 'kubelet' }],
-        contexts: [{ name: 'islet', cluster: 'islet', user: 'kubelet' }],
-        currentContext: 'islet',
-      });
-      return kc;
-    },
+    kubeConfig: () => clientNodeConfig(rig.proxy.url),
     async cleanup() {
       await rig.proxy?.stop();
       await sim.close();

@@ -8,6 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, Kubectl } from '../proxy/harness.js';
 import type { SimObject } from '../sim/index.js';
+import { readyHeartbeat, STRATEGIC_MERGE_PATCH } from '../upstream/node-clients.js';
 import { encodeEvent } from './k8s-protobuf.js';
 import { openWatch, send, startRig, type WritesRig } from './setup.js';
 
@@ -88,26 +89,12 @@ describe('offline status writes and events', () => {
     );
 
     // kubelet's node status heartbeat: a strategic merge patch with $setElementOrder
-    const heartbeat = new Date().toISOString();
     const nodePatch = await send(
       rig,
       'PATCH',
       '/api/v1/nodes/node-a/status',
-      {
-        status: {
-          '$setElementOrder/conditions': [{ type: 'MemoryPressure' }, { type: 'Ready' }],
-          conditions: [
-            {
-              type: 'Ready',
-              status: 'True',
-              reason: 'KubeletReady',
-              message: 'offline heartbeat',
-              lastHeartbeatTime: heartbeat,
-            },
-          ],
-        },
-      },
-      'application/strategic-merge-patch+json',
+      readyHeartbeat('offline heartbeat'),
+      STRATEGIC_MERGE_PATCH,
     );
     expect(nodePatch.status, JSON.stringify(nodePatch.body)).toBe(200);
     expect(nodePatch.body.metadata?.resourceVersion).toMatch(/^\d+-islet-1$/);
@@ -265,12 +252,7 @@ describe('offline status writes and events', () => {
     expect(rig.sim.get('events', 'web-1.a', 'default')).toBeUndefined();
     rig.sim.resetCounters();
 
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
 
     const upNode = rig.sim.get('nodes', 'node-a')!;
     expect(condition(upNode, 'Ready')).toMatchObject({ status: 'True', message: 'offline heartbeat' });
@@ -331,12 +313,7 @@ describe('offline status writes and events', () => {
       status: { phase: 'Pending' },
     });
     const conflictsBefore = await rig.metric('islet_writes_replayed_total', '{outcome="conflict"}');
-    await rig.online();
-    await eventually(
-      'queue replayed',
-      () => rig.metric('islet_writes_queued'),
-      (n) => n === 0,
-    );
+    await rig.onlineAndReplayed();
     expect(await rig.metric('islet_writes_replayed_total', '{outcome="conflict"}')).toBe(conflictsBefore + 1);
     const upstream = rig.sim.get('pods', 'job-1', 'default')!;
     expect(upstream.metadata.uid).toBe(replacement.metadata.uid);
