@@ -3,8 +3,8 @@
  * how a container runtime calls /opt/cni/bin/islet); otherwise it runs a subcommand. Each mode's
  * modules are imported lazily so a CNI call pays only for the plugin's code.
  */
-import { tracedAsync, traceEntry } from '../lib/cni-trace.js';
 import { VERSION } from '../lib/version.js';
+import { cniMain } from './cni.js';
 
 const USAGE = `islet ${VERSION}: node-level offline autonomy for Kubernetes edge nodes
 
@@ -31,14 +31,7 @@ const subcommands: Record<string, () => Promise<Main>> = {
 };
 
 async function run(): Promise<number> {
-  if (process.env.CNI_COMMAND !== undefined) {
-    traceEntry();
-    const { main } = await tracedAsync('modules', () => import('../plugins/islet/main.js'));
-    // process.exit, not a return: it skips better-sqlite3's close-at-exit hook, so the store's WAL
-    // is neither checkpointed nor deleted (plugins/islet/store.ts, StoreOptions.oneShot). Every
-    // answer is already written synchronously (plugins/cni/stdio.ts).
-    process.exit(await main());
-  }
+  if (process.env.CNI_COMMAND !== undefined) return cniMain();
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE);

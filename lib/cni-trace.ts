@@ -1,18 +1,23 @@
 /**
  * Per-phase timings of one CNI call, for finding where its time goes (`ISLET_CNI_TRACE=1`).
  * At exit the call prints one JSON line on stderr: milliseconds per phase, `start` being Node's
- * own start-up (process start to the bundle's first line, performance.timeOrigin based) and
- * `total` process start to exit; `other` is what no phase claims (argument checks, JSON, exit).
- * Off (the default) every helper is one boolean test, so the hot path pays nothing for it.
+ * own start-up (process start to the first line of islet's code, performance.timeOrigin based),
+ * `load` the single executable's main reading and compiling the plugin's bundle (cmd/sea-main.ts),
+ * `bundle` that bundle's top level, and `total` process start to exit; `other` is what no phase
+ * claims (argument checks, JSON, exit). Beside the phases, `codeCache` says whether V8 took the
+ * bundle's code cache. Off (the default) every helper is one boolean test, so the hot path pays
+ * nothing for it.
  */
 import { writeSync } from 'node:fs';
 
 const enabled = process.env.ISLET_CNI_TRACE === '1';
 const phases: Record<string, number> = {};
 
-/** Set by the bundle's banner (scripts/build.mjs): performance.now() at its first line. */
 declare global {
+  /** Set by the bundle's banner (scripts/build.mjs): performance.now() at its first line. */
   var __isletBundleStart: number | undefined;
+  /** Set by the single executable's main (cmd/sea-main.ts) before it runs the bundle. */
+  var __isletLoad: { start: number; end: number; codeCache: 'accepted' | 'rejected' | 'absent' } | undefined;
 }
 
 /** Time of phases nested in the one being measured (a CNI call is sequential: one stack). */
@@ -59,11 +64,14 @@ export async function tracedAsync<T>(phase: string, fn: () => Promise<T>): Promi
 export function traceEntry(): void {
   if (!enabled) return;
   const bundleStart = globalThis.__isletBundleStart;
+  const loader = globalThis.__isletLoad;
   const now = performance.now();
   if (bundleStart !== undefined) {
-    add('start', bundleStart);
+    add('start', loader?.start ?? bundleStart);
+    if (loader) add('load', bundleStart - loader.start);
     add('bundle', now - bundleStart);
   } else add('start', now);
+  const codeCache = loader?.codeCache ?? 'none';
   process.on('exit', () => {
     const total = performance.now();
     const claimed = Object.values(phases).reduce((a, b) => a + b, 0);
@@ -71,7 +79,7 @@ export function traceEntry(): void {
     for (const [k, v] of Object.entries(phases)) out[k] = round(v);
     out.other = round(total - claimed);
     out.total = round(total);
-    writeSync(2, `${JSON.stringify({ isletCniTrace: out })}\n`);
+    writeSync(2, `${JSON.stringify({ isletCniTrace: out, codeCache })}\n`);
   });
 }
 

@@ -1,5 +1,4 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, realpathSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 // Imported statically: a createRequire()'d require goes through Module._load, which a runtime's
 // NODE_DEBUG=module would make chatter on the CNI plugin's stderr.
@@ -14,11 +13,9 @@ export type Database = BetterSqlite3.Database;
 
 let nativeBinding: string | object | undefined;
 
-// The bundle defines import.meta.url (scripts/build.mjs), so this works in ESM and in the CJS build.
-const requireHere = createRequire(import.meta.url);
-
-// Set by scripts/build.mjs: the sha256 prefix of the addon packed into the single executable.
-// Knowing it at build time spares every CNI call hashing 2 MB and loading node:crypto (~7 ms).
+// Set by scripts/build.mjs: the sha256 prefix of the addon packed into the single executable, which
+// names its extracted copy. Knowing it at build time spares every CNI call hashing 2 MB and loading
+// node:crypto (~7 ms).
 declare const __ISLET_ADDON_ID__: string | undefined;
 
 /**
@@ -33,13 +30,11 @@ function resolveNativeBinding(): string | object | undefined {
 
 function findNativeBinding(): string | object | undefined {
   if (isSea()) {
+    // Only scripts/build.mjs makes the single executable, and it always defines the id.
+    if (typeof __ISLET_ADDON_ID__ !== 'string')
+      throw new Error('this single executable was built without the id of its SQLite addon');
     // Not a copy: the bytes are the executable's own mapping.
-    const asset = getRawAsset('better_sqlite3.node') as ArrayBuffer;
-    const id =
-      typeof __ISLET_ADDON_ID__ === 'string'
-        ? __ISLET_ADDON_ID__
-        : addonId(Buffer.from(new Uint8Array(asset)));
-    return loadEmbeddedAddon(asset, id);
+    return loadEmbeddedAddon(getRawAsset('better_sqlite3.node') as ArrayBuffer, __ISLET_ADDON_ID__);
   }
   const script = process.argv[1] ? safeRealpath(process.argv[1]) : undefined;
   if (script) {
@@ -47,12 +42,6 @@ function findNativeBinding(): string | object | undefined {
     if (existsSync(sibling)) return sibling;
   }
   return undefined;
-}
-
-/** The addon's id when the build did not define it (same rule as scripts/build.mjs). */
-function addonId(bytes: Buffer): string {
-  const { createHash } = requireHere('node:crypto') as typeof import('node:crypto');
-  return createHash('sha256').update(bytes).digest('hex').slice(0, 16);
 }
 
 function safeRealpath(p: string): string | undefined {
@@ -67,6 +56,8 @@ export interface OpenOptions {
   /** Milliseconds a writer waits for the lock before SQLITE_BUSY. */
   busyTimeoutMs?: number;
   readonly?: boolean;
+  /** WAL pages after which a commit checkpoints (SQLite's default: 1000). */
+  walAutocheckpointPages?: number;
 }
 
 /**
@@ -74,24 +65,27 @@ export interface OpenOptions {
  * power: WAL, synchronous=FULL, a busy timeout so parallel processes queue instead of failing.
  */
 export function openDatabase(path: string, opts: OpenOptions = {}): Database {
-  if (!opts.readonly) {
+  // The file is there on every call but the first: then nothing else is asked of the file system.
+  if (!opts.readonly && !existsSync(path)) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    if (!existsSync(path)) {
-      closeSync(openSync(path, 'a', 0o600));
-      chmodSync(path, 0o600);
-    }
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
   }
   const binding = resolveNativeBinding();
   const db = new BetterSqlite3(path, {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly ?? false,
+    // sqlite3_busy_timeout, what PRAGMA busy_timeout sets.
+    timeout: opts.busyTimeoutMs ?? 10_000,
     ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
   });
   try {
-    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 10_000}`);
+    // One round trip for the settings a CNI call pays on every open (exec discards their rows).
     if (!opts.readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
+      const checkpoint = opts.walAutocheckpointPages;
+      db.exec(
+        `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL${checkpoint === undefined ? '' : `; PRAGMA wal_autocheckpoint = ${checkpoint}`}`,
+      );
     }
   } catch (err) {
     // A file that is not a database fails here (SQLITE_NOTADB): do not leak the handle.

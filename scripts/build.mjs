@@ -1,20 +1,21 @@
 #!/usr/bin/env node
 // Builds dist/islet, a Node single executable application (design.md §5):
 //   1. esbuild bundles cmd/islet.ts (and everything it imports, node_modules included) into one
-//      CommonJS file: SEA's injected main can only require() built-in modules.
-//   2. `node --experimental-sea-config` turns it into a blob with a V8 code cache and
-//      better-sqlite3's native addon as the asset "better_sqlite3.node" (lib/sqlite.ts dlopens it).
-//   3. postject injects the blob into a copy of this node binary (debug symbols stripped when
-//      `strip` exists: ~13 MB smaller, nothing at run time needs them) in which the variables
-//      Node reads while it starts (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, ...) are renamed away, so a
-//      runtime's environment cannot change how the plugin starts (scripts/sea-env.mjs).
-// dist/better_sqlite3.node and dist/islet.cjs (the bundle with a node shebang) stay beside it for
-// development. If the SEA steps fail, dist/islet is the bundled script instead and the reason is
-// printed; ISLET_BUILD_SEA=0 asks for that script build directly.
-import { execFileSync } from 'node:child_process';
+//      CommonJS file, islet.cjs, and the CNI plugin alone (cmd/cni.ts) into cni.cjs, about a
+//      seventh of it: a CNI call is a fresh process, and every byte of the script it compiles is
+//      paid by every call. SEA's injected main can only require() built-in modules.
+//   2. Both become assets of the executable, each with a V8 code cache trained by running real
+//      calls (scripts/code-cache.mjs), beside better-sqlite3's native addon (lib/sqlite.ts
+//      dlopens it); the executable's main, cmd/sea-main.ts, compiles the one a process needs.
+//   3. scripts/sea.mjs makes the executable from this node binary, with the variables Node reads
+//      while it starts renamed away (scripts/sea-env.mjs).
+// dist/better_sqlite3.node and dist/islet.cjs (the whole bundle with a node shebang) stay beside it
+// for development. If the SEA steps fail, dist/islet is the bundled script instead and the reason
+// is printed; ISLET_BUILD_SEA=0 asks for that script build directly. ISLET_BUILD_KEEP=1 keeps the
+// work directory (dist/.build-<pid>: bundles, assets, trained caches) for inspection.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
   copyFileSync,
   existsSync,
   mkdirSync,
@@ -27,9 +28,9 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { renameStartupEnv } from './sea-env.mjs';
+import { cniTrainingCalls, trainCodeCaches } from './code-cache.mjs';
+import { makeSea } from './sea.mjs';
 
-const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const SHEBANG = '#!/usr/bin/env node\n';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,7 +40,9 @@ const dist = join(root, 'dist');
 // rename each finished file into place.
 const work = join(dist, `.build-${process.pid}`);
 mkdirSync(work, { recursive: true });
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+process.on('exit', () =>
+  process.env.ISLET_BUILD_KEEP ? undefined : rmSync(work, { recursive: true, force: true }),
+);
 
 const require = createRequire(import.meta.url);
 const addon = join(
@@ -93,7 +96,8 @@ function excludeModes(excluded) {
 const BANNER = [
   // lib/cni-trace.ts: when tracing, where the bundle's own time starts.
   'if (process.env.ISLET_CNI_TRACE === "1") globalThis.__isletBundleStart = performance.now();',
-  'const __islet_import_meta_url = require("node:url").pathToFileURL(__filename).href;',
+  // A getter: the CNI plugin's code never reads import.meta.url, so its calls do not pay for the URL.
+  'const __islet_import_meta = { get url() { return require("node:url").pathToFileURL(__filename).href; } };',
   'if (process.env.CNI_COMMAND !== undefined) {',
   '  const emitWarning = process.emitWarning;',
   '  process.emitWarning = function (warning, ...rest) {',
@@ -105,24 +109,40 @@ const BANNER = [
 ].join('\n');
 
 const bundle = join(work, 'islet.cjs');
-async function bundleWithout(excluded) {
-  return build({
+const cniBundle = join(work, 'cni.cjs');
+const loader = join(work, 'sea-main.cjs');
+
+function esbuildOptions(excluded) {
+  return {
     absWorkingDir: root,
-    entryPoints: [join(root, 'cmd/islet.ts')],
-    outfile: bundle,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
     banner: { js: BANNER },
     define: {
-      'import.meta.url': '__islet_import_meta_url',
+      'import.meta.url': '__islet_import_meta.url',
       __ISLET_VERSION__: JSON.stringify(pkg.version),
       __ISLET_ADDON_ID__: JSON.stringify(addonId),
     },
     plugins: [excludeModes(excluded)],
     logLevel: 'silent',
     legalComments: 'none',
+  };
+}
+
+async function bundleWithout(excluded) {
+  await build({ ...esbuildOptions(excluded), entryPoints: [join(root, 'cmd/islet.ts')], outfile: bundle });
+  // The plugin's own bundle: the same modules, entered through cmd/cni.ts alone.
+  await build({
+    ...esbuildOptions(excluded),
+    stdin: {
+      contents: "import { cniMain } from './cmd/cni.ts';\nvoid cniMain();\n",
+      resolveDir: root,
+      sourcefile: 'cni-entry.ts',
+      loader: 'ts',
+    },
+    outfile: cniBundle,
   });
 }
 
@@ -158,46 +178,72 @@ for (const [target, why] of excluded) {
 const script = join(work, 'islet.script');
 writeFileSync(script, SHEBANG + readFileSync(bundle, 'utf8'), { mode: 0o755 });
 
-function buildSea() {
-  const blob = join(work, 'islet.blob');
-  const seaConfig = join(work, 'sea-config.json');
-  writeFileSync(
-    seaConfig,
-    JSON.stringify({
-      main: bundle,
-      output: blob,
-      // The CNI path needs clean stdout and a quiet stderr: no "single executable" warning.
-      disableExperimentalSEAWarning: true,
-      useCodeCache: true,
-      useSnapshot: false,
-      assets: { 'better_sqlite3.node': addon },
-    }),
-  );
-  execFileSync(process.execPath, ['--experimental-sea-config', seaConfig], { cwd: work, stdio: 'pipe' });
-  const exe = join(work, 'islet.sea');
-  copyFileSync(process.execPath, exe);
-  chmodSync(exe, 0o755);
-  try {
-    execFileSync('strip', [exe], { stdio: 'pipe' });
-  } catch {
-    // No binutils: the binary is just larger.
+/**
+ * A bundle as the executable holds it: a function expression of CommonJS's five arguments, which
+ * cmd/sea-main.ts compiles with vm.Script and calls. ASCII only, so the main decodes it as latin1
+ * and V8 keeps it one byte a character: esbuild escapes everything else in code, and the few
+ * comments it keeps (a unit table's) lose their non-ASCII letters here.
+ */
+function asAsset(file) {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  for (const [i, line] of lines.entries()) {
+    const wide = line.search(/[^\x00-\x7f]/);
+    if (wide === -1) continue;
+    const comment = line.indexOf('//');
+    if (comment === -1 || comment > wide)
+      throw new Error(`${file}:${i + 1}: a non-ASCII character outside a comment: ${line.trim()}`);
+    lines[i] = line.slice(0, comment) + line.slice(comment).replace(/[^\x00-\x7f]/g, '?');
   }
-  writeFileSync(exe, renameStartupEnv(readFileSync(exe)), { mode: 0o755 });
-  const postject = join(dirname(require.resolve('postject/package.json')), 'dist/cli.js');
-  execFileSync(process.execPath, [postject, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], {
-    stdio: 'pipe',
-  });
-  // A binary that cannot even print its version must never replace a working one.
-  const out = execFileSync(exe, ['version'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
-  if (!out.startsWith(`islet ${pkg.version}`))
-    throw new Error(`the SEA binary printed ${JSON.stringify(out)}`);
-  // ... nor one that a runtime's NODE_OPTIONS would still reach (the rename did not take).
-  const hostile = execFileSync(exe, ['version'], {
+  const asset = `${file}.asset`;
+  const text = `(function (exports, require, module, __filename, __dirname) {\n${lines.join('\n')}\n})`;
+  writeFileSync(asset, text, 'latin1');
+  return asset;
+}
+
+/** Runs the executable with only PATH and `env`; its exit code, stdout and stderr. */
+function runExe(exe, args, env = {}, input = '') {
+  const r = spawnSync(exe, args, {
     encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--require /islet-build-check-nonexistent.js' },
+    input,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
   });
-  if (hostile !== out)
-    throw new Error(`with NODE_OPTIONS set the SEA binary printed ${JSON.stringify(hostile)}`);
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function buildSea() {
+  // Per bundle: <name>.cjs, and its caches <name>.cache and <name>-<CNI verb>.cache, which
+  // cmd/sea-main.ts looks for first.
+  const assets = { 'better_sqlite3.node': addon };
+  for (const [name, file, calls] of [
+    ['islet', bundle, [{ args: ['version'] }]],
+    ['cni', cniBundle, cniTrainingCalls(join(work, 'train-cni'))],
+  ]) {
+    const source = asAsset(file);
+    assets[`${name}.cjs`] = source;
+    const caches = trainCodeCaches({ source, calls, work: join(work, `train-${name}`), addon });
+    for (const [verb, data] of caches) {
+      const asset = verb === '' ? `${name}.cache` : `${name}-${verb}.cache`;
+      assets[asset] = join(work, asset);
+      writeFileSync(assets[asset], data);
+    }
+  }
+  const exe = makeSea({ main: loader, assets, out: join(work, 'islet.sea'), work });
+  // A binary that cannot even print its version must never replace a working one, nor one whose
+  // code caches this V8 refuses (it says so on stderr).
+  const version = runExe(exe, ['version']);
+  if (version.code !== 0 || version.stdout !== `islet ${pkg.version}\n` || version.stderr !== '')
+    throw new Error(`the SEA binary's version answer was ${JSON.stringify(version)}`);
+  const cni = runExe(exe, [], { CNI_COMMAND: 'VERSION', ISLET_CNI_TRACE: '1' }, '{"cniVersion":"1.0.0"}');
+  if (
+    cni.code !== 0 ||
+    !cni.stdout.includes('supportedVersions') ||
+    !cni.stderr.includes('"codeCache":"accepted"')
+  )
+    throw new Error(`the SEA binary's CNI VERSION answer was ${JSON.stringify(cni)}`);
+  // ... nor one that a runtime's NODE_OPTIONS would still reach (the rename did not take).
+  const hostile = runExe(exe, ['version'], { NODE_OPTIONS: '--require /islet-build-check-nonexistent.js' });
+  if (hostile.stdout !== version.stdout || hostile.stderr !== '')
+    throw new Error(`with NODE_OPTIONS set the SEA binary answered ${JSON.stringify(hostile)}`);
   return exe;
 }
 
@@ -205,6 +251,17 @@ let built = script;
 let kind = 'bundled script';
 if (process.env.ISLET_BUILD_SEA !== '0') {
   try {
+    await build({
+      absWorkingDir: root,
+      entryPoints: [join(root, 'cmd/sea-main.ts')],
+      outfile: loader,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'cjs',
+      logLevel: 'silent',
+      legalComments: 'none',
+    });
     built = buildSea();
     kind = 'single executable';
   } catch (err) {
@@ -218,5 +275,5 @@ renameSync(join(work, 'better_sqlite3.node'), join(dist, 'better_sqlite3.node'))
 if (built === script) copyFileSync(script, join(work, 'islet.cjs.copy'));
 renameSync(built === script ? join(work, 'islet.cjs.copy') : script, join(dist, 'islet.cjs'));
 renameSync(built, join(dist, 'islet'));
-rmSync(work, { recursive: true, force: true });
+if (!process.env.ISLET_BUILD_KEEP) rmSync(work, { recursive: true, force: true });
 console.log(`built ${join(dist, 'islet')} (${kind})`);

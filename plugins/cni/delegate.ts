@@ -46,10 +46,12 @@ export function findInPath(type: string, path: string[]): string {
   for (const dir of path) {
     const file = join(dir, type);
     try {
+      // No exception where it is missing (CNI_PATH often lists several directories): they cost.
+      if (!statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
       accessSync(file, constants.X_OK);
-      if (statSync(file).isFile()) return file;
+      return file;
     } catch {
-      // not in this directory
+      // not executable by us, or not a directory we can look into
     }
   }
   throw new CniError(

@@ -23,21 +23,14 @@ type Claim =
   | { kind: 'takeover'; previous: AttachmentRow }
   | { kind: 'existing'; row: AttachmentRow };
 
-/** First transaction: record the intent, or find that this sandbox interface is already known. */
+/**
+ * First transaction: record the intent, or find that this sandbox interface is already known.
+ * Usually it is new: then inserting the pending row is the whole transaction.
+ */
 function claim(ctx: WrapperContext): Claim {
   const { store } = ctx;
   return store.txSurvivingCrash(() => {
-    const existing = store.attachment(tupleOf(ctx));
-    if (existing && (existing.state === 'active' || existing.state === 'replayed') && existing.result) {
-      return { kind: 'existing', row: existing } as const;
-    }
-    if (existing?.state === 'pending' && isProcessAlive(existing, ctx.bootId)) {
-      throw new CniError(
-        ErrorCode.TryAgainLater,
-        `another ADD for ${ctx.args.containerId}/${ctx.args.ifname} is in progress (pid ${existing.pid})`,
-      );
-    }
-    store.putAttachment({
+    const pending: AttachmentRow = {
       ...tupleOf(ctx),
       pod_namespace: ctx.pod.namespace,
       pod_name: ctx.pod.name,
@@ -53,8 +46,20 @@ function claim(ctx: WrapperContext): Claim {
       proc_start: ctx.self.procStart,
       created_at: ctx.now,
       updated_at: ctx.now,
-    });
-    return existing ? ({ kind: 'takeover', previous: existing } as const) : ({ kind: 'new' } as const);
+    };
+    if (store.addAttachment(pending)) return { kind: 'new' } as const;
+    const existing = store.attachment(tupleOf(ctx))!;
+    if ((existing.state === 'active' || existing.state === 'replayed') && existing.result) {
+      return { kind: 'existing', row: existing } as const;
+    }
+    if (existing.state === 'pending' && isProcessAlive(existing, ctx.bootId)) {
+      throw new CniError(
+        ErrorCode.TryAgainLater,
+        `another ADD for ${ctx.args.containerId}/${ctx.args.ifname} is in progress (pid ${existing.pid})`,
+      );
+    }
+    store.putAttachment(pending);
+    return { kind: 'takeover', previous: existing } as const;
   });
 }
 

@@ -19,9 +19,9 @@ export interface WrapperContext {
   cniArgs: Map<string, string>;
   bootId: string;
   now: number;
-  self: { pid: number; procStart: string };
+  readonly self: { pid: number; procStart: string };
   /** The proxy's view of the cloud link; only 'offline' changes a decision. */
-  linkOffline: boolean;
+  readonly linkOffline: boolean;
   /** The delegate's config for this call (no requested IPs). */
   conf: Record<string, unknown>;
   delegate: IpamDelegate;
@@ -46,6 +46,10 @@ export function createWrapperContext(
     return d;
   };
   const now = Date.now();
+  // Read when first asked: a DEL records no pending row, and only a failing delegate call needs
+  // the link's state; each file read is time every CNI call would pay.
+  let self: WrapperContext['self'] | undefined;
+  let linkOffline: boolean | undefined;
   return {
     args,
     cfg,
@@ -56,8 +60,14 @@ export function createWrapperContext(
     cniArgs,
     bootId: currentBootId(args.env),
     now,
-    self: { pid: process.pid, procStart: processStartTime(process.pid) ?? '' },
-    linkOffline: readLinkState(cfg.linkStateFile, 60_000, now) === 'offline',
+    get self() {
+      self ??= { pid: process.pid, procStart: processStartTime(process.pid) ?? '' };
+      return self;
+    },
+    get linkOffline() {
+      linkOffline ??= readLinkState(cfg.linkStateFile, 60_000, now) === 'offline';
+      return linkOffline;
+    },
     conf: delegateConf(args.conf, cfg.delegate),
     delegate: delegateOfType(cfg.delegateType),
     delegateFor(row) {

@@ -20,7 +20,7 @@ export function createLogger(level: LogLevel, file: string, context: string): Lo
     traced('log', () => write(at, msg));
   };
   const write = (at: LogLevel, msg: string) => {
-    const line = `${new Date().toISOString()} islet[${process.pid}] ${at} ${context}: ${msg}\n`;
+    const line = `${isoTime(new Date())} islet[${process.pid}] ${at} ${context}: ${msg}\n`;
     try {
       writeFd(2, line);
     } catch {
@@ -40,4 +40,13 @@ export function createLogger(level: LogLevel, file: string, context: string): Lo
     warn: (m) => emit('warn', m),
     error: (m) => emit('error', m),
   };
+}
+
+/**
+ * What Date#toISOString prints (years 0-9999), from the UTC fields: V8's first toISOString call in
+ * a process costs ~0.2 ms, the fields a few microseconds, and every CNI call logs once.
+ */
+export function isoTime(d: Date): string {
+  const p = (n: number, width = 2) => String(n).padStart(width, '0');
+  return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}Z`;
 }

@@ -9,7 +9,7 @@ import { resultAddresses } from '../cni/result.js';
 import type { Result } from '../cni/types.js';
 import type { WrapperContext } from './context.js';
 import { bootStartMs, isProcessAlive, netnsExists, settleOrphanDelegates } from './host.js';
-import type { AttachmentRow, Tuple } from './store.js';
+import type { AttachmentRow, AttachmentState, Tuple } from './store.js';
 import { classifyFailure } from './transient.js';
 
 export type DelegateHealth = 'working' | 'down' | 'untested';
@@ -61,9 +61,15 @@ async function adopt(ctx: WrapperContext, row: AttachmentRow): Promise<'adopted'
 
 export async function maintain(ctx: WrapperContext, own?: Tuple): Promise<DelegateHealth> {
   const { store, network } = ctx;
+  const cutoff = ctx.now - ctx.cfg.snapshotTtlMs;
+  const bootStart = bootStartMs(ctx.now);
+  if (!store.maintenanceDue(network, own, cutoff, ctx.bootId, bootStart < cutoff)) return 'untested';
   let health: DelegateHealth = 'untested';
+  // One query for all three kinds (usually none): no pass below makes rows another pass looks for.
+  const unfinished = store.unfinishedAttachments(network);
+  const inState = (state: AttachmentState) => unfinished.filter((row) => row.state === state);
 
-  for (const row of store.attachmentsIn(network, 'pending')) {
+  for (const row of inState('pending')) {
     if ((own && sameTuple(row, own)) || isProcessAlive(row, ctx.bootId)) continue;
     if (row.boot_id === ctx.bootId)
       await settleOrphanDelegates(row.container_id, row.ifname, ctx.cfg.delegateTimeoutMs);
@@ -73,7 +79,7 @@ export async function maintain(ctx: WrapperContext, own?: Tuple): Promise<Delega
     ctx.log.info(`repaired interrupted ADD of ${describe(row)} (pid ${row.pid} is gone)`);
   }
 
-  for (const row of store.attachmentsIn(network, 'deleting')) {
+  for (const row of inState('deleting')) {
     if (own && sameTuple(row, own)) continue;
     if (!(await releaseInDelegate(ctx, row))) return 'down';
     health = 'working';
@@ -81,35 +87,30 @@ export async function maintain(ctx: WrapperContext, own?: Tuple): Promise<Delega
     ctx.log.info(`finished deferred DEL of ${describe(row)}`);
   }
 
-  for (const row of store.attachmentsIn(network, 'replayed')) {
+  for (const row of inState('replayed')) {
     if (own && sameTuple(row, own)) continue;
     const outcome = await adopt(ctx, row);
     if (outcome === 'down') return 'down';
     health = 'working';
   }
 
-  return (await reap(ctx)) ? health : 'down';
+  return (await reap(ctx, cutoff, bootStart)) ? health : 'down';
 }
 
 /**
  * TTL: held and stale snapshots expire snapshotTTL after they stopped being used; reservations
  * kept for them (held attachments, or attachments of an earlier boot that nobody DELed) go too.
  */
-async function reap(ctx: WrapperContext): Promise<boolean> {
-  const { store, network, cfg } = ctx;
-  const cutoff = ctx.now - cfg.snapshotTtlMs;
+async function reap(ctx: WrapperContext, cutoff: number, bootStart: number): Promise<boolean> {
+  const { store, network } = ctx;
   for (const snap of store.expiredSnapshots(network, cutoff)) {
     store.deleteSnapshot(snap);
     ctx.log.info(
       `reaped expired ${snap.state} snapshot of ${snap.pod_namespace}/${snap.pod_name} (${snap.ips})`,
     );
   }
-  const bootStart = bootStartMs(ctx.now);
-  const bootExpired = bootStart < cutoff;
-  for (const row of store.attachments(network)) {
-    const expiredHeld = row.state === 'held' && row.updated_at < cutoff;
-    const expiredOldBoot = row.state === 'active' && row.boot_id !== ctx.bootId && bootExpired;
-    if (!expiredHeld && !expiredOldBoot) continue;
+  for (const row of store.reapableAttachments(network, cutoff, ctx.bootId, bootStart < cutoff)) {
+    const expiredOldBoot = row.state === 'active';
     if (!(await releaseInDelegate(ctx, row))) return false;
     store.deleteAttachment(row);
     // Its snapshot stopped being used at the latest when this boot began.

@@ -20,7 +20,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CniError } from '../cni/errors.js';
 import { dispatch } from '../cni/skel.js';
 import { isletVerbs } from './main.js';
-import { SCHEMA_VERSION, Store } from './store.js';
+import { type AttachmentState, SCHEMA_VERSION, Store } from './store.js';
 
 const HOST_LOCAL = '/usr/lib/cni/host-local';
 
@@ -143,6 +143,57 @@ describe('store', () => {
     expect(caught).toBeInstanceOf(CniError);
     expect((caught as CniError).code).toBe(5);
     expect((caught as CniError).message).toContain(dbPath);
+  });
+
+  it('finds the attachments left unfinished and the reservations past their time, and no others', () => {
+    const store = Store.open(dbPath, 1000);
+    const row = (container_id: string, state: AttachmentState, boot_id: string, updated_at: number) =>
+      store.putAttachment({
+        network: 'n',
+        container_id,
+        ifname: 'eth0',
+        pod_namespace: 'ns',
+        pod_name: container_id,
+        pod_uid: '',
+        netns: '',
+        cni_args: '',
+        state,
+        ips: '[]',
+        result: null,
+        delegate_conf: '{}',
+        boot_id,
+        pid: 1,
+        proc_start: '',
+        created_at: updated_at,
+        updated_at,
+      });
+    store.tx(() => {
+      row('replayed', 'replayed', 'b1', 5);
+      row('pending', 'pending', 'b1', 1);
+      row('deleting', 'deleting', 'b0', 2);
+      row('active-now', 'active', 'b1', 3);
+      row('active-old-boot', 'active', 'b0', 4);
+      row('held-old', 'held', 'b1', 10);
+      row('held-new', 'held', 'b1', 20);
+    });
+    const ids = (rows: { container_id: string }[]) => rows.map((r) => r.container_id);
+    expect(ids(store.unfinishedAttachments('n'))).toEqual(['pending', 'deleting', 'replayed']);
+    expect(ids(store.unfinishedAttachments('other'))).toEqual([]);
+    expect(ids(store.reapableAttachments('n', 15, 'b1', false))).toEqual(['held-old']);
+    expect(ids(store.reapableAttachments('n', 15, 'b1', true))).toEqual(['active-old-boot', 'held-old']);
+    expect(ids(store.reapableAttachments('n', 5, 'b1', false))).toEqual([]);
+    // The one-statement check agrees: due while any of the above is there, not for own rows.
+    const tuple = (container_id: string) => ({ network: 'n', container_id, ifname: 'eth0' });
+    expect(store.maintenanceDue('n', undefined, 0, 'b1', false)).toBe(true);
+    store.tx(() => {
+      for (const id of ['pending', 'deleting']) store.deleteAttachment(tuple(id));
+    });
+    expect(store.maintenanceDue('n', tuple('replayed'), 5, 'b1', false)).toBe(false);
+    expect(store.maintenanceDue('n', tuple('other'), 5, 'b1', false)).toBe(true);
+    expect(store.maintenanceDue('n', tuple('replayed'), 15, 'b1', false)).toBe(true);
+    expect(store.maintenanceDue('n', tuple('replayed'), 5, 'b1', true)).toBe(true);
+    expect(store.maintenanceDue('other', undefined, 1e15, 'b1', true)).toBe(false);
+    store.close();
   });
 });
 

@@ -146,6 +146,7 @@ export function storeError(err: unknown, path: string): CniError {
 
 const ATTACHMENT_COLUMNS =
   'network, container_id, ifname, pod_namespace, pod_name, pod_uid, netns, cni_args, state, ips, result, delegate_conf, boot_id, pid, proc_start, created_at, updated_at';
+const INSERT_ATTACHMENT = `INSERT INTO attachments (${ATTACHMENT_COLUMNS}) VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @netns, @cni_args, @state, @ips, @result, @delegate_conf, @boot_id, @pid, @proc_start, @created_at, @updated_at)`;
 
 interface LazyStatement<P extends unknown[], R> {
   get(...params: P): R | undefined;
@@ -213,9 +214,30 @@ export class Store {
         db,
         'SELECT * FROM attachments WHERE network = ? ORDER BY created_at',
       ),
+      maintenanceDue: lazy<[Record<string, unknown>], { due: number }>(
+        db,
+        `SELECT EXISTS (SELECT 1 FROM attachments WHERE network = @network AND (
+           (state IN ('pending', 'deleting', 'replayed') AND NOT (container_id IS @container_id AND ifname IS @ifname))
+           OR (state = 'held' AND updated_at < @before)
+           OR (state = 'active' AND boot_id != @boot_id AND @old_boots)))
+         OR EXISTS (SELECT 1 FROM snapshots WHERE network = @network AND (
+           (state = 'held' AND held_at < @before) OR (state = 'stale' AND updated_at < @before))) AS due`,
+      ),
+      unfinished: lazy<[string], AttachmentRow>(
+        db,
+        "SELECT * FROM attachments WHERE network = ? AND state IN ('pending', 'deleting', 'replayed') ORDER BY created_at",
+      ),
+      reapable: lazy<[string, number, string, number], AttachmentRow>(
+        db,
+        "SELECT * FROM attachments WHERE network = ? AND ((state = 'held' AND updated_at < ?) OR (state = 'active' AND boot_id != ? AND ?)) ORDER BY created_at",
+      ),
+      addAttachment: lazy<[AttachmentRow]>(
+        db,
+        `${INSERT_ATTACHMENT} ON CONFLICT (network, container_id, ifname) DO NOTHING`,
+      ),
       insertAttachment: lazy(
         db,
-        `INSERT INTO attachments (${ATTACHMENT_COLUMNS}) VALUES (@network, @container_id, @ifname, @pod_namespace, @pod_name, @pod_uid, @netns, @cni_args, @state, @ips, @result, @delegate_conf, @boot_id, @pid, @proc_start, @created_at, @updated_at)
+        `${INSERT_ATTACHMENT}
          ON CONFLICT (network, container_id, ifname) DO UPDATE SET pod_namespace = excluded.pod_namespace, pod_name = excluded.pod_name, pod_uid = excluded.pod_uid, netns = excluded.netns, cni_args = excluded.cni_args, state = excluded.state, ips = excluded.ips, result = excluded.result, delegate_conf = excluded.delegate_conf, boot_id = excluded.boot_id, pid = excluded.pid, proc_start = excluded.proc_start, updated_at = excluded.updated_at`,
       ),
       setAttachmentState: lazy<[string, string | null, string | null, number, string, string, string]>(
@@ -286,10 +308,12 @@ export class Store {
     let db: Database | undefined;
     try {
       const opened = traced('db-open', () => {
-        db = openDatabase(path, { busyTimeoutMs });
         // Without close-time checkpoints the WAL grows until a commit checkpoints it, and each
         // opener reads it whole to rebuild the index: kept short, that read stays well under 1 ms.
-        if (opts.oneShot) db.pragma(`wal_autocheckpoint = ${ONE_SHOT_AUTOCHECKPOINT_PAGES}`);
+        db = openDatabase(path, {
+          busyTimeoutMs,
+          ...(opts.oneShot ? { walAutocheckpointPages: ONE_SHOT_AUTOCHECKPOINT_PAGES } : {}),
+        });
         checkSchemaVersion(db, SCHEMA_RULE);
         return db;
       });
@@ -317,12 +341,12 @@ export class Store {
   }
 
   begin(): void {
-    traced('begin', () => this.run(() => this.db.exec('BEGIN IMMEDIATE')));
+    this.run(() => this.db.exec('BEGIN IMMEDIATE'), 'begin');
     this.inTx = true;
   }
 
   commit(): void {
-    traced('commit', () => this.run(() => this.db.exec('COMMIT')));
+    this.run(() => this.db.exec('COMMIT'), 'commit');
     this.inTx = false;
   }
 
@@ -355,17 +379,18 @@ export class Store {
    * that follows is FULL and makes these frames durable with it.
    */
   txSurvivingCrash<T>(fn: () => T): T {
-    this.run(() => this.db.pragma('synchronous = NORMAL'));
+    this.run(() => this.db.exec('PRAGMA synchronous = NORMAL'));
     try {
       return this.tx(fn);
     } finally {
-      this.run(() => this.db.pragma('synchronous = FULL'));
+      this.run(() => this.db.exec('PRAGMA synchronous = FULL'));
     }
   }
 
-  private run<T>(fn: () => T): T {
+  /** Runs SQLite work as one traced phase ('sql' unless named), its errors as CNI errors. */
+  private run<T>(fn: () => T, phase = 'sql'): T {
     try {
-      return fn();
+      return traced(phase, fn);
     } catch (err) {
       throw storeError(err, this.path);
     }
@@ -383,8 +408,54 @@ export class Store {
     return this.run(() => this.stmts.allAttachments.all(network));
   }
 
+  /**
+   * Whether maintenance has anything to do, in one statement (on most calls it has not): an
+   * unfinished attachment other than `own`'s, or what reapableAttachments and expiredSnapshots
+   * would return for the same arguments.
+   */
+  maintenanceDue(
+    network: string,
+    own: Tuple | undefined,
+    before: number,
+    bootId: string,
+    oldBootsExpired: boolean,
+  ): boolean {
+    const args = {
+      network,
+      container_id: own?.container_id ?? null,
+      ifname: own?.ifname ?? null,
+      before,
+      boot_id: bootId,
+      old_boots: oldBootsExpired ? 1 : 0,
+    };
+    return this.run(() => this.stmts.maintenanceDue.get(args)?.due === 1);
+  }
+
+  /** Attachments earlier calls left work for: pending, deleting and replayed ones, oldest first. */
+  unfinishedAttachments(network: string): AttachmentRow[] {
+    return this.run(() => this.stmts.unfinished.all(network));
+  }
+
+  /**
+   * Reservations past their time, oldest first: held ones last updated before `heldBefore`, and,
+   * when `oldBootsExpired`, active ones of a boot other than `bootId`.
+   */
+  reapableAttachments(
+    network: string,
+    heldBefore: number,
+    bootId: string,
+    oldBootsExpired: boolean,
+  ): AttachmentRow[] {
+    return this.run(() => this.stmts.reapable.all(network, heldBefore, bootId, oldBootsExpired ? 1 : 0));
+  }
+
   putAttachment(row: AttachmentRow): void {
     this.run(() => this.stmts.insertAttachment.run(row));
+  }
+
+  /** Inserts the row unless its tuple has one already; true when it did. */
+  addAttachment(row: AttachmentRow): boolean {
+    return this.run(() => (this.stmts.addAttachment.run(row) as { changes: number }).changes === 1);
   }
 
   setAttachmentState(t: Tuple, state: AttachmentState, now: number, ips?: string, result?: string): void {

@@ -18,6 +18,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { distDir, isletBinary } from '../../test/islet-binary.js';
+import { interleave, runBench } from './harness.js';
 import { median, p90 } from './stats.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
@@ -107,22 +108,12 @@ async function main(): Promise<number> {
     },
   };
   const names = Object.keys(variants);
-  const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length]!;
-      const ms = await runOnce(variants[name]!);
-      if (round >= WARMUP) samples[name]!.push(ms);
-    }
-  }
-
-  const cpu: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length]!;
-      cpu[name]!.push(cpuOnce(variants[name]!));
-    }
-  }
+  const samples = await interleave(names, { rounds: ROUNDS, warmup: WARMUP }, (name) =>
+    runOnce(variants[name]!),
+  );
+  const cpu = await interleave(names, { rounds: ROUNDS, warmup: 0 }, async (name) =>
+    cpuOnce(variants[name]!),
+  );
 
   console.log(`islet binary benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
   console.log('sizes:');
@@ -156,12 +147,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

@@ -2,11 +2,16 @@
  * Benchmark of the islet CNI plugin. Not a test: run as root with `npm run bench:cni`.
  *
  * One run measures every variant below, interleaved (each round runs each variant once, in a
- * rotating order) so machine noise hits them alike, and prints medians and p90s:
+ * rotating order) so machine noise hits them alike, and prints medians and p90s of wall time and
+ * the mean CPU time (user + system) of the processes each sample ran, which a machine shared with
+ * other work moves far less; the per-call ratios are printed in both:
  *   - bare `node -e ""` start-up (the baseline of the per-call targets),
  *   - one CNI VERSION call of the built dist/islet (request on a pipe, as libcni sends it),
  *   - an IPAM-wrapper ADD then DEL of dist/islet over host-local, and host-local's own ADD+DEL
  *     (subtracted, so what is left is islet's cost per call),
+ *   - the same ADD+DEL of the floor plugin (scripts/bench/floor-plugin.cjs, a Node single executable
+ *     that only runs host-local and hands its answer back): what any Node plugin in islet's place
+ *     costs, so the report shows islet's own work apart from the price of a Node process,
  *   - the ADD+DEL cycle of a bridge + host-local + tuning conflist under cnitool: plain (the
  *     baseline of the cycle target), with islet as IPAM wrapper only, and with islet as IPAM
  *     wrapper and chained recorder.
@@ -15,7 +20,7 @@
  *
  * A further variant runs the same ADD+DEL with ISLET_CNI_TRACE=1 (lib/cni-trace.ts): not part of
  * the ratios (tracing itself costs a little), its per-phase timings are printed as medians so the
- * breakdown comes from the same run as the ratios.
+ * breakdown comes from the same run as the ratios, with whether V8 took the binary's code cache.
  *
  * Every process gets only PATH (and the CNI variables): NODE_EXTRA_CA_CERTS, NODE_OPTIONS and the
  * like from the caller's environment reach neither the baselines nor islet.
@@ -34,12 +39,13 @@ import {
   symlinkSync,
   writeSync,
 } from 'node:fs';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { CniLab, newPod, podCniArgs, SYSTEM_CNI_DIR } from '../../test/cni/lab.js';
 import { type RunResult, run } from '../../test/cni/process.js';
-import { isletBinary, repoRoot } from '../../test/islet-binary.js';
+import { isletBinary } from '../../test/islet-binary.js';
+import { putTestBedOnPath } from '../../test/k8s/bin.js';
+import { makeFloorPlugin } from './floor-plugin.js';
+import { childrenCpuMs, ensureBuilt, interleave, loadAverage, runBench, timed } from './harness.js';
 import { median, p90 } from './stats.js';
 
 const ROUNDS = Number(process.env.ISLET_BENCH_ROUNDS ?? 30);
@@ -47,6 +53,7 @@ const WARMUP = 3;
 const BASELINE = process.env.ISLET_BENCH_BASELINE;
 
 const TARGET_PER_CALL = 1.15;
+const FLOOR = 'floor plugin IPAM ADD+DEL (over host-local)';
 const TARGET_CYCLE = 3.5;
 
 type Sample = () => Promise<void>;
@@ -55,30 +62,22 @@ function ok(r: RunResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code ?? r.signal}): ${r.stdout}${r.stderr}`);
 }
 
-async function time(fn: Sample): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return performance.now() - t0;
-}
-
-/** Runs every variant once per round, in a rotating order, after a few warm-up rounds. */
-async function measure(variants: Record<string, Sample>): Promise<Record<string, number[]>> {
-  const names = Object.keys(variants);
-  const out: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
-  for (let round = 0; round < WARMUP + ROUNDS; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length]!;
-      const ms = await time(variants[name]!);
-      if (round >= WARMUP) out[name]!.push(ms);
-    }
-  }
-  return out;
-}
-
 const LABEL = 50;
 
-function row(name: string, xs: number[]): string {
-  return `  ${name.padEnd(LABEL)} median ${median(xs).toFixed(1).padStart(7)} ms   p90 ${p90(xs).toFixed(1).padStart(7)} ms`;
+/** One sample: its wall time and the CPU time of the processes it ran. */
+interface Sampled {
+  wall: number;
+  cpu: number;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+}
+
+function row(name: string, xs: Sampled[]): string {
+  const wall = xs.map((x) => x.wall);
+  const cpu = mean(xs.map((x) => x.cpu));
+  return `  ${name.padEnd(LABEL)} median ${median(wall).toFixed(1).padStart(7)} ms   p90 ${p90(wall).toFixed(1).padStart(7)} ms   cpu ${cpu.toFixed(1).padStart(6)} ms`;
 }
 
 function ratio(label: string, value: number, target?: number): string {
@@ -113,21 +112,24 @@ function runOnPipe(cmd: string, env: NodeJS.ProcessEnv, input: string, fifo: str
   });
 }
 
-/** The phase timings (ms) of an ISLET_CNI_TRACE=1 call's stderr, if it printed them. */
-function parseTrace(stderr: string): Record<string, number> | undefined {
+/** The phase timings (ms) of an ISLET_CNI_TRACE=1 call's stderr and whether V8 took the code cache. */
+function parseTrace(stderr: string): { phases: Record<string, number>; codeCache: string } | undefined {
   for (const line of stderr.split('\n')) {
     if (!line.startsWith('{"isletCniTrace"')) continue;
-    return (JSON.parse(line) as { isletCniTrace: Record<string, number> }).isletCniTrace;
+    const t = JSON.parse(line) as { isletCniTrace: Record<string, number>; codeCache?: string };
+    return { phases: t.isletCniTrace, codeCache: t.codeCache ?? 'unknown' };
   }
   return undefined;
 }
 
 /** Medians per phase of the traced calls, one column per verb (and binary). */
-function printTraces(traces: Record<string, Record<string, number>[]>): void {
+function printTraces(traces: Record<string, Record<string, number>[]>, codeCache: Set<string>): void {
   const columns = Object.keys(traces);
   if (columns.length === 0) return;
   const phases = [...new Set(columns.flatMap((c) => traces[c]!.flatMap((t) => Object.keys(t))))];
-  console.log('\nphases of a traced call (ISLET_CNI_TRACE=1), medians in ms');
+  console.log(
+    `\nphases of a traced call (ISLET_CNI_TRACE=1), medians in ms; code cache: ${[...codeCache].join(', ')}`,
+  );
   console.log(`  ${'phase'.padEnd(12)}${columns.map((c) => c.padStart(22)).join('')}`);
   for (const phase of phases) {
     const cells = columns.map((c) => {
@@ -155,12 +157,9 @@ async function main(): Promise<number> {
     console.error('bench:cni needs root (network namespaces and a bridge)');
     return 1;
   }
-  if (!existsSync(isletBinary)) {
-    execFileSync(process.execPath, [join(repoRoot, 'scripts/build.mjs')], {
-      cwd: repoRoot,
-      stdio: 'inherit',
-    });
-  }
+  ensureBuilt();
+  // cnitool (and the rest of the pinned test bed) from .k8s/bin, as the tests run it.
+  putTestBedOnPath();
   if (BASELINE !== undefined && !existsSync(BASELINE)) {
     console.error(`ISLET_BENCH_BASELINE=${BASELINE} does not exist`);
     return 1;
@@ -209,13 +208,21 @@ async function main(): Promise<number> {
     });
     const hlEnv = (cmd: string) => lab.baseEnv(lab.ipamEnv(cmd, 'bench-hl', pod, ipamNs.path));
     const hostLocal = join(SYSTEM_CNI_DIR, 'host-local');
+    const floor = makeFloorPlugin(lab.dir);
+    const floorStdin = lab.ipamStdin('bench-floor', '1.0.0');
+    const floorEnv = (cmd: string) => lab.baseEnv(lab.ipamEnv(cmd, 'bench-floor', pod, ipamNs.path));
 
     const traces: Record<string, Record<string, number>[]> = {};
+    const codeCache = new Set<string>();
     const variants: Record<string, Sample> = {
       'node -e ""': async () => ok(await run(process.execPath, ['-e', ''], { env: lab.baseEnv() }), 'node'),
       'host-local ADD+DEL alone': async () => {
         ok(await run(hostLocal, [], { env: hlEnv('ADD'), input: hostLocalStdin }), 'host-local ADD');
         ok(await run(hostLocal, [], { env: hlEnv('DEL'), input: hostLocalStdin }), 'host-local DEL');
+      },
+      [FLOOR]: async () => {
+        ok(await run(floor, [], { env: floorEnv('ADD'), input: floorStdin }), 'floor ADD');
+        ok(await run(floor, [], { env: floorEnv('DEL'), input: floorStdin }), 'floor DEL');
       },
       'cycle: plain chain': cycle('plain', lab.cniPath, lab.netDir),
     };
@@ -246,7 +253,9 @@ async function main(): Promise<number> {
           ok(r, `traced islet ${verb}`);
           const trace = parseTrace(r.stderr);
           const column = `${i.tag}${verb}`;
-          if (trace) traces[column] = [...(traces[column] ?? []), trace];
+          if (!trace) continue;
+          traces[column] = [...(traces[column] ?? []), trace.phases];
+          codeCache.add(`${i.tag}${trace.codeCache}`);
         }
       };
       variants[`${i.tag}cycle: islet IPAM wrapper`] = cycle('wrapper', i.cniPath, i.netDir);
@@ -271,25 +280,37 @@ async function main(): Promise<number> {
       };
     }
 
-    const load = () =>
-      loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ');
     console.log(`islet CNI benchmark: ${ROUNDS} rounds (+${WARMUP} warm-up), ${isletBinary}`);
     if (BASELINE !== undefined) console.log(`baseline binary: ${BASELINE}`);
     console.log(`node ${process.version}, host-local, bridge and tuning from ${SYSTEM_CNI_DIR}`);
-    console.log(`load average at start: ${load()}\n`);
-    const s = await measure(variants);
-    console.log(`load average at end:   ${load()}\n`);
+    console.log(`${new Date().toISOString()}, load average at start: ${loadAverage()}\n`);
+    const s = await interleave(
+      Object.keys(variants),
+      { rounds: ROUNDS, warmup: WARMUP },
+      async (name): Promise<Sampled> => {
+        const cpu = childrenCpuMs();
+        const wall = await timed(variants[name]!);
+        return { wall, cpu: childrenCpuMs() - cpu };
+      },
+    );
+    console.log(`load average at end:   ${loadAverage()}\n`);
 
-    console.log('medians of one run, variants interleaved');
+    console.log(
+      'medians (and p90) of wall time, means of CPU time (user+sys of the processes a sample ran), variants interleaved',
+    );
     for (const [k, xs] of Object.entries(s)) console.log(row(k, xs));
-    printTraces(traces);
+    printTraces(traces, codeCache);
 
-    const m = (name: string) => median(s[name] ?? []);
+    const m = (name: string) => median((s[name] ?? []).map((x) => x.wall));
+    const c = (name: string) => mean((s[name] ?? []).map((x) => x.cpu));
     const node = m('node -e ""');
     const hl = m('host-local ADD+DEL alone');
     const plain = m('cycle: plain chain');
+    const floorPerCall = (m(FLOOR) - hl) / 2;
+    const cpuPerCall = (name: string) => (c(name) - c('host-local ADD+DEL alone')) / 2;
+    console.log("\nthe floor: any Node plugin in islet's place");
+    console.log(ratio('floor plugin (ADD+DEL − host-local) / 2 / node', floorPerCall / node));
+    console.log(ratio('  the same in CPU time', cpuPerCall(FLOOR) / c('node -e ""')));
     for (const i of islets) {
       const version = m(`${i.tag}islet VERSION`);
       const addDel = m(`${i.tag}islet IPAM ADD+DEL (over host-local)`);
@@ -304,6 +325,15 @@ async function main(): Promise<number> {
           TARGET_PER_CALL,
         ),
       );
+      console.log(
+        ratio(
+          '  the same in CPU time',
+          cpuPerCall(`${i.tag}islet IPAM ADD+DEL (over host-local)`) / c('node -e ""'),
+        ),
+      );
+      console.log(
+        `  ${"islet's own work per call ((ADD+DEL − floor's) / 2)".padEnd(LABEL)} ${((addDel - hl) / 2 - floorPerCall).toFixed(1).padStart(6)} ms, CPU ${(cpuPerCall(`${i.tag}islet IPAM ADD+DEL (over host-local)`) - cpuPerCall(FLOOR)).toFixed(1)} ms`,
+      );
       console.log(ratio('cycle with islet IPAM wrapper / plain cycle', wrapper / plain, TARGET_CYCLE));
       console.log(ratio('cycle with wrapper + recorder / plain cycle', full / plain));
       // What each islet run adds to a cycle (2 runs as wrapper, 4 with the recorder), per node start-up.
@@ -311,14 +341,16 @@ async function main(): Promise<number> {
       console.log(ratio('(wrapper+recorder cycle − plain) / 4 runs / node', (full - plain) / 4 / node));
     }
     if (BASELINE !== undefined) {
-      console.log('\ndist/islet against the baseline binary (medians)');
+      console.log('\ndist/islet against the baseline binary (wall medians; CPU means)');
       for (const name of [
         'islet VERSION',
         'islet IPAM ADD+DEL (over host-local)',
         'cycle: islet IPAM wrapper',
         'cycle: islet IPAM wrapper + recorder',
       ]) {
-        console.log(ratio(name, m(name) / m(`baseline: ${name}`)));
+        console.log(
+          `${ratio(name, m(name) / m(`baseline: ${name}`))}   CPU ${(c(name) / c(`baseline: ${name}`)).toFixed(2)}×`,
+        );
       }
     }
     return 0;
@@ -327,12 +359,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

@@ -6,21 +6,28 @@
  * and bridge with a test-only /24 of 10.224.0.0/16, ipMasq off) run side by side:
  *   - plain: a bridge + host-local conflist with Debian's plugins from /usr/lib/cni,
  *   - islet: the same conflist after `dist/islet install --root <its root> --skip-kubelet`, i.e.
- *     islet wraps host-local as IPAM and is chained as the recorder, as on a real node.
- * crictl drives each cycle (`runp`, `stopp`, `rmp` of a fresh pod), variants interleaved
- * (plain, islet, plain, islet, ...) so machine noise hits both alike. It prints medians and p90s of
- * each step and of the cycle, the cycle ratio (target ≤ 1.10×) and islet's cost per plugin run,
- * derived from the differences and ISLET_RUNS, also against a bare `node -e ""` run each round.
+ *     islet wraps host-local as IPAM and is chained as the recorder, as on a real node,
+ *   - floor: the same installation with the floor plugin (scripts/bench/floor-plugin.cjs) in
+ *     place of opt/cni/bin/islet: a Node single executable that only runs host-local (as IPAM
+ *     wrapper) or passes prevResult on (as recorder). Its cycle is what any Node-based plugin in
+ *     islet's place costs; islet's own work is what it adds over that,
+ *   - baseline (with ISLET_BENCH_BASELINE=<another islet binary>): the islet installation with
+ *     that binary in place of opt/cni/bin/islet, for before/after figures from the same run.
+ * crictl drives each cycle (`runp`, `stopp`, `rmp` of a fresh pod), variants interleaved (the
+ * order rotates every round, with a bare `node -e ""` run among them) so machine noise hits all
+ * alike. It prints medians and p90s of each step and of the cycle against plain, the cycle ratios
+ * (target ≤ 1.10× for islet), and the cost per plugin run derived from the differences and
+ * ISLET_RUNS, against `node -e ""` of the same run.
  *
- * containerd hands its own environment to every CNI plugin. The main pair's containerds run
- * without NODE_EXTRA_CA_CERTS; a second pair (plain-ca, islet-ca), interleaved with the first,
- * runs with it set: islet's binary ignores it, so the ratio should stay.
+ * containerd hands its own environment to every CNI plugin. With ISLET_BENCH_CA=1 a further pair
+ * (plain-ca, islet-ca) runs with NODE_EXTRA_CA_CERTS in containerd's environment: islet's binary
+ * ignores it, so that pair's ratio should be the same.
  *
  * ISLET_BENCH_CYCLES (or --cycles N) sets the measured cycles per variant (default 20).
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -29,11 +36,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { mustRun, run } from '../../test/cni/process.js';
-import { isletBinary, repoRoot } from '../../test/islet-binary.js';
+import { isletBinary } from '../../test/islet-binary.js';
 import { k8sBin } from '../../test/k8s/bin.js';
 import { bridgeConflist } from '../../test/node/bridge-conflist.js';
 import {
@@ -46,6 +53,8 @@ import {
 import { PAUSE_IMAGE } from '../../test/node/edge-node.js';
 import { killHard, processTree, removeCgroups, unmountAll } from '../../test/node/host-cleanup.js';
 import { PAUSE_COMMAND, writeImageArchive } from '../../test/node/oci-image.js';
+import { makeFloorPlugin } from './floor-plugin.js';
+import { ensureBuilt, interleave, loadAverage, runBench } from './harness.js';
 import { median, p90 } from './stats.js';
 
 const SYSTEM_CNI_DIR = '/usr/lib/cni';
@@ -95,9 +104,13 @@ class Variant {
     readonly name: string,
     readonly dir: string,
     thirdOctet: number,
-    readonly islet: boolean,
+    /**
+     * What runs as opt/cni/bin/islet after `islet install` (dist/islet, the floor plugin, a
+     * baseline binary); undefined: islet is not installed (plain).
+     */
+    readonly plugin: string | undefined,
     /** containerd's environment beyond PATH and HOME (containerd hands it to every plugin). */
-    readonly env: Record<string, string>,
+    readonly env: Record<string, string> = {},
   ) {
     this.root = join(dir, 'root');
     this.bridge = `islcri${randomBytes(4).toString('hex')}`.slice(0, 15);
@@ -124,7 +137,7 @@ class Variant {
       dataDir: this.at('var/lib/cni/networks'),
     });
     writeFileSync(this.at('etc/cni/net.d/10-bench.conflist'), JSON.stringify(conflist, null, 2));
-    if (!this.islet) return;
+    if (this.plugin === undefined) return;
     // The plugin's database and link-state file on this root, as test/node/edge-node.ts does.
     writeFileSync(
       this.at('etc/islet/install.yaml'),
@@ -136,6 +149,8 @@ class Variant {
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
+    // The same configuration, another program behind it.
+    if (this.plugin !== isletBinary) copyFileSync(this.plugin, this.at('opt/cni/bin/islet'));
   }
 
   /** The conflist the runtime loads (for the report: shows islet wrapped and chained). */
@@ -230,70 +245,60 @@ class Variant {
   }
 }
 
-function emptySamples(): Samples {
-  return { runp: [], stopp: [], rmp: [], cycle: [] };
-}
+const NODE = 'node -e ""';
 
 /** A bare Node start-up (the floor of any Node-based plugin run), with an empty environment. */
-async function nodeStartup(): Promise<number> {
+async function nodeStartup(): Promise<Partial<Record<Step, number>>> {
   const t0 = performance.now();
   await mustRun(process.execPath, ['-e', ''], { env: {} });
-  return performance.now() - t0;
-}
-
-/** Samples of each variant (by name), and of `node -e ""`. */
-interface RunSamples {
-  variants: Record<string, Samples>;
-  node: number[];
+  return { cycle: performance.now() - t0 };
 }
 
 /**
- * `cycles` measured rounds after WARMUP; each round is one cycle of every variant, in order
- * (plain, islet, plain, islet, ...), and one `node -e ""` as the reference for the per-run cost.
+ * `cycles` measured rounds after WARMUP, each one cycle of every variant and one `node -e ""` (the
+ * reference for the per-run cost), in an order that rotates from round to round.
  */
-async function measure(variants: Variant[], cycles: number): Promise<RunSamples> {
-  const out: RunSamples = {
-    variants: Object.fromEntries(variants.map((v) => [v.name, emptySamples()])),
-    node: [],
-  };
-  for (let i = 0; i < WARMUP + cycles && !interrupted; i++) {
-    for (const v of variants) {
-      const t = await v.cycle();
-      if (i >= WARMUP) for (const k of STEPS) out.variants[v.name]![k].push(t[k]);
-    }
-    const n = await nodeStartup();
-    if (i >= WARMUP) out.node.push(n);
-  }
+async function measure(variants: Variant[], cycles: number): Promise<Record<string, Samples>> {
+  const byName = new Map(variants.map((v) => [v.name, v]));
+  const runs = await interleave(
+    [...byName.keys(), NODE],
+    { rounds: cycles, warmup: WARMUP, stop: () => interrupted },
+    (name): Promise<Partial<Record<Step, number>>> => byName.get(name)?.cycle() ?? nodeStartup(),
+  );
+  const out: Record<string, Samples> = {};
+  for (const [name, rs] of Object.entries(runs))
+    out[name] = Object.fromEntries(STEPS.map((k) => [k, rs.flatMap((r) => r[k] ?? [])])) as Samples;
   return out;
 }
 
 const fmt = (ms: number) => ms.toFixed(1).padStart(7);
 
-/** Prints one pair's table; returns its cycle ratio. */
-function report(title: string, plain: Samples, islet: Samples, node: number[]): number {
+/** Prints one variant's table against plain; returns its cycle ratio. */
+function report(title: string, name: string, plain: Samples, other: Samples, node: number[]): number {
   console.log(`\n${title}`);
   console.log(
-    `  ${'step'.padEnd(6)} ${'plain median'.padStart(13)} ${'p90'.padStart(8)}   ${'islet median'.padStart(13)} ${'p90'.padStart(8)}   ratio  islet − plain`,
+    `  ${'step'.padEnd(6)} ${'plain median'.padStart(13)} ${'p90'.padStart(8)}   ${`${name} median`.padStart(13)} ${'p90'.padStart(8)}   ratio  ${name} − plain`,
   );
   for (const k of STEPS) {
     const pm = median(plain[k]);
-    const im = median(islet[k]);
+    const im = median(other[k]);
     console.log(
-      `  ${k.padEnd(6)} ${fmt(pm)} ms   ${fmt(p90(plain[k]))} ms   ${fmt(im)} ms   ${fmt(p90(islet[k]))} ms   ${(im / pm).toFixed(2)}×  ${fmt(im - pm)} ms`,
+      `  ${k.padEnd(6)} ${fmt(pm)} ms   ${fmt(p90(plain[k]))} ms   ${fmt(im)} ms   ${fmt(p90(other[k]))} ms   ${(im / pm).toFixed(2)}×  ${fmt(im - pm)} ms`,
     );
   }
-  const ratio = median(islet.cycle) / median(plain.cycle);
-  const per = (k: Step) => (median(islet[k]) - median(plain[k])) / ISLET_RUNS[k];
+  const ratio = median(other.cycle) / median(plain.cycle);
+  const per = (k: Step) => (median(other[k]) - median(plain[k])) / ISLET_RUNS[k];
+  console.log(`  cycle ratio ${name} / plain (medians): ${ratio.toFixed(2)}×`);
   console.log(
-    `  cycle ratio islet / plain (medians): ${ratio.toFixed(2)}×  (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'MISSED'})`,
+    `  per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${ISLET_RUNS[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
   );
-  console.log(
-    `  islet per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${ISLET_RUNS[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
-  );
-  console.log(
-    `  islet per run (cycle Δ/6) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`,
-  );
+  console.log(`  per run (cycle Δ/6) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`);
   return ratio;
+}
+
+/** A cycle ratio against the target. */
+function verdict(ratio: number): string {
+  return `${ratio.toFixed(2)}× (target ≤ ${TARGET}×: ${ratio <= TARGET ? 'met' : 'MISSED'})`;
 }
 
 async function main(): Promise<number> {
@@ -316,33 +321,32 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  if (!existsSync(isletBinary)) {
-    execFileSync(process.execPath, [join(repoRoot, 'scripts/build.mjs')], {
-      cwd: repoRoot,
-      stdio: 'inherit',
-    });
+  ensureBuilt();
+  const baseline = process.env.ISLET_BENCH_BASELINE;
+  if (baseline !== undefined && !existsSync(baseline)) {
+    console.error(`ISLET_BENCH_BASELINE=${baseline} does not exist`);
+    return 1;
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'islet-bench-cri-'));
+  // One containerd per variant; the floor plugin is made here, as dist/islet is made.
+  const ca = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
+  const specs: { name: string; plugin?: string; env?: Record<string, string> }[] = [
+    { name: 'plain' },
+    { name: 'floor', plugin: makeFloorPlugin(dir) },
+    { name: 'islet', plugin: isletBinary },
+  ];
+  if (baseline !== undefined) specs.push({ name: 'baseline', plugin: baseline });
+  if (process.env.ISLET_BENCH_CA === '1')
+    specs.push({ name: 'plain-ca', env: ca }, { name: 'islet-ca', plugin: isletBinary, env: ca });
   // Distinct random third octets, each a /24 no route on this host covers yet.
   const routes = await mustRun('ip', ['-4', 'route', 'show']);
   const octets: number[] = [];
-  while (octets.length < 4) {
+  while (octets.length < specs.length) {
     const o = randomBytes(1)[0]!;
     if (!octets.includes(o) && !routes.includes(`10.${SECOND_OCTET}.${o}.`)) octets.push(o);
   }
-  const ca = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
-  // All four run side by side and are interleaved, so the CA pair sees the same machine noise.
-  const pairs = [
-    { title: 'containerd without NODE_EXTRA_CA_CERTS', plain: 'plain', islet: 'islet' },
-    { title: `containerd with NODE_EXTRA_CA_CERTS=${CA_BUNDLE}`, plain: 'plain-ca', islet: 'islet-ca' },
-  ];
-  const variants = [
-    new Variant('plain', join(dir, 'plain'), octets[0]!, false, {}),
-    new Variant('islet', join(dir, 'islet'), octets[1]!, true, {}),
-    new Variant('plain-ca', join(dir, 'plain-ca'), octets[2]!, false, ca),
-    new Variant('islet-ca', join(dir, 'islet-ca'), octets[3]!, true, ca),
-  ];
+  const variants = specs.map((v, i) => new Variant(v.name, join(dir, v.name), octets[i]!, v.plugin, v.env));
   // Ctrl-C ends the measuring loop, so the cleanup below still runs.
   const stopSignal = () => {
     interrupted = true;
@@ -356,31 +360,53 @@ async function main(): Promise<number> {
     for (const v of variants) await v.layOut();
     for (const v of variants) await v.start(snapshotter, images);
 
-    const load = () =>
-      loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ');
     console.log(
       `islet CRI benchmark: ${cycles} cycles per variant (+${WARMUP} warm-up), crictl runp/stopp/rmp, ` +
-        `variants interleaved: ${variants.map((v) => v.name).join(', ')}`,
+        `variants interleaved: ${variants.map((v) => v.name).join(', ')}, ${NODE}`,
     );
     console.log(`containerd ${(await mustRun(k8sBin('containerd'), ['--version'])).trim()}`);
     console.log(`${isletBinary}, bridge + host-local from ${SYSTEM_CNI_DIR}, snapshotter ${snapshotter}`);
-    console.log(`islet variant's conflist (after islet install):\n${variants[1]!.activeConflist()}`);
-    console.log(`load average at start: ${load()}`);
+    if (baseline !== undefined) console.log(`baseline binary: ${baseline}`);
+    const installed = variants.find((v) => v.name === 'islet')!;
+    console.log(`islet variant's conflist (after islet install):\n${installed.activeConflist()}`);
+    console.log(`${new Date().toISOString()}, load average at start: ${loadAverage()}`);
     const samples = await measure(variants, cycles);
-    console.log(`load average at end:   ${load()}`);
-    if (samples.node.length === 0) return 1;
-    const ratios = pairs.map(
-      (p) =>
-        `${report(p.title, samples.variants[p.plain]!, samples.variants[p.islet]!, samples.node).toFixed(2)}×`,
+    console.log(`load average at end:   ${loadAverage()}`);
+    const node = samples[NODE]!.cycle;
+    if (node.length === 0) return 1;
+    const ratios: Record<string, number> = {};
+    for (const v of variants) {
+      if (v.plugin === undefined) continue;
+      const plain = v.name.endsWith('-ca') ? 'plain-ca' : 'plain';
+      const title = `${v.name} against ${plain}${v.name.endsWith('-ca') ? ` (NODE_EXTRA_CA_CERTS=${CA_BUNDLE} in containerd's environment)` : ''}`;
+      ratios[v.name] = report(title, v.name, samples[plain]!, samples[v.name]!, node);
+    }
+    const cycle = (name: string) => median(samples[name]!.cycle);
+    const perRun = (name: string) => (cycle(name) - cycle('plain')) / ISLET_RUNS.cycle;
+    console.log('\nsummary (medians of this run)');
+    console.log(
+      `  plain cycle ${cycle('plain').toFixed(1)} ms; node -e "" ${median(node).toFixed(1)} ms (p90 ${p90(node).toFixed(1)})`,
+    );
+    console.log(`  cycle with islet / plain: ${verdict(ratios.islet!)}`);
+    console.log(
+      `  cycle with the floor plugin / plain: ${verdict(ratios.floor!)}: what ${ISLET_RUNS.cycle} starts of any Node plugin cost`,
     );
     console.log(
-      `\ncycle ratio without / with NODE_EXTRA_CA_CERTS in containerd's environment: ${ratios.join(' / ')}`,
+      `  cycle with islet / with the floor plugin: ${(cycle('islet') / cycle('floor')).toFixed(2)}×`,
     );
-    console.log(
-      `node -e "" start-up: median ${median(samples.node).toFixed(1)} ms, p90 ${p90(samples.node).toFixed(1)} ms`,
-    );
+    for (const name of ['floor', 'islet', ...(baseline !== undefined ? ['baseline'] : [])])
+      console.log(
+        `  per plugin run, ${name}: ${perRun(name).toFixed(1)} ms = ${(perRun(name) / median(node)).toFixed(2)}× node -e ""`,
+      );
+    if (baseline !== undefined) {
+      console.log(
+        `  cycle with the baseline / plain: ${ratios.baseline!.toFixed(2)}×; islet / baseline ${(cycle('islet') / cycle('baseline')).toFixed(2)}×`,
+      );
+    }
+    if (ratios['islet-ca'] !== undefined)
+      console.log(
+        `  with NODE_EXTRA_CA_CERTS in containerd's environment: islet-ca / plain-ca ${ratios['islet-ca'].toFixed(2)}×`,
+      );
     return 0;
   } finally {
     for (const v of variants) await v.cleanup();
@@ -391,12 +417,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    console.error(err);
-    process.exitCode = 1;
-  },
-);
+runBench(main);

@@ -115,7 +115,7 @@ describe.skipIf(!isRoot)('the embedded SQLite addon, run as an ordinary user', (
   }
 
   it('a public directory at its usual place, with a file in it, is not used; the user gets a private one-time copy', async () => {
-    const usual = addonCacheDir(USER, {}, tmp);
+    const usual = addonCacheDir(USER, {}, () => tmp);
     const planted = plant(usual, { mode: 0o777, owner: USER });
     // Where an earlier version looked (tmp/islet-<id>/better_sqlite3.node): planted as well.
     const legacy = join(tmp, `islet-${addonId}`);
@@ -133,7 +133,7 @@ describe.skipIf(!isRoot)('the embedded SQLite addon, run as an ordinary user', (
   });
 
   it('a private directory of another owner at its usual place is not used', async () => {
-    const usual = addonCacheDir(USER, {}, tmp);
+    const usual = addonCacheDir(USER, {}, () => tmp);
     plant(usual, { mode: 0o700, owner: 0 });
     const r = await doctorAsUser({});
     expectSqliteOpened(r);
@@ -141,7 +141,7 @@ describe.skipIf(!isRoot)('the embedded SQLite addon, run as an ordinary user', (
   });
 
   it('its own private directory: a file it did not write there is replaced before loading', async () => {
-    const usual = addonCacheDir(USER, {}, tmp);
+    const usual = addonCacheDir(USER, {}, () => tmp);
     const planted = plant(usual, { mode: 0o700, owner: USER });
     const r = await doctorAsUser({});
     expectSqliteOpened(r);
@@ -157,12 +157,15 @@ describe.skipIf(!isRoot)('the embedded SQLite addon, run as an ordinary user', (
     mkdirSync(runtime, { mode: 0o700 });
     chownSync(runtime, USER, USER);
     // The temp directory's usual place is planted: only the runtime directory may be used.
-    const planted = plant(addonCacheDir(USER, {}, tmp), { mode: 0o777, owner: USER });
+    const planted = plant(
+      addonCacheDir(USER, {}, () => tmp),
+      { mode: 0o777, owner: USER },
+    );
     const first = await doctorAsUser({ XDG_RUNTIME_DIR: runtime });
     expectSqliteOpened(first);
     expect(first.stderr).toBe('');
     const file = join(runtime, 'islet', addonFileName(addonId));
-    expect(addonCacheDir(USER, { XDG_RUNTIME_DIR: runtime }, tmp)).toBe(join(runtime, 'islet'));
+    expect(addonCacheDir(USER, { XDG_RUNTIME_DIR: runtime }, () => tmp)).toBe(join(runtime, 'islet'));
     const st = lstatSync(file);
     expect({ uid: st.uid, mode: st.mode & 0o777 }).toEqual({ uid: USER, mode: 0o500 });
     expect(lstatSync(join(runtime, 'islet')).mode & 0o777).toBe(0o700);
@@ -180,7 +183,7 @@ describe.skipIf(!isRoot)('the embedded SQLite addon, run as an ordinary user', (
     expectSqliteOpened(r);
     expect(r.stderr).toBe('');
     expect(existsSync(join(runtime, 'islet'))).toBe(false);
-    const made = lstatSync(addonCacheDir(USER, {}, tmp));
+    const made = lstatSync(addonCacheDir(USER, {}, () => tmp));
     expect({ uid: made.uid, mode: made.mode & 0o777 }).toEqual({ uid: USER, mode: 0o700 });
   });
 });
