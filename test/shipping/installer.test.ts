@@ -52,6 +52,16 @@ async function uninstall(h: FakeHost) {
   return r;
 }
 
+/** Installing again with the same flags changes nothing; uninstall gives back the tree of before. */
+async function expectIdempotentThenRestored(h: FakeHost, before: TreeSnapshot, ...flags: string[]) {
+  const installed = snapshotTree(h.root);
+  const again = await install(h, ...flags);
+  expect(snapshotTree(h.root)).toEqual(installed);
+  await uninstall(h);
+  expect(snapshotTree(h.root)).toEqual(before);
+  return again;
+}
+
 function expectKubeletRedirected(h: FakeHost): void {
   const original = readFileSync(fixture('kubelet', 'kubelet.conf'), 'utf8');
   // The proxy gets the original kubeconfig, unchanged (its paths are absolute already).
@@ -249,12 +259,8 @@ describe('the chained recorder: only when asked, and a rerun converges on what i
     );
     expect(types(h)).toEqual(['bridge', 'portmap', 'islet']);
     expect(json(h.read(CONFLIST)).plugins.at(-1)).toEqual({ type: 'islet' });
-    const installed = snapshotTree(h.root);
-    const again = await install(h, '--chain-recorder');
+    const again = await expectIdempotentThenRestored(h, before, '--chain-recorder');
     expect(again.stdout).toContain(`CNI: ${CONFLIST} already uses islet (IPAM wrapper and chained recorder)`);
-    expect(snapshotTree(h.root)).toEqual(installed);
-    await uninstall(h);
-    expect(snapshotTree(h.root)).toEqual(before);
   });
 
   it('chainRecorder in the --config file chains it; --chain-recorder=false on the command line wins', async () => {
@@ -401,11 +407,7 @@ describe('islet install on other networks', () => {
       isDefaultGateway: true,
       ipam: { type: 'islet', delegate: { type: 'host-local' } },
     });
-    const installed = snapshotTree(h.root);
-    await install(h);
-    expect(snapshotTree(h.root)).toEqual(installed);
-    await uninstall(h);
-    expect(snapshotTree(h.root)).toEqual(before);
+    await expectIdempotentThenRestored(h, before);
   });
 
   it('calico: leaves the conflist untouched with a clear message, still installs the proxy', async () => {
@@ -449,11 +451,7 @@ describe('islet install on other networks', () => {
         ipam: { type: 'islet', delegate: original.ipam },
       },
     ]);
-    const installed = snapshotTree(h.root);
-    await install(h);
-    expect(snapshotTree(h.root)).toEqual(installed);
-    await uninstall(h);
-    expect(snapshotTree(h.root)).toEqual(before);
+    await expectIdempotentThenRestored(h, before);
   });
 
   it('--config adds plugin fields to wrapper and recorder and proxy flags to the static pod', async () => {
