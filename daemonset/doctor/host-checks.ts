@@ -1,6 +1,6 @@
 /**
- * Checks of what is on the node's disk: the plugin binary, the CNI wiring, the delegate IPAM,
- * kubelet's kubeconfig and the proxy's static pod.
+ * Checks of what is on the node's disk: the plugin binary, the CNI wiring (the IPAM wrapper; the
+ * chained recorder as information), the delegate IPAM, kubelet's kubeconfig and the proxy's static pod.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -80,36 +80,33 @@ export function checkCni(host: HostRoot, p: HostPaths): Finding[] {
   }
   const data = { file: path, ...wiring };
   const findings: Finding[] = [];
-  if (wiring.wrapper && wiring.recorder) {
+  // The wrapper is what autonomy needs (sticky IPs, replay); the recorder is optional.
+  const patch = wiring.wrapper ? undefined : patchCniConfig(active, text);
+  if (wiring.wrapper) {
     findings.push({
       id: 'cni-config',
       status: 'ok',
-      summary: `${path}: islet wraps the ${wiring.delegateType} IPAM of ${wiring.mainPluginType} and records last`,
+      summary: `${path}: islet wraps the ${wiring.delegateType} IPAM of ${wiring.mainPluginType}`,
+      data,
+    });
+  } else if (patch?.kind === 'unsupported') {
+    findings.push({
+      id: 'cni-config',
+      status: 'warn',
+      summary: `${path}: islet is not in this network (${patch.reason})`,
+      hint: 'pods keep their IPs only as far as this network plugin itself allows; the proxy still works',
       data,
     });
   } else {
-    const outcome = patchCniConfig(active, text);
-    const missing = [!wiring.wrapper && 'IPAM wrapper', !wiring.recorder && 'recorder']
-      .filter(Boolean)
-      .join(' and ');
-    findings.push(
-      outcome.kind === 'unsupported'
-        ? {
-            id: 'cni-config',
-            status: 'warn',
-            summary: `${path}: islet is not in this network (${outcome.reason})`,
-            hint: 'pods keep their IPs only as far as this network plugin itself allows; the proxy still works',
-            data,
-          }
-        : {
-            id: 'cni-config',
-            status: 'fail',
-            summary: `${path}: islet ${missing} missing`,
-            hint: 'run islet install (a network plugin that rewrites its configuration on start undoes the patch)',
-            data,
-          },
-    );
+    findings.push({
+      id: 'cni-config',
+      status: 'fail',
+      summary: `${path}: islet IPAM wrapper missing`,
+      hint: 'run islet install (a network plugin that rewrites its configuration on start undoes the patch)',
+      data,
+    });
   }
+  if (patch?.kind !== 'unsupported') findings.push(recorderFinding(path, wiring.recorder));
   for (const type of wiring.requiredBinaries) {
     const bin = join(p.binDir, type);
     const id =
@@ -131,6 +128,18 @@ export function checkCni(host: HostRoot, p: HostPaths): Finding[] {
     );
   }
   return findings;
+}
+
+/** Present or absent, neither is a problem: only CNI CHECK reads the recorder's record. */
+function recorderFinding(path: string, present: boolean): Finding {
+  return {
+    id: 'cni-recorder',
+    status: 'info',
+    summary: present
+      ? `${path}: islet is chained last as the recorder (its record serves CNI CHECK; one more plugin run per pod start and stop)`
+      : `${path}: no chained recorder (not needed to keep IPs; islet install --chain-recorder adds it for CNI CHECK)`,
+    data: { present },
+  };
 }
 
 export function checkKubeletKubeconfig(host: HostRoot, p: HostPaths): Finding {

@@ -31,10 +31,11 @@ import { checkLinkState, checkProxy, checkSnapshotDb } from './state-checks.js';
 const HELP = `Usage: islet doctor [flags]
 
 Checks this node's readiness to keep running offline and explains each finding: the plugin binary,
-the CNI configuration (islet as IPAM wrapper and recorder), the delegate IPAM binary, the snapshot
-database (integrity and counts), the proxy (admin /healthz), the link-state file, what the cache
-holds per resource, kubelet's kubeconfig, the proxy's static pod, and whether the cloud keeps this
-node's pods through an outage (the node's islet.dev/autonomy-duration, read through the proxy).
+the CNI configuration (islet as IPAM wrapper; whether it is also chained as the recorder, as
+information), the delegate IPAM binary, the snapshot database (integrity and counts), the proxy
+(admin /healthz), the link-state file, what the cache holds per resource, kubelet's kubeconfig,
+the proxy's static pod, and whether the cloud keeps this node's pods through an outage (the
+node's islet.dev/autonomy-duration, read through the proxy).
 Exit code: 0 ready (warnings allowed), 1 problems found, 2 bad usage.
 
   --root DIR            host root file system                           (default /)

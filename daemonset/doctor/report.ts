@@ -1,8 +1,10 @@
 /**
  * Doctor findings and how they are shown. `fail` means node autonomy is broken or at risk and
- * makes the exit code 1; `warn` is worth knowing but does not stop the node from coping offline.
+ * makes the exit code 1; `warn` is worth knowing but does not stop the node from coping offline;
+ * `info` is a fact about the node's setup that is neither good nor bad (e.g. whether the optional
+ * chained recorder is there).
  */
-export type Status = 'ok' | 'warn' | 'fail';
+export type Status = 'ok' | 'info' | 'warn' | 'fail';
 
 export interface Finding {
   id: string;
@@ -31,12 +33,12 @@ export function makeReport(root: string, findings: Finding[]): Report {
   };
 }
 
-const MARK: Record<Status, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL' };
+const MARK: Record<Status, string> = { ok: 'ok  ', info: 'info', warn: 'WARN', fail: 'FAIL' };
 
 export function renderText(report: Report): string {
   const lines = report.findings.map((f) => {
     let line = `[${MARK[f.status]}] ${f.id}: ${f.summary}`;
-    if (f.hint && f.status !== 'ok') line += `\n       ${f.hint}`;
+    if (f.hint && (f.status === 'warn' || f.status === 'fail')) line += `\n       ${f.hint}`;
     return line;
   });
   const fails = report.findings.filter((f) => f.status === 'fail').length;

@@ -1,7 +1,11 @@
 /**
  * The CNI configuration side of the installer: which file the runtime uses, and how islet is
  * woven into it (design.md §3): the main plugin's IPAM wrapped as
- * `{"type":"islet","delegate":<original ipam>}` and `{"type":"islet"}` appended as the recorder.
+ * `{"type":"islet","delegate":<original ipam>}`, and `{"type":"islet"}` last in the list as the
+ * chained recorder only when asked for (design.md "Shipping": no runtime's Kubernetes pod
+ * lifecycle calls CHECK, the only reader of its record, and it costs a Node start per pod start
+ * and stop). A configuration converges on what is asked: the recorder an earlier install chained
+ * is removed when it is no longer wanted.
  * Everything here is pure: text in, text out; install.ts does the file work.
  */
 import { basename, extname } from 'node:path';
@@ -35,13 +39,16 @@ export function activeConfigName(names: string[]): string | undefined {
 type Json = Record<string, unknown>;
 
 export type PatchOutcome =
-  | { kind: 'patched'; fileName: string; text: string; asideOf?: string }
+  /** `changes` says what was done, one phrase each, for the installer's messages. */
+  | { kind: 'patched'; fileName: string; text: string; changes: string[]; asideOf?: string }
   | { kind: 'already'; fileName: string }
   | { kind: 'unsupported'; fileName: string; reason: string };
 
 export interface PatchOptions {
   /** Extra fields for the plugin (database path, TTLs...) merged into wrapper and recorder. */
   pluginOptions?: Json;
+  /** islet last in the list as the chained recorder; false (the default) removes one. */
+  chainRecorder?: boolean;
 }
 
 function isObject(v: unknown): v is Json {
@@ -84,10 +91,13 @@ function findMainPlugin(plugins: Json[]): MainPlugin | undefined {
   return undefined;
 }
 
+/** A top-level `"type": "islet"` entry is always the recorder role (the wrapper sits in an ipam). */
+const isRecorder = (plugin: Json) => plugin.type === 'islet';
+
 /**
  * Computes the patched configuration for `fileName` (the active one). Returns 'already' when
- * islet is both the IPAM wrapper and the last plugin, 'unsupported' with a reason a person can act
- * on when the network cannot be wrapped safely.
+ * islet is the IPAM wrapper and the recorder is last exactly when `chainRecorder` asks for it,
+ * 'unsupported' with a reason a person can act on when the network cannot be wrapped safely.
  */
 export function patchCniConfig(fileName: string, text: string, opts: PatchOptions = {}): PatchOutcome {
   const doc = parse(fileName, text);
@@ -112,12 +122,12 @@ export function patchCniConfig(fileName: string, text: string, opts: PatchOption
       reason: 'no plugin in it allocates addresses through an "ipam" section (nothing to wrap)',
     };
   }
-  let changed = false;
+  const changes: string[] = [];
   const ipam = main.ipamHolder.ipam;
   if (main.flannel && ipam === undefined) {
     // flannel fills ranges and routes into this section at ADD time; islet hands them on.
     main.ipamHolder.ipam = wrapIpam({ type: 'host-local' }, options);
-    changed = true;
+    changes.push("wrapped flannel's host-local IPAM with islet");
   } else if (!isObject(ipam)) {
     return {
       kind: 'unsupported',
@@ -133,19 +143,26 @@ export function patchCniConfig(fileName: string, text: string, opts: PatchOption
       };
     }
     main.ipamHolder.ipam = wrapIpam(ipam, options);
-    changed = true;
+    changes.push(`wrapped its ${ipam.type} IPAM with islet`);
   }
-  if (typed[typed.length - 1]!.type !== 'islet') {
-    typed.push({ type: 'islet', ...options });
-    changed = true;
+  if (opts.chainRecorder) {
+    if (!isRecorder(typed[typed.length - 1]!)) {
+      typed.push({ type: 'islet', ...options });
+      changes.push('chained islet last as the recorder');
+    }
+  } else if (typed.some(isRecorder)) {
+    list.plugins = typed.filter((p) => !isRecorder(p));
+    changes.push('removed the chained recorder (islet install --chain-recorder keeps it)');
   }
-  if (!changed && isList) return { kind: 'already', fileName };
+  if (changes.length === 0 && isList) return { kind: 'already', fileName };
 
   const out = `${JSON.stringify(list, null, 2)}\n`;
-  if (isList) return { kind: 'patched', fileName, text: out };
+  if (isList) return { kind: 'patched', fileName, text: out, changes };
+  // A single-plugin .conf becomes a conflist even without the recorder: one layout whatever was
+  // asked, so chaining or removing the recorder later is one atomic rewrite of one file.
   // The runtime must stop picking the old file: the conflist takes its place in the sort order.
   const base = basename(fileName, extname(fileName));
-  return { kind: 'patched', fileName: `${base}.conflist`, text: out, asideOf: fileName };
+  return { kind: 'patched', fileName: `${base}.conflist`, text: out, changes, asideOf: fileName };
 }
 
 /** What doctor wants to know about a configuration: is islet wired in, and around what. */
@@ -181,7 +198,7 @@ export function inspectCniConfig(fileName: string, text: string): CniWiring {
   return {
     network: typeof list.name === 'string' ? list.name : undefined,
     wrapper,
-    recorder: plugins.length > 0 && plugins[plugins.length - 1]!.type === 'islet',
+    recorder: plugins.length > 0 && isRecorder(plugins[plugins.length - 1]!),
     mainPluginType: main ? String(main.plugin.type) : undefined,
     delegateType: delegate ?? (ipam && !wrapper ? String(ipam.type) : undefined),
     pluginTypes: plugins.map((p) => String(p.type)),

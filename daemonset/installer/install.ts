@@ -28,6 +28,8 @@ export interface InstallOptions {
   pluginOptions: Record<string, unknown>;
   proxyArgs: string[];
   skipCni: boolean;
+  /** islet also last in the conflist as the chained recorder (islet install --chain-recorder). */
+  chainRecorder: boolean;
   skipKubelet: boolean;
   /** Where kubelet sees the node's root file system ("/" on a real node). */
   hostPathPrefix: string;
@@ -130,9 +132,13 @@ function planCni(host: HostRoot, o: InstallOptions, plan: Plan): void {
   }
   const path = join(o.cniConfDir, active);
   const text = host.read(path)!.toString('utf8');
-  const outcome = patchCniConfig(active, text, { pluginOptions: o.pluginOptions });
+  const outcome = patchCniConfig(active, text, {
+    pluginOptions: o.pluginOptions,
+    chainRecorder: o.chainRecorder,
+  });
   if (outcome.kind === 'already') {
-    plan.notes.push(`CNI: ${path} already uses islet`);
+    const roles = o.chainRecorder ? 'IPAM wrapper and chained recorder' : 'IPAM wrapper';
+    plan.notes.push(`CNI: ${path} already uses islet (${roles})`);
     return;
   }
   if (outcome.kind === 'unsupported') {
@@ -154,7 +160,8 @@ function planCni(host: HostRoot, o: InstallOptions, plan: Plan): void {
       renameTo: aside,
     });
     plan.notes.push(`CNI: ${path} upgraded to ${target}; the original is kept as ${aside}`);
-  } else plan.notes.push(`CNI: ${path} now wraps its IPAM with islet and records with islet last`);
+  }
+  if (outcome.changes.length > 0) plan.notes.push(`CNI: ${target}: ${outcome.changes.join('; ')}`);
 }
 
 /** The original kubelet kubeconfig: the file itself, or (once redirected) its backup. */

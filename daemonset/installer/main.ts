@@ -35,10 +35,10 @@ export const DEFAULT_IMAGE = `ghcr.io/islet-dev/islet:${VERSION}`;
 const INSTALL_HELP = `Usage: islet install [flags]
 
 Installs islet on the node whose root file system is at --root: copies this binary to
-<bin-dir>/islet, wraps the active CNI configuration's IPAM with islet and appends islet as the
-recorder, writes the proxy as a static pod, copies kubelet's kubeconfig for the proxy and points
-kubelet at the proxy. Every change is atomic, backed up once under ${BACKUP_DIR}, and
-running it again changes nothing. Undo with islet uninstall.
+<bin-dir>/islet, wraps the active CNI configuration's IPAM with islet (and with --chain-recorder
+appends islet as the chained recorder), writes the proxy as a static pod, copies kubelet's
+kubeconfig for the proxy and points kubelet at the proxy. Every change is atomic, backed up once
+under ${BACKUP_DIR}, and running it again changes nothing. Undo with islet uninstall.
 
   --root DIR             host root file system                               (default /)
   --dry-run              print a unified diff of every change; change nothing
@@ -55,7 +55,12 @@ running it again changes nothing. Undo with islet uninstall.
   --cache FILE           proxy cache database             (default ${CACHE_DB})
   --link-state FILE      link-state file                       (default ${LINK_STATE_FILE})
   --config FILE          YAML/JSON: {plugin: {...fields for the islet CNI config},
-                         proxy: {args: [...extra islet proxy flags]}}
+                         proxy: {args: [...extra islet proxy flags]}, chainRecorder: bool}
+  --chain-recorder       also chain islet last in the CNI configuration as the recorder,
+                         whose record only CHECK reads (no Kubernetes runtime calls CHECK;
+                         it costs a plugin run per pod start and stop). Without it an
+                         earlier install's recorder is removed. Default: chainRecorder in
+                         --config, else off; --chain-recorder=false overrides the file
   --host-path-prefix DIR where kubelet sees the node's root file system        (default /):
                          the static pod's hostPath volumes, and the staticPodPath kubelet
                          must have, are under it (for a node root that is a directory of
@@ -96,6 +101,8 @@ const INSTALL_FLAGS: FlagSpec = {
   config: { type: 'string' },
   'host-path-prefix': { type: 'string', default: '/' },
   'skip-cni': { type: 'boolean', default: false },
+  // No default: unset, the --config file decides.
+  'chain-recorder': { type: 'boolean' },
   'skip-kubelet': { type: 'boolean', default: false },
   watch: { type: 'string' },
   help: { type: 'boolean', default: false },
@@ -127,10 +134,11 @@ function runningBinary(): string {
 interface ConfigFile {
   plugin: Record<string, unknown>;
   proxyArgs: string[];
+  chainRecorder: boolean | undefined;
 }
 
 function readConfig(file: string | undefined): ConfigFile {
-  if (!file) return { plugin: {}, proxyArgs: [] };
+  if (!file) return { plugin: {}, proxyArgs: [], chainRecorder: undefined };
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(file, 'utf8'));
@@ -140,7 +148,11 @@ function readConfig(file: string | undefined): ConfigFile {
   doc ??= {};
   if (typeof doc !== 'object' || Array.isArray(doc))
     throw new UsageError(`--config ${file}: must be a mapping`);
-  const { plugin = {}, proxy = {} } = doc as { plugin?: unknown; proxy?: { args?: unknown } };
+  const {
+    plugin = {},
+    proxy = {},
+    chainRecorder,
+  } = doc as { plugin?: unknown; proxy?: { args?: unknown }; chainRecorder?: unknown };
   if (typeof plugin !== 'object' || plugin === null || Array.isArray(plugin)) {
     throw new UsageError(`--config ${file}: "plugin" must be a mapping of CNI config fields`);
   }
@@ -151,7 +163,10 @@ function readConfig(file: string | undefined): ConfigFile {
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
     throw new UsageError(`--config ${file}: "proxy.args" must be a list of strings`);
   }
-  return { plugin: plugin as Record<string, unknown>, proxyArgs: args };
+  if (chainRecorder !== undefined && typeof chainRecorder !== 'boolean') {
+    throw new UsageError(`--config ${file}: "chainRecorder" must be true or false`);
+  }
+  return { plugin: plugin as Record<string, unknown>, proxyArgs: args, chainRecorder };
 }
 
 function printDiff(plan: Plan): void {
@@ -206,6 +221,7 @@ export async function installMain(argv: string[]): Promise<number> {
       pluginOptions: config.plugin,
       proxyArgs: config.proxyArgs,
       skipCni: flags['skip-cni'] as boolean,
+      chainRecorder: (flags['chain-recorder'] as boolean | undefined) ?? config.chainRecorder ?? false,
       skipKubelet: flags['skip-kubelet'] as boolean,
       hostPathPrefix: hostPath(flags, 'host-path-prefix'),
     };

@@ -6,18 +6,20 @@
  * and bridge with a test-only /24 of 10.224.0.0/16, ipMasq off) run side by side:
  *   - plain: a bridge + host-local conflist with Debian's plugins from /usr/lib/cni,
  *   - islet: the same conflist after `dist/islet install --root <its root> --skip-kubelet`, i.e.
- *     islet wraps host-local as IPAM and is chained as the recorder, as on a real node,
+ *     as the installer configures a node by default: islet wraps host-local as IPAM, no recorder,
  *   - floor: the same installation with the floor plugin (scripts/bench/floor-plugin.cjs) in
  *     place of opt/cni/bin/islet: a Node single executable that only runs host-local (as IPAM
  *     wrapper) or passes prevResult on (as recorder). Its cycle is what any Node-based plugin in
  *     islet's place costs; islet's own work is what it adds over that,
  *   - baseline (with ISLET_BENCH_BASELINE=<another islet binary>): the islet installation with
- *     that binary in place of opt/cni/bin/islet, for before/after figures from the same run.
+ *     that binary in place of opt/cni/bin/islet, for before/after figures from the same run,
+ *   - islet-recorder (with ISLET_BENCH_RECORDER=1): installed with `--chain-recorder`, islet
+ *     also chained last as the recorder, what the installer did by default before.
  * crictl drives each cycle (`runp`, `stopp`, `rmp` of a fresh pod), variants interleaved (the
  * order rotates every round, with a bare `node -e ""` run among them) so machine noise hits all
  * alike. It prints medians and p90s of each step and of the cycle against plain, the cycle ratios
- * (target ≤ 1.10× for islet), and the cost per plugin run derived from the differences and
- * ISLET_RUNS, against `node -e ""` of the same run.
+ * (target ≤ 1.10× for islet), and the cost per plugin run derived from the differences and the
+ * runs per step (pluginRuns), against `node -e ""` of the same run.
  *
  * containerd hands its own environment to every CNI plugin. With ISLET_BENCH_CA=1 a further pair
  * (plain-ca, islet-ca) runs with NODE_EXTRA_CA_CERTS in containerd's environment: islet's binary
@@ -39,6 +41,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { inspectCniConfig } from '../../daemonset/installer/conflist.js';
 import { mustRun, run } from '../../test/cni/process.js';
 import { isletBinary } from '../../test/islet-binary.js';
 import { k8sBin } from '../../test/k8s/bin.js';
@@ -80,11 +83,16 @@ const STEPS = ['runp', 'stopp', 'rmp', 'cycle'] as const;
 type Step = (typeof STEPS)[number];
 
 /**
- * How often each step runs the islet binary (wrapper and recorder once each): runp ADDs, stopp
- * DELs, and containerd 2.2's rmp tears the network down again (two more DELs, without a netns).
- * Counted with a logging shell wrapper in place of opt/cni/bin/islet.
+ * How often each step runs the islet binary: once per role in the conflist (IPAM wrapper, chained
+ * recorder) for runp's ADD, stopp's DEL, and the DEL of containerd 2.2's rmp, which tears the
+ * network down again without a netns. Counted with a logging shell wrapper in place of
+ * opt/cni/bin/islet (2 runs per step with both roles).
  */
-const ISLET_RUNS: Record<Step, number> = { runp: 2, stopp: 2, rmp: 2, cycle: 6 };
+function pluginRuns(conflist: string): Record<Step, number> {
+  const wiring = inspectCniConfig('bench.conflist', conflist);
+  const roles = Number(wiring.wrapper) + Number(wiring.recorder);
+  return { runp: roles, stopp: roles, rmp: roles, cycle: 3 * roles };
+}
 type Samples = Record<Step, number[]>;
 
 /** One containerd with its own node root, CNI network and bridge. */
@@ -111,6 +119,8 @@ class Variant {
     readonly plugin: string | undefined,
     /** containerd's environment beyond PATH and HOME (containerd hands it to every plugin). */
     readonly env: Record<string, string> = {},
+    /** `islet install` flags beyond the bench's own (none: the installer's defaults). */
+    readonly installFlags: string[] = [],
   ) {
     this.root = join(dir, 'root');
     this.bridge = `islcri${randomBytes(4).toString('hex')}`.slice(0, 15);
@@ -145,7 +155,15 @@ class Variant {
     );
     const install = await run(
       isletBinary,
-      ['install', '--root', this.root, '--config', this.at('etc/islet/install.yaml'), '--skip-kubelet'],
+      [
+        'install',
+        '--root',
+        this.root,
+        '--config',
+        this.at('etc/islet/install.yaml'),
+        '--skip-kubelet',
+        ...this.installFlags,
+      ],
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
     );
     if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
@@ -274,7 +292,14 @@ async function measure(variants: Variant[], cycles: number): Promise<Record<stri
 const fmt = (ms: number) => ms.toFixed(1).padStart(7);
 
 /** Prints one variant's table against plain; returns its cycle ratio. */
-function report(title: string, name: string, plain: Samples, other: Samples, node: number[]): number {
+function report(
+  title: string,
+  name: string,
+  plain: Samples,
+  other: Samples,
+  node: number[],
+  runs: Record<Step, number>,
+): number {
   console.log(`\n${title}`);
   console.log(
     `  ${'step'.padEnd(6)} ${'plain median'.padStart(13)} ${'p90'.padStart(8)}   ${`${name} median`.padStart(13)} ${'p90'.padStart(8)}   ratio  ${name} − plain`,
@@ -287,12 +312,14 @@ function report(title: string, name: string, plain: Samples, other: Samples, nod
     );
   }
   const ratio = median(other.cycle) / median(plain.cycle);
-  const per = (k: Step) => (median(other[k]) - median(plain[k])) / ISLET_RUNS[k];
+  const per = (k: Step) => (median(other[k]) - median(plain[k])) / runs[k];
   console.log(`  cycle ratio ${name} / plain (medians): ${ratio.toFixed(2)}×`);
   console.log(
-    `  per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${ISLET_RUNS[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
+    `  per plugin run (median difference / runs): ${STEPS.map((k) => `${k} Δ/${runs[k]} = ${per(k).toFixed(1)} ms`).join(', ')}`,
   );
-  console.log(`  per run (cycle Δ/6) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`);
+  console.log(
+    `  per run (cycle Δ/${runs.cycle}) / node -e "" start-up: ${(per('cycle') / median(node)).toFixed(2)}×`,
+  );
   return ratio;
 }
 
@@ -331,12 +358,14 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'islet-bench-cri-'));
   // One containerd per variant; the floor plugin is made here, as dist/islet is made.
   const ca = { NODE_EXTRA_CA_CERTS: CA_BUNDLE };
-  const specs: { name: string; plugin?: string; env?: Record<string, string> }[] = [
+  const specs: { name: string; plugin?: string; env?: Record<string, string>; flags?: string[] }[] = [
     { name: 'plain' },
     { name: 'floor', plugin: makeFloorPlugin(dir) },
     { name: 'islet', plugin: isletBinary },
   ];
   if (baseline !== undefined) specs.push({ name: 'baseline', plugin: baseline });
+  if (process.env.ISLET_BENCH_RECORDER === '1')
+    specs.push({ name: 'islet-recorder', plugin: isletBinary, flags: ['--chain-recorder'] });
   if (process.env.ISLET_BENCH_CA === '1')
     specs.push({ name: 'plain-ca', env: ca }, { name: 'islet-ca', plugin: isletBinary, env: ca });
   // Distinct random third octets, each a /24 no route on this host covers yet.
@@ -346,7 +375,9 @@ async function main(): Promise<number> {
     const o = randomBytes(1)[0]!;
     if (!octets.includes(o) && !routes.includes(`10.${SECOND_OCTET}.${o}.`)) octets.push(o);
   }
-  const variants = specs.map((v, i) => new Variant(v.name, join(dir, v.name), octets[i]!, v.plugin, v.env));
+  const variants = specs.map(
+    (v, i) => new Variant(v.name, join(dir, v.name), octets[i]!, v.plugin, v.env, v.flags),
+  );
   // Ctrl-C ends the measuring loop, so the cleanup below still runs.
   const stopSignal = () => {
     interrupted = true;
@@ -369,6 +400,12 @@ async function main(): Promise<number> {
     if (baseline !== undefined) console.log(`baseline binary: ${baseline}`);
     const installed = variants.find((v) => v.name === 'islet')!;
     console.log(`islet variant's conflist (after islet install):\n${installed.activeConflist()}`);
+    const runs = new Map(
+      variants.filter((v) => v.plugin !== undefined).map((v) => [v.name, pluginRuns(v.activeConflist())]),
+    );
+    console.log(
+      `plugin runs per cycle: ${[...runs].map(([name, r]) => `${name} ${r.cycle}`).join(', ')} (runp, stopp and rmp a third each)`,
+    );
     console.log(`${new Date().toISOString()}, load average at start: ${loadAverage()}`);
     const samples = await measure(variants, cycles);
     console.log(`load average at end:   ${loadAverage()}`);
@@ -379,22 +416,28 @@ async function main(): Promise<number> {
       if (v.plugin === undefined) continue;
       const plain = v.name.endsWith('-ca') ? 'plain-ca' : 'plain';
       const title = `${v.name} against ${plain}${v.name.endsWith('-ca') ? ` (NODE_EXTRA_CA_CERTS=${CA_BUNDLE} in containerd's environment)` : ''}`;
-      ratios[v.name] = report(title, v.name, samples[plain]!, samples[v.name]!, node);
+      ratios[v.name] = report(title, v.name, samples[plain]!, samples[v.name]!, node, runs.get(v.name)!);
     }
     const cycle = (name: string) => median(samples[name]!.cycle);
-    const perRun = (name: string) => (cycle(name) - cycle('plain')) / ISLET_RUNS.cycle;
+    const perRun = (name: string) => (cycle(name) - cycle('plain')) / runs.get(name)!.cycle;
     console.log('\nsummary (medians of this run)');
     console.log(
       `  plain cycle ${cycle('plain').toFixed(1)} ms; node -e "" ${median(node).toFixed(1)} ms (p90 ${p90(node).toFixed(1)})`,
     );
     console.log(`  cycle with islet / plain: ${verdict(ratios.islet!)}`);
     console.log(
-      `  cycle with the floor plugin / plain: ${verdict(ratios.floor!)}: what ${ISLET_RUNS.cycle} starts of any Node plugin cost`,
+      `  cycle with the floor plugin / plain: ${verdict(ratios.floor!)}: what ${runs.get('floor')!.cycle} starts of any Node plugin cost`,
     );
     console.log(
       `  cycle with islet / with the floor plugin: ${(cycle('islet') / cycle('floor')).toFixed(2)}×`,
     );
-    for (const name of ['floor', 'islet', ...(baseline !== undefined ? ['baseline'] : [])])
+    const recorder = runs.has('islet-recorder');
+    for (const name of [
+      'floor',
+      'islet',
+      ...(baseline !== undefined ? ['baseline'] : []),
+      ...(recorder ? ['islet-recorder'] : []),
+    ])
       console.log(
         `  per plugin run, ${name}: ${perRun(name).toFixed(1)} ms = ${(perRun(name) / median(node)).toFixed(2)}× node -e ""`,
       );
@@ -403,6 +446,10 @@ async function main(): Promise<number> {
         `  cycle with the baseline / plain: ${ratios.baseline!.toFixed(2)}×; islet / baseline ${(cycle('islet') / cycle('baseline')).toFixed(2)}×`,
       );
     }
+    if (recorder)
+      console.log(
+        `  with the chained recorder (--chain-recorder) / plain: ${ratios['islet-recorder']!.toFixed(2)}×; islet / with the recorder ${(cycle('islet') / cycle('islet-recorder')).toFixed(2)}×`,
+      );
     if (ratios['islet-ca'] !== undefined)
       console.log(
         `  with NODE_EXTRA_CA_CERTS in containerd's environment: islet-ca / plain-ca ${ratios['islet-ca'].toFixed(2)}×`,

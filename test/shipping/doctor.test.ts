@@ -18,7 +18,7 @@ const CNI_PLUGINS = process.env.ISLET_CNI_PLUGINS ?? '/usr/lib/cni';
 
 interface Finding {
   id: string;
-  status: 'ok' | 'warn' | 'fail';
+  status: 'ok' | 'info' | 'warn' | 'fail';
   summary: string;
   data?: Loose;
 }
@@ -111,7 +111,7 @@ describe('doctor on a healthy node', () => {
     h?.cleanup();
   });
 
-  it('reports every check ok and exits 0', async () => {
+  it('reports every check ok (the recorder, not chained by default, as information) and exits 0', async () => {
     const r = await eventually(
       'a cache that lists pods',
       () => doctor(h, proxy.adminUrl, '--proxy-url', `http://${listen}`, '--node-name', 'edge-1'),
@@ -122,6 +122,7 @@ describe('doctor on a healthy node', () => {
     expect(r.report.findings.map((f) => [f.id, f.status])).toEqual([
       ['plugin-binary', 'ok'],
       ['cni-config', 'ok'],
+      ['cni-recorder', 'info'],
       ['main-plugin-binary', 'ok'],
       ['delegate-binary', 'ok'],
       ['snapshot-db', 'ok'],
@@ -137,8 +138,13 @@ describe('doctor on a healthy node', () => {
     expect(db.data.tables.snapshots).toMatchObject({ rows: 2, byState: { live: 2 } });
     expect(r.byId.get('cni-config')!.data).toMatchObject({
       wrapper: true,
-      recorder: true,
+      recorder: false,
       delegateType: 'host-local',
+    });
+    expect(r.byId.get('cni-recorder')).toMatchObject({
+      summary:
+        '/etc/cni/net.d/10-containerd-net.conflist: no chained recorder (not needed to keep IPs; islet install --chain-recorder adds it for CNI CHECK)',
+      data: { present: false },
     });
     expect(r.byId.get('link-state')!.data.state).toBe('online');
   });
@@ -165,7 +171,10 @@ describe('doctor on a healthy node', () => {
     ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('[ok  ] snapshot-db: /var/lib/islet/ipam.db ok: ');
-    expect(r.stdout).toMatch(/node autonomy: ready/);
+    expect(r.stdout).toContain(
+      '[info] cni-recorder: /etc/cni/net.d/10-containerd-net.conflist: no chained recorder',
+    );
+    expect(r.stdout).toMatch(/node autonomy: ready\n$/);
   });
 
   it('sees the link go offline when the cloud disappears (warning, still ready)', async () => {
@@ -247,7 +256,10 @@ describe('doctor on broken nodes', () => {
       expect(r.code).toBe(1);
       expect(r.byId.get('plugin-binary')!.status).toBe('ok');
       expect(r.byId.get('cni-config')).toMatchObject({ status: 'fail' });
-      expect(r.byId.get('cni-config')!.summary).toContain('islet IPAM wrapper and recorder missing');
+      expect(r.byId.get('cni-config')!.summary).toBe(
+        '/etc/cni/net.d/10-containerd-net.conflist: islet IPAM wrapper missing',
+      );
+      expect(r.byId.get('cni-recorder')).toMatchObject({ status: 'info', data: { present: false } });
       expect(r.byId.get('delegate-binary')).toMatchObject({
         status: 'fail',
         summary: '/opt/cni/bin/host-local is missing or not executable',
@@ -258,6 +270,38 @@ describe('doctor on broken nodes', () => {
       expect(r.byId.get('link-state')!.summary).toContain('is stale');
       expect(r.byId.get('kubelet-kubeconfig')!.status).toBe('ok');
       expect(r.byId.get('static-pod')!.status).toBe('ok');
+    } finally {
+      h.cleanup();
+    }
+  });
+
+  it('the recorder is information either way: present with --chain-recorder; alone, without the wrapper, still a failure', async () => {
+    const h = makeHost({ cni: ['10-containerd-net.conflist'] });
+    try {
+      expect((await runIslet(['install', '--root', h.root, '--chain-recorder'])).code).toBe(0);
+      const chained = await doctor(h, 'http://127.0.0.1:9');
+      expect(chained.byId.get('cni-config')).toMatchObject({
+        status: 'ok',
+        summary: '/etc/cni/net.d/10-containerd-net.conflist: islet wraps the host-local IPAM of bridge',
+        data: { wrapper: true, recorder: true },
+      });
+      expect(chained.byId.get('cni-recorder')).toMatchObject({
+        status: 'info',
+        summary:
+          '/etc/cni/net.d/10-containerd-net.conflist: islet is chained last as the recorder (its record serves CNI CHECK; one more plugin run per pod start and stop)',
+        data: { present: true },
+      });
+      // A network plugin put its own IPAM back but kept the list's tail: the recorder alone
+      // keeps no IP, so the node is not ready.
+      const conf = JSON.parse(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
+      conf.plugins[0].ipam = conf.plugins[0].ipam.delegate;
+      writeFileSync(h.at('/etc/cni/net.d/10-containerd-net.conflist'), JSON.stringify(conf));
+      const unwrapped = await doctor(h, 'http://127.0.0.1:9');
+      expect(unwrapped.byId.get('cni-config')).toMatchObject({
+        status: 'fail',
+        summary: '/etc/cni/net.d/10-containerd-net.conflist: islet IPAM wrapper missing',
+      });
+      expect(unwrapped.byId.get('cni-recorder')).toMatchObject({ status: 'info', data: { present: true } });
     } finally {
       h.cleanup();
     }
@@ -303,8 +347,7 @@ describe('doctor on broken nodes', () => {
       const r = await doctor(h, 'http://127.0.0.1:9');
       expect(r.byId.get('cni-config')).toMatchObject({
         status: 'ok',
-        summary:
-          '/etc/cni/net.d/10-flannel.conflist: islet wraps the host-local IPAM of flannel and records last',
+        summary: '/etc/cni/net.d/10-flannel.conflist: islet wraps the host-local IPAM of flannel',
       });
       expect(r.byId.get('main-plugin-binary')).toMatchObject({
         status: 'fail',
@@ -324,6 +367,8 @@ describe('doctor on broken nodes', () => {
       const r = await doctor(h, 'http://127.0.0.1:9');
       expect(r.byId.get('cni-config')).toMatchObject({ status: 'warn' });
       expect(r.byId.get('cni-config')!.summary).toContain('Calico allocates through calico-ipam');
+      // islet is not in this network at all: nothing to say about a recorder.
+      expect(r.byId.has('cni-recorder')).toBe(false);
     } finally {
       h.cleanup();
     }

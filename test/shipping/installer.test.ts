@@ -52,6 +52,16 @@ async function uninstall(h: FakeHost) {
   return r;
 }
 
+/** Installing again with the same flags changes nothing; uninstall gives back the tree of before. */
+async function expectIdempotentThenRestored(h: FakeHost, before: TreeSnapshot, ...flags: string[]) {
+  const installed = snapshotTree(h.root);
+  const again = await install(h, ...flags);
+  expect(snapshotTree(h.root)).toEqual(installed);
+  await uninstall(h);
+  expect(snapshotTree(h.root)).toEqual(before);
+  return again;
+}
+
 function expectKubeletRedirected(h: FakeHost): void {
   const original = readFileSync(fixture('kubelet', 'kubelet.conf'), 'utf8');
   // The proxy gets the original kubeconfig, unchanged (its paths are absolute already).
@@ -101,16 +111,20 @@ function expectBinaryInstalled(h: FakeHost): void {
 }
 
 describe('islet install on a node with containerd bridge + host-local', () => {
-  it('wraps the IPAM, records last, redirects kubelet, writes the static pod; idempotent; uninstall restores', async () => {
+  it('wraps the IPAM (no recorder by default), redirects kubelet, writes the static pod; idempotent; uninstall restores', async () => {
     const h = host({ cni: ['10-containerd-net.conflist', '99-loopback.conf'] });
     const before = snapshotTree(h.root);
     const first = await install(h);
     expect(first.stdout).toContain('updated /etc/cni/net.d/10-containerd-net.conflist');
+    expect(first.stdout).toContain(
+      'CNI: /etc/cni/net.d/10-containerd-net.conflist: wrapped its host-local IPAM with islet\n',
+    );
     expect(first.stdout).toContain('restart kubelet');
 
     const original = fixtureJson('10-containerd-net.conflist');
     const patched = json(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
-    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['bridge', 'portmap', 'islet']);
+    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['bridge', 'portmap']);
+    expect(patched.plugins[1]).toEqual(original.plugins[1]);
     expect(patched.plugins[0].ipam).toEqual({ type: 'islet', delegate: original.plugins[0].ipam });
     expect({ ...patched.plugins[0], ipam: undefined }).toEqual({ ...original.plugins[0], ipam: undefined });
     // Only the active (first by name) configuration is touched.
@@ -211,7 +225,7 @@ describe('upgrading', () => {
     const oldPod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
     const r = await install(h);
     expect(r.stdout).toBe(
-      'updated /opt/cni/bin/islet\nupdated /etc/kubernetes/manifests/islet-proxy.yaml\nCNI: /etc/cni/net.d/10-containerd-net.conflist already uses islet\n',
+      'updated /opt/cni/bin/islet\nupdated /etc/kubernetes/manifests/islet-proxy.yaml\nCNI: /etc/cni/net.d/10-containerd-net.conflist already uses islet (IPAM wrapper)\n',
     );
     expectBinaryInstalled(h);
     const newPod = parseYaml(h.read('/etc/kubernetes/manifests/islet-proxy.yaml'));
@@ -224,6 +238,126 @@ describe('upgrading', () => {
     after.delete('older-islet');
     expect(after).toEqual(before);
   });
+});
+
+describe('the chained recorder: only when asked, and a rerun converges on what is asked', () => {
+  const CONFLIST = '/etc/cni/net.d/10-containerd-net.conflist';
+  const types = (h: FakeHost) => json(h.read(CONFLIST)).plugins.map((p: Loose) => p.type);
+  /** What a fresh install with these flags writes as the CNI configuration. */
+  async function freshConflist(...flags: string[]): Promise<string> {
+    const fresh = host({ cni: ['10-containerd-net.conflist'] });
+    await install(fresh, ...flags);
+    return fresh.read(CONFLIST);
+  }
+
+  it('--chain-recorder appends islet last; idempotent; uninstall restores', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const before = snapshotTree(h.root);
+    const r = await install(h, '--chain-recorder');
+    expect(r.stdout).toContain(
+      'CNI: /etc/cni/net.d/10-containerd-net.conflist: wrapped its host-local IPAM with islet; chained islet last as the recorder\n',
+    );
+    expect(types(h)).toEqual(['bridge', 'portmap', 'islet']);
+    expect(json(h.read(CONFLIST)).plugins.at(-1)).toEqual({ type: 'islet' });
+    const again = await expectIdempotentThenRestored(h, before, '--chain-recorder');
+    expect(again.stdout).toContain(`CNI: ${CONFLIST} already uses islet (IPAM wrapper and chained recorder)`);
+  });
+
+  it('chainRecorder in the --config file chains it; --chain-recorder=false on the command line wins', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const config = h.at('/islet-config.yaml');
+    writeFileSync(config, 'chainRecorder: true\n');
+    await install(h, '--config', config);
+    expect(types(h)).toEqual(['bridge', 'portmap', 'islet']);
+    await install(h, '--config', config, '--chain-recorder=false');
+    expect(types(h)).toEqual(['bridge', 'portmap']);
+    writeFileSync(config, 'chainRecorder: false\n');
+    await install(h, '--config', config, '--chain-recorder');
+    expect(types(h)).toEqual(['bridge', 'portmap', 'islet']);
+  });
+
+  it('a chainRecorder that is not a boolean is a usage error, nothing changed', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const config = h.at('/islet-config.yaml');
+    writeFileSync(config, 'chainRecorder: yes\n');
+    const before = snapshotTree(h.root);
+    const r = await runIslet(['install', '--root', h.root, '--config', config]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`islet: --config ${config}: "chainRecorder" must be true or false\n`);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  // The previous release always chained the recorder: its node is what --chain-recorder writes
+  // (the same patch, the same backup record).
+  it('a node installed with wrapper + recorder: a default rerun removes the recorder, keeps the first backup, uninstall restores', async () => {
+    const h = host({ cni: ['10-containerd-net.conflist'] });
+    const before = snapshotTree(h.root);
+    await install(h, '--chain-recorder');
+    expect(types(h)).toEqual(['bridge', 'portmap', 'islet']);
+    const manifest = h.read('/var/lib/islet/backup/manifest.json');
+    const backups = readdirSync(h.at('/var/lib/islet/backup/files')).sort();
+
+    const upgraded = snapshotTree(h.root);
+    const dry = await install(h, '--dry-run');
+    expect(dry.stdout).toBe(
+      [
+        `--- a${CONFLIST}`,
+        `+++ b${CONFLIST}`,
+        '@@ -40,9 +40,6 @@',
+        '       "capabilities": {',
+        '         "portMappings": true',
+        '       }',
+        '-    },',
+        '-    {',
+        '-      "type": "islet"',
+        '     }',
+        '   ]',
+        ' }',
+        `note: CNI: ${CONFLIST}: removed the chained recorder (islet install --chain-recorder keeps it)`,
+        '',
+      ].join('\n'),
+    );
+    expect(snapshotTree(h.root)).toEqual(upgraded);
+
+    const r = await install(h);
+    expect(r.stdout).toBe(
+      `updated ${CONFLIST}\nCNI: ${CONFLIST}: removed the chained recorder (islet install --chain-recorder keeps it)\n`,
+    );
+    expect(h.read(CONFLIST)).toBe(await freshConflist());
+    // The original recorded by the first install stays the backup: nothing new was recorded.
+    expect(h.read('/var/lib/islet/backup/manifest.json')).toBe(manifest);
+    expect(readdirSync(h.at('/var/lib/islet/backup/files')).sort()).toEqual(backups);
+    const converged = snapshotTree(h.root);
+    expect((await install(h)).stdout).toContain('nothing to change');
+    expect(snapshotTree(h.root)).toEqual(converged);
+
+    // And back: asked again, the recorder is chained again, exactly as a fresh install does it.
+    await install(h, '--chain-recorder');
+    expect(h.read(CONFLIST)).toBe(await freshConflist('--chain-recorder'));
+    expect(h.read('/var/lib/islet/backup/manifest.json')).toBe(manifest);
+
+    await uninstall(h);
+    expect(snapshotTree(h.root)).toEqual(before);
+  });
+
+  it.each(['cni-config:backup', 'cni-config'])(
+    'removing the recorder killed after %s: the conflist is the old or the new one, a rerun converges, uninstall restores',
+    async (point) => {
+      const h = host({ cni: ['10-containerd-net.conflist'] });
+      const before = snapshotTree(h.root);
+      await install(h, '--chain-recorder');
+      const chained = h.read(CONFLIST);
+      const crashed = await runIslet(['install', '--root', h.root, '--image', 'registry.local/islet:test'], {
+        ISLET_INSTALL_CRASH_AFTER: point,
+      });
+      expect(crashed.signal).toBe('SIGKILL');
+      expect(h.read(CONFLIST)).toBe(point === 'cni-config' ? await freshConflist() : chained);
+      await install(h);
+      expect(h.read(CONFLIST)).toBe(await freshConflist());
+      await uninstall(h);
+      expect(snapshotTree(h.root)).toEqual(before);
+    },
+  );
 });
 
 describe('islet install --watch', () => {
@@ -240,7 +374,7 @@ describe('islet install --watch', () => {
       out += d.toString();
     });
     const conflist = '/etc/cni/net.d/10-flannel.conflist';
-    const wrapped = () => json(h.read(conflist)).plugins.at(-1).type === 'islet';
+    const wrapped = () => json(h.read(conflist)).plugins[0].delegate.ipam?.type === 'islet';
     try {
       await eventually('the first install', () => out.includes(`updated ${conflist}`));
       const installed = snapshotTree(h.root);
@@ -267,17 +401,13 @@ describe('islet install on other networks', () => {
     const before = snapshotTree(h.root);
     await install(h);
     const patched = json(h.read('/etc/cni/net.d/10-flannel.conflist'));
-    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['flannel', 'portmap', 'islet']);
+    expect(patched.plugins.map((p: Loose) => p.type)).toEqual(['flannel', 'portmap']);
     expect(patched.plugins[0].delegate).toEqual({
       hairpinMode: true,
       isDefaultGateway: true,
       ipam: { type: 'islet', delegate: { type: 'host-local' } },
     });
-    const installed = snapshotTree(h.root);
-    await install(h);
-    expect(snapshotTree(h.root)).toEqual(installed);
-    await uninstall(h);
-    expect(snapshotTree(h.root)).toEqual(before);
+    await expectIdempotentThenRestored(h, before);
   });
 
   it('calico: leaves the conflist untouched with a clear message, still installs the proxy', async () => {
@@ -320,20 +450,15 @@ describe('islet install on other networks', () => {
         ipMasq: true,
         ipam: { type: 'islet', delegate: original.ipam },
       },
-      { type: 'islet' },
     ]);
-    const installed = snapshotTree(h.root);
-    await install(h);
-    expect(snapshotTree(h.root)).toEqual(installed);
-    await uninstall(h);
-    expect(snapshotTree(h.root)).toEqual(before);
+    await expectIdempotentThenRestored(h, before);
   });
 
   it('--config adds plugin fields to wrapper and recorder and proxy flags to the static pod', async () => {
     const h = host({ cni: ['10-containerd-net.conflist'] });
     const config = h.at('/islet-config.yaml');
     writeFileSync(config, 'plugin:\n  snapshotTTL: 48h\nproxy:\n  args: [--exclude-secrets]\n');
-    await install(h, '--config', config);
+    await install(h, '--config', config, '--chain-recorder');
     const patched = json(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
     expect(patched.plugins[0].ipam).toMatchObject({ type: 'islet', snapshotTTL: '48h' });
     expect(patched.plugins.at(-1)).toEqual({ type: 'islet', snapshotTTL: '48h' });

@@ -178,18 +178,30 @@ describe('daemonset manifests', () => {
     }
   });
 
-  it('the ConfigMap holds a config the installer accepts and applies', async () => {
+  it('the ConfigMap holds a config the installer accepts and applies: the IPAM wrapper, the recorder only when switched on', async () => {
     const cm = parseYaml(readFileSync(join(manifestsDir, 'configmap.yaml'), 'utf8'));
+    const config = parseYaml(cm.data['config.yaml']);
+    // The setting is spelled out in the shipped file, so operators find it there.
+    expect(config.chainRecorder).toBe(false);
     const h = makeHost({ cni: ['10-containerd-net.conflist'] });
-    try {
-      writeFileSync(h.at('/config.yaml'), cm.data['config.yaml']);
+    const conflist = () => JSON.parse(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
+    const install = async () => {
       const r = await runIslet(['install', '--root', h.root, '--config', h.at('/config.yaml')]);
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
-      const plugin = parseYaml(cm.data['config.yaml']).plugin;
-      const conflist = JSON.parse(h.read('/etc/cni/net.d/10-containerd-net.conflist'));
-      expect(conflist.plugins[0].ipam).toMatchObject({ type: 'islet', ...plugin });
-      expect(conflist.plugins.at(-1)).toEqual({ type: 'islet', ...plugin });
+    };
+    try {
+      writeFileSync(h.at('/config.yaml'), cm.data['config.yaml']);
+      await install();
+      expect(conflist().plugins[0].ipam).toMatchObject({ type: 'islet', ...config.plugin });
+      expect(conflist().plugins.map((p: Loose) => p.type)).toEqual(['bridge', 'portmap']);
+      // The agent applies the ConfigMap again: switched on, the recorder is chained with the same fields.
+      writeFileSync(
+        h.at('/config.yaml'),
+        cm.data['config.yaml'].replace('chainRecorder: false', 'chainRecorder: true'),
+      );
+      await install();
+      expect(conflist().plugins.at(-1)).toEqual({ type: 'islet', ...config.plugin });
     } finally {
       h.cleanup();
     }
