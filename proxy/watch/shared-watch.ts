@@ -448,8 +448,11 @@ export class SharedWatch {
     this.learnListKind(list.kind, list.apiVersion);
     const log = this.log;
     if (!this.index && log) this.loadIndex(log.head);
-    if (this.index && log) {
-      const diff = diffList(this.index.live(), list.items);
+    // Held here: a list the store cannot take drops this.index (no replay base), but the diff
+    // against what watchers hold is still theirs to get.
+    const index = this.index;
+    if (index && log) {
+      const diff = diffList(index.live(), list.items);
       // Bodies of the vanished objects, read before the list removes them from the store.
       const gone = diff.deleted.map((name) => this.tombstoneObject(name, listRv, this.getObject(name)));
       this.applyListToStore(list);
@@ -473,7 +476,7 @@ export class SharedWatch {
         const entry = log.append(fresh) ? fresh : log.appendAtHead({ type: ch.type, name, line });
         this.logged = true;
         if (ch.type === 'DELETED') this.noteDeleted(name, ch.rv);
-        else this.index.set(name, ch.rv);
+        else index.set(name, ch.rv);
         this.fanOut(entry);
       }
       log.advance(listRv);
