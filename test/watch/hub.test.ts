@@ -66,6 +66,15 @@ describe('WatchHub against the simulator', () => {
     return w;
   }
 
+  /** A watcher from the version of the store's list, once its upstream watch is open; then the link cut. */
+  async function watchingThenCut(): Promise<WatchClient> {
+    const w = await watch(`resourceVersion=${listIntoStore()}`);
+    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
+    await sim.partition('refuse');
+    await eventually('offline', () => !pool.isOnline());
+    return w;
+  }
+
   const metric = (name: string, labels = 'resource="pods"') => {
     const line = registry
       .exposition()
@@ -258,11 +267,7 @@ describe('WatchHub against the simulator', () => {
 
   it('a relist the cache cannot store still reaches watchers as events, and the watch goes on', async () => {
     for (const n of ['a', 'b']) sim.create('pods', pod(n));
-    const rv = listIntoStore();
-    const w = await watch(`resourceVersion=${rv}`);
-    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
-    await sim.partition('refuse');
-    await eventually('offline', () => !pool.isOnline());
+    const w = await watchingThenCut();
     sim.delete('pods', 'b');
     sim.create('pods', pod('c'));
     sim.compact();
@@ -288,11 +293,7 @@ describe('WatchHub against the simulator', () => {
 
   it('the one relist of a large collection travels compressed', async () => {
     for (let i = 0; i < 800; i++) sim.create('pods', pod(`bulk-${i}`));
-    const rv = listIntoStore();
-    const w = await watch(`resourceVersion=${rv}`);
-    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
-    await sim.partition('refuse');
-    await eventually('offline', () => !pool.isOnline());
+    const w = await watchingThenCut();
     sim.delete('pods', 'bulk-7');
     sim.compact();
     await sim.heal();
