@@ -120,8 +120,9 @@ export function offlineList(
     );
   }
 
-  // Items may be newer than this (a GET, another key's events): a watch from it repeats their
-  // changes, which is harmless; a newer version would skip changes the view never saw, for good.
+  // Items may be newer than this (a GET, another key's events): a watch from it sends their
+  // changes again (an older version first, for a moment). A newer version would skip changes the
+  // view never saw, for good.
   const held = view.listResourceVersion;
   let after: [string, string] | undefined;
   let listRv = held;
