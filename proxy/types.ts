@@ -180,6 +180,15 @@ export interface Scope {
   fieldSelector: string;
 }
 
+/**
+ * What a watch stream vouches for with each event it hands the store: every change of `view`'s
+ * scope after `since` has been applied, up to and including this event.
+ */
+export interface StreamCoverage {
+  view: ViewKey;
+  since: string;
+}
+
 export interface ViewState extends ViewKey {
   complete: boolean;
   listResourceVersion: string;
@@ -222,8 +231,12 @@ export interface CacheStoreApi {
   /** `text`, when given, is the exact JSON of `obj` (upstream's bytes): stored without a re-serialise. */
   upsertObject(gvr: Gvr, obj: KubeObject, text?: string): void;
   deleteObject(gvr: Gvr, namespace: string, name: string, resourceVersion?: string): void;
-  /** ADDED/MODIFIED upsert, DELETED removes, BOOKMARK advances the gvr's resourceVersion. */
-  applyWatchEvent(gvr: Gvr, ev: WatchEvent): void;
+  /**
+   * ADDED/MODIFIED upsert, DELETED removes, BOOKMARK advances the gvr's resourceVersion. With
+   * `coverage`, in the same transaction, the view the event's stream covers moves up to the
+   * event's version if it was complete at a version since which the stream delivered everything.
+   */
+  applyWatchEvent(gvr: Gvr, ev: WatchEvent, coverage?: StreamCoverage): void;
   /**
    * A complete upstream LIST for a view: upserts its items, removes objects in the view's scope that
    * the list no longer has, marks the view complete at list.metadata.resourceVersion. One transaction.

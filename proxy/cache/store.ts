@@ -28,6 +28,7 @@ import type {
   Scope,
   StoreCursor,
   StoredEntry,
+  StreamCoverage,
   Tombstone,
   ViewKey,
   ViewState,
@@ -151,31 +152,34 @@ export class CacheStore implements CacheStoreApi {
     );
   }
 
-  applyWatchEvent(gvr: Gvr, ev: WatchEvent): void {
-    switch (ev.type) {
-      case 'ADDED':
-      case 'MODIFIED':
-        this.upsertObject(gvr, ev.object);
-        return;
-      case 'DELETED': {
-        checkObject(ev.object);
-        const m = ev.object.metadata;
-        const rv = m.resourceVersion ?? '';
-        this.file.tx(() =>
-          this.objects.delete(this.tables(gvr), gvr, m.namespace ?? '', m.name, rv, rv, ev.object),
-        );
-        return;
+  applyWatchEvent(gvr: Gvr, ev: WatchEvent, coverage?: StreamCoverage): void {
+    if (ev.type === 'ERROR') return;
+    this.file.tx(() => {
+      const t = this.tables(gvr);
+      switch (ev.type) {
+        case 'ADDED':
+        case 'MODIFIED':
+          checkObject(ev.object);
+          this.objects.upsert(t, gvr, ev.object, true);
+          break;
+        case 'DELETED': {
+          checkObject(ev.object);
+          const m = ev.object.metadata;
+          const rv = m.resourceVersion ?? '';
+          this.objects.delete(t, gvr, m.namespace ?? '', m.name, rv, rv, ev.object);
+          break;
+        }
+        case 'BOOKMARK': {
+          const rv = ev.object?.metadata?.resourceVersion;
+          if (rv) this.history.advance(t, gvr, rv);
+          break;
+        }
+        default:
+          throw new Error(`unknown watch event type ${(ev as { type: unknown }).type}`);
       }
-      case 'BOOKMARK': {
-        const rv = ev.object?.metadata?.resourceVersion;
-        if (rv) this.file.tx(() => this.history.advance(this.tables(gvr), gvr, rv));
-        return;
-      }
-      case 'ERROR':
-        return;
-      default:
-        throw new Error(`unknown watch event type ${(ev as { type: unknown }).type}`);
-    }
+      const rv = ev.object?.metadata?.resourceVersion;
+      if (coverage && rv) this.viewSet.covered(t, coverage.view, coverage.since, rv);
+    });
   }
 
   // ------------------------------------------------------------------ lists and views

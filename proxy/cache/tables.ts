@@ -100,6 +100,8 @@ export class Tables {
   readonly resGet: Statement<unknown[], { rv: string; floor: string }>;
   readonly resPut: Statement;
   readonly viewPut: Statement;
+  readonly viewGet: Statement<unknown[], ViewRow>;
+  readonly viewCovered: Statement;
   readonly viewIncomplete: Statement;
   readonly viewsIncompleteGvr: Statement;
   readonly viewsOf: Statement<unknown[], ViewRow>;
@@ -182,6 +184,12 @@ export class Tables {
        ON CONFLICT (identity, grp, ver, res, ns, lsel, fsel) DO UPDATE SET complete = excluded.complete,
          list_rv = excluded.list_rv, list_kind = excluded.list_kind,
          list_api_version = excluded.list_api_version, updated_at = excluded.updated_at`,
+    );
+    this.viewGet = db.prepare(
+      `SELECT * FROM ${t('views')} WHERE identity = ? AND ${G} AND ns = ? AND lsel = ? AND fsel = ?`,
+    );
+    this.viewCovered = db.prepare(
+      `UPDATE ${t('views')} SET list_rv = ?, updated_at = ? WHERE identity = ? AND ${G} AND ns = ? AND lsel = ? AND fsel = ?`,
     );
     this.viewIncomplete = db.prepare(
       `UPDATE ${t('views')} SET complete = 0, updated_at = ? WHERE identity = ? AND ${G} AND ns = ? AND lsel = ? AND fsel = ?`,

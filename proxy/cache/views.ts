@@ -3,8 +3,15 @@
  * listed (identity, gvr, namespace, selectors) with the list's resourceVersion and whether the
  * store holds all of it; a grant is one object an identity read (or wrote) upstream. Offline, an
  * identity is answered only from its own views and grants (design.md, "Proxy cache").
+ *
+ * A complete view's resourceVersion is the version up to which the store holds every change of its
+ * scope: a watch resumed from it misses nothing. A list sets it; a watch of the same key moves it
+ * up, but only while the store holds every change of the scope since a version the view was
+ * complete at. It never follows the resource's newest version, which other keys (another namespace
+ * or selector) may have moved past changes this scope has not seen.
  */
 import { apiVersionOf, resourceFacts } from '../gvr.js';
+import { compareRv } from '../resource-version.js';
 import {
   type FieldSelector,
   fieldSelectorCovers,
@@ -36,14 +43,33 @@ export class Views {
     this.objects.removeMissing(t, view, names, listRv);
     this.history.advance(t, gvr, listRv);
     this.history.completeFrom(t, gvr, listRv);
+    // A list older than what the view already covers (two clients' LISTs landing out of order)
+    // changes no object the newer state holds (versions never go back, tombstones guard
+    // deletions), so the view stays complete at the newer version.
+    const held = t.viewGet.get(...viewColumns(view));
+    const covered = held?.complete === 1 && compareRv(held.list_rv, listRv) === 1 ? held.list_rv : listRv;
     t.viewPut.run(
       ...viewColumns(view),
       1,
-      listRv,
+      covered,
       envelope.kind || resourceFacts(gvr)?.listKind || '',
       envelope.apiVersion || apiVersionOf(gvr),
       Date.now(),
     );
+  }
+
+  /**
+   * The store now holds every change of the view's scope up to `to`, having applied each one since
+   * `since`: a complete view at a version in [since, to) is complete at `to` (with a gap between
+   * its version and `since`, nothing is known of the changes in it, and the view stays).
+   */
+  covered(t: Tables, view: ViewKey, since: string, to: string): void {
+    const cols = viewColumns(view);
+    const held = t.viewGet.get(...cols);
+    if (held?.complete !== 1) return;
+    const sinceThen = compareRv(held.list_rv, since);
+    if (sinceThen === undefined || sinceThen < 0 || compareRv(held.list_rv, to) !== -1) return;
+    t.viewCovered.run(to, Date.now(), ...cols);
   }
 
   markIncomplete(t: Tables, view: ViewKey): void {

@@ -221,14 +221,57 @@ describe('offlineList', () => {
     expect(r.items).toHaveLength(1);
   });
 
-  it('reports the newest resourceVersion held for the resource', () => {
-    store.applyWatchEvent(pods, {
-      type: 'BOOKMARK',
-      object: { metadata: { name: '', resourceVersion: '900' } },
+  it('reports the version its view is complete at, which only a watch of that view moves up', () => {
+    const url = '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a';
+    const mine = view('node', pods, { fieldSelector: 'spec.nodeName=node-a' });
+    const bookmark = (rv: string) => ({
+      type: 'BOOKMARK' as const,
+      object: { metadata: { name: '', resourceVersion: rv } },
     });
-    expect(json(lst('/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a')).metadata.resourceVersion).toBe(
-      '900',
+    // Another scope's stream (node-b's pods) is ahead: the resource's newest version is not ours.
+    store.applyWatchEvent(
+      pods,
+      { type: 'MODIFIED', object: pod('default', 'other', '900', 'node-b') },
+      {
+        view: view('node', pods, { fieldSelector: 'spec.nodeName=node-b' }),
+        since: '104',
+      },
     );
+    expect(store.resourceVersion(pods)).toBe('900');
+    expect(json(lst(url)).metadata.resourceVersion).toBe('500');
+    // A stream of this view that started after its list left a gap: nothing known of 500..600.
+    store.applyWatchEvent(pods, bookmark('950'), { view: mine, since: '600' });
+    expect(json(lst(url)).metadata.resourceVersion).toBe('500');
+    // One that has applied everything since the list: the view is complete at its events.
+    store.applyWatchEvent(
+      pods,
+      { type: 'MODIFIED', object: pod('default', 'web-1', '960', 'node-a') },
+      {
+        view: mine,
+        since: '500',
+      },
+    );
+    store.applyWatchEvent(pods, bookmark('970'), { view: mine, since: '500' });
+    expect(json(lst(url)).metadata.resourceVersion).toBe('970');
+    // A list of the scope at an older version landing late (another client's) changes nothing the
+    // newer state holds, and the view stays complete at the newer version.
+    store.applyList(
+      mine,
+      list('v1', 'PodList', '700', [
+        pod('default', 'web-1', '100', 'node-a', { app: 'web' }),
+        pod('default', 'web-2', '101', 'node-a', { app: 'web' }),
+        pod('kube-system', 'dns', '102', 'node-a', { 'k8s-app': 'kube-dns' }),
+        pod('default', 'db-1', '103', 'node-a', { app: 'db' }),
+      ]),
+    );
+    const after = json(lst(url));
+    expect(after.metadata.resourceVersion).toBe('970');
+    expect(after.items.map((p: KubeObject) => `${p.metadata.name}@${p.metadata.resourceVersion}`)).toEqual([
+      'db-1@103',
+      'web-1@960',
+      'web-2@101',
+      'dns@102',
+    ]);
   });
 
   it('honours resourceVersion semantics it can and refuses the rest', () => {

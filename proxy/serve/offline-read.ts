@@ -8,12 +8,14 @@
  * - LIST: only from a complete view of this identity that covers the request (namespace and
  *   selectors), filtered locally; never an empty list unless the view is complete and truly
  *   empty (kubelet must not conclude its pods are gone); limit/continue with an opaque,
- *   validated token; metadata.resourceVersion is the newest the store holds for the resource.
+ *   validated token; metadata.resourceVersion is the version the view is complete at (a watch
+ *   from it misses nothing), never the resource's newest, which other scopes may have moved past
+ *   changes this one has not seen.
  * - Table output is refused with 406 here (the server prints Tables from these answers, see
  *   proxy/table/); metadata-only output (PartialObjectMetadata[List]) is built from the stored objects.
  */
 import { apiVersionOf, resourceFacts } from '../gvr.js';
-import { compareRv } from '../resource-version.js';
+import { compareRv, isLocalResourceVersion, upstreamBaseOf } from '../resource-version.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { type StatusDetails, statusObject } from '../status.js';
 import type { CacheStoreApi, Gvr, Identity, KubeObject, RequestInfo } from '../types.js';
@@ -118,7 +120,10 @@ export function offlineList(
     );
   }
 
-  const held = store.resourceVersion(gvr) || view.listResourceVersion;
+  // Items may be newer than this (a GET, another key's events): a watch from it sends their
+  // changes again (an older version first, for a moment). A newer version would skip changes the
+  // view never saw, for good.
+  const held = view.listResourceVersion;
   let after: [string, string] | undefined;
   let listRv = held;
   if (info.continue) {
@@ -130,7 +135,11 @@ export function offlineList(
     after = token.after;
     listRv = token.rv;
   } else if (info.resourceVersion && info.resourceVersion !== '0') {
-    const c = compareRv(info.resourceVersion, held);
+    // A node-made version ("4711-islet-3") stands for the upstream version it was based on.
+    const asked = isLocalResourceVersion(info.resourceVersion)
+      ? upstreamBaseOf(info.resourceVersion)
+      : info.resourceVersion;
+    const c = compareRv(asked, held);
     if (info.resourceVersionMatch === 'Exact' && c !== 0) {
       return c === 1
         ? tooLarge(info.resourceVersion, held)

@@ -22,9 +22,19 @@ export interface LinkHealthOptions {
   currentUpstream: () => string;
 }
 
+/**
+ * Until the link is first online, probe rounds follow each other after this delay, doubled each
+ * round up to the probe interval: a first probe that failed only because the node was busy
+ * starting is retried at once, while a node rebooted offline soon probes at the usual pace.
+ */
+const FIRST_ONLINE_PROBE_MS = 250;
+
 export class LinkHealth {
   private readonly listeners = new Set<(online: boolean) => void>();
   private online: boolean | undefined;
+  /** The link has been online since start. */
+  private wasOnline = false;
+  private nextStartupDelayMs = FIRST_ONLINE_PROBE_MS;
   private since = new Date();
   private probeTimer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
@@ -84,6 +94,7 @@ export class LinkHealth {
     if (online === this.online) return;
     const first = this.online === undefined;
     this.online = online;
+    if (online) this.wasOnline = true;
     this.since = new Date();
     if (!first) this.linkTransitions++;
     this.opts.logger?.info(online ? 'link online' : 'link offline', {
@@ -118,12 +129,17 @@ export class LinkHealth {
 
   private scheduleProbe(): void {
     if (this.closed) return;
+    let delay = this.opts.probeIntervalMs;
+    if (!this.wasOnline && this.nextStartupDelayMs < delay) {
+      delay = this.nextStartupDelayMs;
+      this.nextStartupDelayMs *= 2;
+    }
     this.probeTimer = setTimeout(() => {
       this.probing = this.probeRound().finally(() => {
         this.probing = undefined;
         this.scheduleProbe();
       });
-    }, this.opts.probeIntervalMs);
+    }, delay);
     this.probeTimer.unref();
   }
 

@@ -82,6 +82,13 @@ export class SharedWatch {
   private index: ScopeIndex | undefined;
   /** Oldest version a watcher may ask for and still get a replay from the store. */
   private storeBase: bigint | undefined;
+  /**
+   * The version since which this key has handed the store every change of its scope (each
+   * upstream event applied in order): what lets the store move the key's view up with it.
+   * Undefined before the key has a log.
+   */
+  private coveredSince: bigint | undefined;
+  private readonly view: ViewKey;
   private readonly watchers = new Set<LocalWatcher>();
   private closed = false;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -106,6 +113,7 @@ export class SharedWatch {
     this.log_ = deps.logger.child({ watch: this.resource, namespace: scope.namespace || undefined });
     const facts = resourceFacts(scope.gvr);
     if (facts) this.kindInfo = { kind: facts.kind, apiVersion: apiVersionOf(scope.gvr) };
+    this.view = { identity: identity.id, ...scope };
     this.upstream = new UpstreamLoop({
       pool: deps.pool,
       scope,
@@ -170,7 +178,8 @@ export class SharedWatch {
           }
         }
       } else if (!this.log) {
-        this.log = this.newLog(fromRv);
+        // The client holds the scope at fromRv (it listed it, upstream or from this cache).
+        this.startLog(fromRv);
         this.loadIndex(fromRv);
       }
       const verdict = this.upstream.start();
@@ -374,7 +383,7 @@ export class SharedWatch {
   }
 
   private rewind(to: bigint): void {
-    this.log!.reset(to);
+    this.startLog(to);
     this.index = undefined;
     this.storeBase = undefined;
     this.loadIndex(to);
@@ -410,7 +419,7 @@ export class SharedWatch {
     }
     if (ev.type === 'BOOKMARK') {
       log.advance(rv);
-      this.applyToStore(ev);
+      this.applyToStore(ev, rv);
       return;
     }
     if (ev.type !== 'ADDED' && ev.type !== 'MODIFIED' && ev.type !== 'DELETED') return;
@@ -426,7 +435,7 @@ export class SharedWatch {
       if (ev.type === 'DELETED') this.noteDeleted(name, rv);
       else this.index.set(name, rv);
     }
-    this.applyToStore(ev);
+    this.applyToStore(ev, rv);
     this.fanOut(entry);
   }
 
@@ -439,8 +448,11 @@ export class SharedWatch {
     this.learnListKind(list.kind, list.apiVersion);
     const log = this.log;
     if (!this.index && log) this.loadIndex(log.head);
-    if (this.index && log) {
-      const diff = diffList(this.index.live(), list.items);
+    // Held here: a list the store cannot take drops this.index (no replay base), but the diff
+    // against what watchers hold is still theirs to get.
+    const index = this.index;
+    if (index && log) {
+      const diff = diffList(index.live(), list.items);
       // Bodies of the vanished objects, read before the list removes them from the store.
       const gone = diff.deleted.map((name) => this.tombstoneObject(name, listRv, this.getObject(name)));
       this.applyListToStore(list);
@@ -464,10 +476,12 @@ export class SharedWatch {
         const entry = log.append(fresh) ? fresh : log.appendAtHead({ type: ch.type, name, line });
         this.logged = true;
         if (ch.type === 'DELETED') this.noteDeleted(name, ch.rv);
-        else this.index.set(name, ch.rv);
+        else index.set(name, ch.rv);
         this.fanOut(entry);
       }
       log.advance(listRv);
+      // The 410 was a gap in the stream; the list closed it at its version.
+      this.coveredSince = listRv;
       this.deps.metrics.relistsAvoided.inc({ resource: this.resource }, this.watchers.size);
       this.log_.info('relisted after 410', {
         resourceVersion: String(listRv),
@@ -480,8 +494,7 @@ export class SharedWatch {
       this.applyListToStore(list);
       this.index = ScopeIndex.fromObjects(list.items, listRv);
       this.storeBase = listRv;
-      if (log) log.reset(listRv);
-      else this.log = this.newLog(listRv);
+      this.startLog(listRv);
       for (const w of [...this.watchers])
         w.fail(statusObject(410, 'Expired', 'resource version expired upstream'));
     }
@@ -500,36 +513,42 @@ export class SharedWatch {
     } else {
       this.index = ScopeIndex.fromObjects(list.items, listRv);
       this.storeBase = listRv;
-      this.log = this.newLog(listRv);
+      this.startLog(listRv);
     }
   }
 
   // ------------------------------------------------------------------ store
 
   private viewKey(): ViewKey {
-    return {
-      identity: this.identity.id,
-      gvr: this.scope.gvr,
-      namespace: this.scope.namespace,
-      labelSelector: this.scope.labelSelector,
-      fieldSelector: this.scope.fieldSelector,
-    };
+    return this.view;
   }
 
-  private newLog(rv: bigint): EventLog {
+  /** The key's history (re)starts at rv: the log and what the stream vouches for to the store. */
+  private startLog(rv: bigint): void {
     const c = this.deps.config;
-    return new EventLog(rv, { maxEvents: c.logMaxEvents, maxBytes: c.logMaxBytes, budget: c.logBudget });
+    if (this.log) this.log.reset(rv);
+    else
+      this.log = new EventLog(rv, {
+        maxEvents: c.logMaxEvents,
+        maxBytes: c.logMaxBytes,
+        budget: c.logBudget,
+      });
+    this.coveredSince = rv;
   }
 
-  /** A new watch for resourceVersion 0 starts from the store when it holds a complete copy. */
+  /**
+   * A new watch for resourceVersion 0 starts from the store when it holds a complete copy, at the
+   * version the view is complete at. Objects the store holds at newer versions (a GET, another
+   * key's events) do not make it newer: the changes between may be missing from this scope, and a
+   * watch resumed past them would never get them.
+   */
   private initFromStore(): void {
     const view = this.deps.store.findCoveringView(this.viewKey());
     if (!view?.complete) return;
-    const rows = this.scopeVersions();
-    let head = parseResourceVersion(view.listResourceVersion) ?? 0n;
-    for (const r of rows) head = maxRv(head, parseResourceVersion(r.rv) ?? 0n);
-    this.log = this.newLog(head);
-    this.index = ScopeIndex.fromVersions(rows, head);
+    const head = parseResourceVersion(view.listResourceVersion);
+    if (head === undefined) return;
+    this.startLog(head);
+    this.index = ScopeIndex.fromVersions(this.scopeVersions(), head);
     this.storeBase = head;
   }
 
@@ -557,12 +576,20 @@ export class SharedWatch {
       this.storeBase = floor;
   }
 
-  private applyToStore(ev: WatchEvent): void {
+  /** An upstream event at rv into the store; the key's view follows while nothing was missed. */
+  private applyToStore(ev: WatchEvent, rv: bigint): void {
+    const since = this.coveredSince;
     try {
-      this.deps.store.applyWatchEvent(this.scope.gvr, ev);
+      this.deps.store.applyWatchEvent(
+        this.scope.gvr,
+        ev,
+        since === undefined ? undefined : { view: this.view, since: String(since) },
+      );
     } catch (err) {
       this.log_.error('cache write failed; view marked incomplete', { err });
       this.markIncomplete();
+      // The store lacks this change: only a list from here on can make the view whole again.
+      this.coveredSince = rv;
     }
   }
 

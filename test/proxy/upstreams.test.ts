@@ -185,6 +185,39 @@ describe('islet proxy upstream handling', () => {
     expect(names((await kubectl.json<{ items: Named[] }>(['get', 'pods'])).items)).toHaveLength(5);
   });
 
+  it('started with no answer upstream: offline at once, online at the first answer, informers sync', async () => {
+    // Before the link was ever online, failures are no link seen going down (a first probe slower
+    // than its timeout on a loaded node looks the same): the first answer decides, and probes
+    // follow each other quickly until then. With one probe an hour and three answers needed, the
+    // old rule kept the proxy offline, every LIST a 503 from the empty cache, for hours.
+    const tmp = tempDir('islet-proxy-first-answer-');
+    cleanups.push(tmp.cleanup);
+    const sim = await startSimulator({ tls: false });
+    cleanups.push(() => sim.close());
+    seed(sim, 3);
+    await sim.partition('refuse');
+    const proxy = await startProxy([
+      ...upstreamArgs(sim),
+      ...['--probe-interval', '1h', '--probe-timeout', '1s'],
+      ...['--offline-after', '3', '--online-after', '3'],
+      ...common(tmp.dir),
+    ]);
+    cleanups.push(async () => void (await proxy.stop()));
+    // The offline reboot is still decided by the first probe round, before anything is served.
+    const listening = JSON.parse(proxy.logs.find((l) => l.includes('"msg":"listening"'))!);
+    expect(listening.link).toBe('offline');
+    expect((await readyz(proxy)).status).toBe(503);
+
+    const pods = podInformer(clientNodeConfig(proxy.url), 200);
+    cleanups.push(() => pods.stop());
+    await pods.informer.start();
+    await eventually('the informer was refused from the empty cache', () => pods.errors.length > 0);
+    await sim.heal();
+    await waitReadyz(proxy, 'online');
+    await eventually('informer synced', pods.names, (n) => n.length === 3);
+    expect(await metric(proxy.adminUrl, 'islet_link_transitions')).toBe(1);
+  });
+
   it('client certificate rotation: new upstream connections use the new certificate', async () => {
     const tmp = tempDir('islet-proxy-rotate-');
     cleanups.push(tmp.cleanup);

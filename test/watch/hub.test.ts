@@ -66,6 +66,15 @@ describe('WatchHub against the simulator', () => {
     return w;
   }
 
+  /** A watcher from the version of the store's list, once its upstream watch is open; then the link cut. */
+  async function watchingThenCut(): Promise<WatchClient> {
+    const w = await watch(`resourceVersion=${listIntoStore()}`);
+    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
+    await sim.partition('refuse');
+    await eventually('offline', () => !pool.isOnline());
+    return w;
+  }
+
   const metric = (name: string, labels = 'resource="pods"') => {
     const line = registry
       .exposition()
@@ -256,13 +265,35 @@ describe('WatchHub against the simulator', () => {
     expect(store.listObjects(pods, '', '', '').map((o) => o.metadata.name)).toEqual(['a', 'c', 'd', 'f']);
   });
 
+  it('a relist the cache cannot store still reaches watchers as events, and the watch goes on', async () => {
+    for (const n of ['a', 'b']) sim.create('pods', pod(n));
+    const w = await watchingThenCut();
+    sim.delete('pods', 'b');
+    sim.create('pods', pod('c'));
+    sim.compact();
+    // The relist's write fails (a full disk, say) once.
+    const applyList = store.applyList.bind(store);
+    let writes = 0;
+    store.applyList = (view, list) => {
+      if (writes++ === 0) throw new Error('database or disk is full');
+      applyList(view, list);
+    };
+    await sim.heal();
+    await eventually(
+      'diff delivered',
+      () => w.names('DELETED').includes('b') && w.names('ADDED').includes('c'),
+    );
+    sim.create('pods', pod('d'));
+    await eventually('d after the relist', () => w.names('ADDED').includes('d'));
+    expect(w.events.some((e) => e.type === 'ERROR')).toBe(false);
+    expect(writes).toBe(1);
+    // What the cache holds missed the relist: it no longer answers offline for the scope.
+    expect(store.findCoveringView(podView)).toBeUndefined();
+  });
+
   it('the one relist of a large collection travels compressed', async () => {
     for (let i = 0; i < 800; i++) sim.create('pods', pod(`bulk-${i}`));
-    const rv = listIntoStore();
-    const w = await watch(`resourceVersion=${rv}`);
-    await eventually('upstream watch open', () => sim.watchCount({ resource: 'pods' }).open === 1);
-    await sim.partition('refuse');
-    await eventually('offline', () => !pool.isOnline());
+    const w = await watchingThenCut();
     sim.delete('pods', 'bulk-7');
     sim.compact();
     await sim.heal();
