@@ -72,19 +72,22 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     chmodSync(path, 0o600);
   }
   const binding = resolveNativeBinding();
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 10_000;
   const db = new BetterSqlite3(path, {
     readonly: opts.readonly ?? false,
     fileMustExist: opts.readonly ?? false,
     // sqlite3_busy_timeout, what PRAGMA busy_timeout sets.
-    timeout: opts.busyTimeoutMs ?? 10_000,
+    timeout: busyTimeoutMs,
     ...(binding !== undefined ? { nativeBinding: binding as string } : {}),
   });
   try {
     // One round trip for the settings a CNI call pays on every open (exec discards their rows).
     if (!opts.readonly) {
       const checkpoint = opts.walAutocheckpointPages;
-      db.exec(
+      execWaitingOutBusy(
+        db,
         `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL${checkpoint === undefined ? '' : `; PRAGMA wal_autocheckpoint = ${checkpoint}`}`,
+        busyTimeoutMs,
       );
     }
   } catch (err) {
@@ -93,4 +96,28 @@ export function openDatabase(path: string, opts: OpenOptions = {}): Database {
     throw err;
   }
   return db;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `sql`, waiting out SQLITE_BUSY for up to `timeoutMs` as the busy timeout does elsewhere. A
+ * new file's switch to WAL reads page 1, then upgrades to a write to change its header; SQLite
+ * refuses that upgrade at once, without calling the busy handler (a reader waiting for a writer
+ * that may wait for it would deadlock), while another connection holds the write lock. Parallel
+ * first opens - 50 CNI ADDs on a fresh node, each converting and stamping the new file - then
+ * failed with "database is locked" instead of queueing. Once the file is in WAL mode the pragma
+ * takes no lock and this never loops.
+ */
+function execWaitingOutBusy(db: Database, sql: string, timeoutMs: number): void {
+  const deadline = Date.now() + timeoutMs;
+  for (let waitMs = 1; ; waitMs = Math.min(waitMs * 2, 50)) {
+    try {
+      db.exec(sql);
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(pause, 0, 0, waitMs);
+    }
+  }
 }
