@@ -55,6 +55,7 @@ import {
 } from '../../test/node/containerd.js';
 import { PAUSE_IMAGE } from '../../test/node/edge-node.js';
 import { killHard, processTree, removeCgroups, unmountAll } from '../../test/node/host-cleanup.js';
+import { installIsletOnRoot } from '../../test/node/islet-install.js';
 import { PAUSE_COMMAND, writeImageArchive } from '../../test/node/oci-image.js';
 import { makeFloorPlugin } from './floor-plugin.js';
 import { ensureBuilt, interleave, loadAverage, runBench } from './harness.js';
@@ -148,25 +149,7 @@ class Variant {
     });
     writeFileSync(this.at('etc/cni/net.d/10-bench.conflist'), JSON.stringify(conflist, null, 2));
     if (this.plugin === undefined) return;
-    // The plugin's database and link-state file on this root, as test/node/edge-node.ts does.
-    writeFileSync(
-      this.at('etc/islet/install.yaml'),
-      `plugin:\n  database: ${this.at('var/lib/islet/ipam.db')}\n  linkStateFile: ${this.at('run/islet/link.json')}\n`,
-    );
-    const install = await run(
-      isletBinary,
-      [
-        'install',
-        '--root',
-        this.root,
-        '--config',
-        this.at('etc/islet/install.yaml'),
-        '--skip-kubelet',
-        ...this.installFlags,
-      ],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
-    );
-    if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
+    await installIsletOnRoot(this.root, ['--skip-kubelet', ...this.installFlags]);
     // The same configuration, another program behind it.
     if (this.plugin !== isletBinary) copyFileSync(this.plugin, this.at('opt/cni/bin/islet'));
   }

@@ -25,6 +25,7 @@ import { type RunningProxy, startProxy } from '../proxy/harness.js';
 import { bridgeConflist } from './bridge-conflist.js';
 import { Containerd, type ContainerdPaths, containerdPaths, overlayWorks, RUNC } from './containerd.js';
 import { killHard, processTree, removeCgroups, setUpOrCleanUp, unmountAll } from './host-cleanup.js';
+import { installIsletOnRoot } from './islet-install.js';
 import { KubeProxy } from './kube-proxy.js';
 import { Kubelet } from './kubelet.js';
 import { PAUSE_COMMAND, writeImageArchive } from './oci-image.js';
@@ -190,32 +191,10 @@ export class EdgeNode {
   }
 
   private async installIslet(): Promise<void> {
-    const at = this.at;
-    mkdirSync(at('etc/islet'), { recursive: true });
-    // Where the plugin keeps its database and finds the proxy's link state, on this node's root.
-    writeFileSync(
-      at('etc/islet/install.yaml'),
-      `plugin:\n  database: ${at('var/lib/islet/ipam.db')}\n  linkStateFile: ${at('run/islet/link.json')}\n`,
-    );
-
-    const install = await run(
-      isletBinary,
-      [
-        'install',
-        '--root',
-        this.root,
-        '--config',
-        at('etc/islet/install.yaml'),
-        '--listen',
-        this.listen,
-        '--admin',
-        this.admin,
-        '--image',
-        'islet.test/islet:unused',
-      ],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
-    );
-    if (install.code !== 0) throw new Error(`islet install failed: ${install.stderr}${install.stdout}`);
+    await installIsletOnRoot(this.root, [
+      ...['--listen', this.listen, '--admin', this.admin],
+      ...['--image', 'islet.test/islet:unused'],
+    ]);
   }
 
   get proxyUrl(): string {
